@@ -1,0 +1,364 @@
+//! The command line: one clap definition, the contract users, scripts and docs rely on.
+//!
+//! Nothing here does work; `commands/` does. Keeping the definition in one file makes the
+//! generated completions and man page (tests compare them with the committed copies) follow it
+//! automatically.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    other error (server error, config file problem)
+  2    usage error (bad option or value)
+  3    authentication: not logged in, wrong password, session expired, two-factor needed
+  4    connection: unreachable, TLS failure, websocket refused, reconnects given up
+  5    doctor found a failing check
+  124  --timeout passed before the asked-for result
+  130  interrupted (Ctrl-C); 143 terminated (SIGTERM)";
+
+/// Speak Odoo's realtime bus from a shell: log in, tail notifications, send messages, and find
+/// the broken hop when "realtime connection lost" shows.
+#[derive(Debug, Parser)]
+#[command(
+    name = "odoo-bus",
+    version,
+    about = "Speak Odoo's realtime bus from a shell: tail notifications, send messages, diagnose websockets",
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Which server/session of the config file to use
+    #[arg(short = 'p', long, global = true, env = "ODOO_BUS_PROFILE", default_value = "default", value_name = "NAME", add = crate::complete::profiles())]
+    pub profile: String,
+
+    /// Config file [default: $XDG_CONFIG_HOME/odoo-bus/config.toml, i.e. ~/.config/odoo-bus/config.toml]
+    #[arg(long, global = true, env = "ODOO_BUS_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// When to use colors (NO_COLOR and CLICOLOR_FORCE are honoured with auto)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// More detail on stderr (repeat for more: -vv shows HTTP requests, -vvv frames)
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Print nothing on stderr but errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Accept invalid TLS certificates (self-signed, expired, wrong host). Warns every time
+    #[arg(long, global = true)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in to an Odoo server and save the session in the profile
+    #[command(after_help = "Examples:\n  odoo-bus login https://erp.example.com --db prod --user admin\n  echo \"$PASS\" | odoo-bus login erp.example.com --user admin --password-stdin")]
+    Login(LoginArgs),
+
+    /// Log out: destroy the session on the server and forget it locally
+    #[command(after_help = "Examples:\n  odoo-bus logout\n  odoo-bus -p staging logout")]
+    Logout,
+
+    /// Show the profile, the server, and whether the saved session is still valid
+    #[command(visible_alias = "whoami", after_help = "Examples:\n  odoo-bus status\n  odoo-bus status --json | jq .session_valid")]
+    Status(StatusArgs),
+
+    /// Manage the channels every `tail` of this profile subscribes to
+    #[command(after_help = "Examples:\n  odoo-bus subscribe discuss.channel_1 odoo-presence-res.partner_7\n  odoo-bus subscribe --remove discuss.channel_1")]
+    Subscribe(SubscribeArgs),
+
+    /// Print bus notifications as they arrive (pretty on a terminal, NDJSON in a pipe)
+    #[command(after_help = "Examples:\n  odoo-bus tail --channel discuss.channel_1 --type 'discuss.channel/*'\n  odoo-bus tail -o ndjson | jq -c 'select(.type == \"mail.record/insert\") | .payload'")]
+    Tail(TailArgs),
+
+    /// Post a chat message to a discuss channel, or send a raw websocket event
+    #[command(after_help = "Examples:\n  odoo-bus send discuss.channel_1 \"ping\" --wait\n  odoo-bus send --event update_presence --data '{\"inactivity_period\":0,\"im_status_ids_by_model\":{}}'")]
+    Send(SendArgs),
+
+    /// Check every hop between you and Odoo's bus and say which one is broken
+    #[command(after_help = "Examples:\n  odoo-bus doctor\n  odoo-bus doctor https://erp.example.com --json")]
+    Doctor(DoctorArgs),
+
+    /// Run a built-in Odoo emulator with believable traffic and tail it (no server needed)
+    #[command(after_help = "Examples:\n  odoo-bus demo\n  odoo-bus demo -o ndjson | jq -c 'select(.type == \"discuss.channel/new_message\")'")]
+    Demo(DemoArgs),
+
+    /// Print a shell completion script
+    #[command(after_help = "Examples:\n  odoo-bus completions bash > ~/.local/share/bash-completion/completions/odoo-bus\n  odoo-bus completions zsh > ~/.zfunc/_odoo-bus")]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoginArgs {
+    /// Server URL (https:// assumed when no scheme; a path prefix is kept). Defaults to the profile's
+    pub url: Option<String>,
+
+    /// Database; optional when the server lists exactly one
+    #[arg(long, value_name = "DB")]
+    pub db: Option<String>,
+
+    /// Login name; defaults to the profile's
+    #[arg(short, long, value_name = "LOGIN")]
+    pub user: Option<String>,
+
+    /// Read the password from the first line of stdin (else ODOO_PASSWORD, else a prompt)
+    #[arg(long, conflicts_with = "session_id")]
+    pub password_stdin: bool,
+
+    /// Two-factor code, for accounts with TOTP enabled (prompted on a terminal when missing)
+    #[arg(long, value_name = "CODE")]
+    pub totp: Option<String>,
+
+    /// Adopt an existing session (e.g. copied from a browser's session_id cookie) instead of a
+    /// password; `-` reads it from stdin, which keeps it out of the process list
+    #[arg(long, value_name = "SID", env = "ODOO_BUS_SESSION_ID", hide_env_values = true)]
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Print one JSON document instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SubscribeArgs {
+    /// Channels to add: discuss.channel_<id>, odoo-presence-res.partner_<id>,
+    /// odoo-presence-mail.guest_<id>, mail.guest_<id>|<token>, or any string channel
+    #[arg(value_name = "CHANNEL")]
+    pub channels: Vec<String>,
+
+    /// Channels to remove
+    #[arg(long, value_name = "CHANNEL", num_args = 1.., add = crate::complete::saved_channels())]
+    pub remove: Vec<String>,
+
+    /// Print the saved channels, one a line
+    #[arg(long)]
+    pub list: bool,
+
+    /// Remove every saved channel
+    #[arg(long, conflicts_with_all = ["channels", "remove"])]
+    pub clear: bool,
+
+    /// Format of --list
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+}
+
+/// How notifications are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One colored, human line per notification
+    Pretty,
+    /// One JSON object per line: {"id":N,"type":T,"payload":P}
+    Ndjson,
+    /// Each websocket frame's text as received
+    Raw,
+}
+
+/// The options shared by `tail` and `demo` (what to print and how).
+#[derive(Debug, Clone, Args)]
+pub struct TailArgs {
+    /// Also subscribe to this channel (repeatable); added to the profile's saved channels
+    #[arg(short, long = "channel", value_name = "CHANNEL")]
+    pub channels: Vec<String>,
+
+    /// Only print notifications whose type matches (exact, or a glob with *; repeatable)
+    #[arg(short = 't', long = "type", value_name = "PATTERN")]
+    pub types: Vec<String>,
+
+    /// Never print notifications whose type matches (wins over --type; repeatable)
+    #[arg(short = 'x', long = "exclude-type", value_name = "PATTERN")]
+    pub exclude_types: Vec<String>,
+
+    /// Output format [default: pretty on a terminal, ndjson otherwise]
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+
+    /// Same as -o ndjson
+    #[arg(long, conflicts_with = "output")]
+    pub json: bool,
+
+    /// Add the time each notification was received ("received_at" in NDJSON)
+    #[arg(long)]
+    pub timestamps: bool,
+
+    /// Start after this notification id instead of the last 50 seconds
+    #[arg(long, value_name = "ID", conflicts_with = "resume")]
+    pub after_id: Option<u64>,
+
+    /// Start after the last id the previous tail of this profile saw
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Exit 0 after printing N notifications
+    #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Stop after this long (30s, 5m); with --count, exit 124 if it passes first
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Exit 4 on the first unexpected disconnect instead of reconnecting
+    #[arg(long)]
+    pub no_reconnect: bool,
+
+    /// Send update_presence on connect so the user shows as online
+    #[arg(long)]
+    pub presence: bool,
+
+    /// Only print notifications attributable to a --channel (best effort: Odoo does not say
+    /// which channel a notification came from)
+    #[arg(long, requires = "channels")]
+    pub only_channels: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SendArgs {
+    /// discuss.channel_<id> (or just the id) to post in
+    #[arg(value_name = "CHANNEL", required_unless_present = "event", conflicts_with = "event")]
+    pub channel: Option<String>,
+
+    /// Message text; `-` or absent reads stdin (when it is not a terminal)
+    #[arg(value_name = "TEXT")]
+    pub text: Option<String>,
+
+    /// Send TEXT as HTML instead of escaping it
+    #[arg(long)]
+    pub html: bool,
+
+    /// Wait until the message comes back over the bus and print the round-trip latency
+    #[arg(long)]
+    pub wait: bool,
+
+    /// How long --wait waits (also: how long the post may take)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub timeout: Duration,
+
+    /// Send a raw websocket event instead of a chat message (e.g. update_presence, subscribe)
+    #[arg(long, value_name = "NAME")]
+    pub event: Option<String>,
+
+    /// The event's data, as JSON
+    #[arg(long, value_name = "JSON", requires = "event")]
+    pub data: Option<String>,
+
+    /// With --event: print what arrives for this long afterwards
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s", requires = "event")]
+    pub listen: Duration,
+
+    /// Output format for --wait results and --event notifications
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// Server to check; defaults to the profile's (and its saved session)
+    pub url: Option<String>,
+
+    /// Print one JSON document instead of lines
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also hold an idle connection for 70 s to catch proxies that cut idle websockets
+    #[arg(long)]
+    pub deep: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Only run the emulator: print its URL and credentials and wait for Ctrl-C
+    #[arg(long)]
+    pub serve: bool,
+
+    /// Port for the emulator (default: a free one)
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    #[command(flatten)]
+    pub tail: TailArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to print the script for
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
+}
+
+/// `30s`, `5m`, `1h30m`, `250ms`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty duration: use e.g. 30s, 5m or 250ms".into());
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        return if secs.is_finite() && secs >= 0.0 && secs < 1e12 {
+            Ok(Duration::from_secs_f64(secs))
+        } else {
+            Err(format!("`{s}` is not a duration: use e.g. 30s, 5m or 250ms"))
+        };
+    }
+    humantime::parse_duration(s).map_err(|_| format!("`{s}` is not a duration: use e.g. 30s, 5m or 250ms"))
+}
+
+/// The clap command, for completions, the man page and tests.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definition_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("0.5").unwrap(), Duration::from_millis(500));
+        for bad in ["", "abc", "-1", "5 parsecs", "NaN", "1e300"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! One file per subcommand. Each wires the core layers together; none talks to a socket directly.
+
+pub mod completions;
+pub mod demo;
+pub mod doctor;
+pub mod login;
+pub mod logout;
+pub mod send;
+pub mod status;
+pub mod subscribe;
+pub mod tail;
+
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::config::{ConfigStore, Profile};
+use crate::error::{Error, Result};
+use crate::odoo::url::ServerUrl;
+use crate::secret::SessionId;
+use crate::ui::Ui;
+
+/// What every command gets: the global options, the stderr reporter and the config store.
+pub struct Context {
+    pub global: GlobalArgs,
+    pub ui: Ui,
+    pub store: ConfigStore,
+}
+
+/// A profile that has a server URL and a session: what `tail`, `send`, `status` … need.
+pub struct LoggedIn {
+    pub profile: Profile,
+    pub url: ServerUrl,
+    pub session: SessionId,
+}
+
+impl Context {
+    pub fn new(global: GlobalArgs) -> Result<Self> {
+        let ui = Ui::new(&global);
+        let store = ConfigStore::locate(global.config.as_deref())?;
+        if global.insecure {
+            ui.warn_always(crate::tls::INSECURE_WARNING);
+        }
+        Ok(Context { global, ui, store })
+    }
+
+    pub fn profile_name(&self) -> &str {
+        &self.global.profile
+    }
+
+    /// The profile as saved (an empty one when the file or the profile does not exist yet).
+    pub fn load_profile(&self) -> Result<Profile> {
+        if let Some(w) = self.store.permission_warning() {
+            self.ui.warn(w);
+        }
+        let config = self.store.load()?;
+        Ok(config.profiles.get(self.profile_name()).cloned().unwrap_or_default())
+    }
+
+    /// The profile with its URL and session, or the "not logged in" error (exit 3).
+    pub fn logged_in(&self) -> Result<LoggedIn> {
+        let profile = self.load_profile()?;
+        let (Some(url), Some(session)) = (profile.url.as_deref(), profile.session_id.clone()) else {
+            return Err(Error::not_logged_in(self.profile_name()));
+        };
+        let url = ServerUrl::parse(url).map_err(|e| {
+            Error::other(format!(
+                "profile `{}` holds a bad URL ({e}); run `odoo-bus login URL` again",
+                self.profile_name()
+            ))
+        })?;
+        if let Some(w) = url.cleartext_warning() {
+            self.ui.warn(w);
+        }
+        Ok(LoggedIn { profile, url, session })
+    }
+}
+
+/// Run the parsed command line; the returned number is the process exit code.
+pub async fn run(cli: Cli) -> Result<i32> {
+    let ctx = Context::new(cli.global)?;
+    match cli.command {
+        Command::Login(args) => login::run(&ctx, args).await,
+        Command::Logout => logout::run(&ctx).await,
+        Command::Status(args) => status::run(&ctx, args).await,
+        Command::Subscribe(args) => subscribe::run(&ctx, args).await,
+        Command::Tail(args) => tail::run(&ctx, args).await,
+        Command::Send(args) => send::run(&ctx, args).await,
+        Command::Doctor(args) => doctor::run(&ctx, args).await,
+        Command::Demo(args) => demo::run(&ctx, args).await,
+        Command::Completions(args) => completions::run(&ctx, args),
+    }
+}

@@ -1,0 +1,16 @@
+//! odoo-bus: speak Odoo's realtime bus from a shell.
+//!
+//! Layers, each using only those below it (see docs/protocol.md and ../shared/architecture.md):
+//! `commands` (one file per subcommand) → `odoo` (HTTP/JSON-RPC) and `bus` (websocket) →
+//! `output` (printers). `emulator` is a faithful Odoo stand-in for tests, benchmarks and `demo`;
+//! the client code never uses it.
+
+pub mod cli;
+pub mod complete;
+pub mod config;
+pub mod error;
+pub mod secret;
+pub mod odoo;
+pub mod tls;
+pub mod ui;
+pub mod commands;

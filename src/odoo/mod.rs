@@ -1,0 +1,3 @@
+//! The HTTP side of Odoo: JSON-RPC, sessions, discuss.
+
+pub mod url;
