@@ -14,3 +14,4 @@ pub mod odoo;
 pub mod tls;
 pub mod ui;
 pub mod commands;
+pub mod bus;
