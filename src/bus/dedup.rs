@@ -121,7 +121,10 @@ mod tests {
     use super::*;
 
     fn fresh(seen: &mut SeenIds, ids: &[u64]) -> Vec<u64> {
-        ids.iter().copied().filter(|&id| seen.first_sighting(id)).collect()
+        ids.iter()
+            .copied()
+            .filter(|&id| seen.first_sighting(id))
+            .collect()
     }
 
     #[test]
@@ -170,7 +173,10 @@ mod tests {
     #[test]
     fn ids_above_the_forgotten_floor_stay_exact_after_eviction() {
         let mut seen = SeenIds::new(4);
-        assert_eq!(fresh(&mut seen, &[10, 20, 30, 40, 50]), vec![10, 20, 30, 40, 50]);
+        assert_eq!(
+            fresh(&mut seen, &[10, 20, 30, 40, 50]),
+            vec![10, 20, 30, 40, 50]
+        );
         // 10 fell out: the floor is 10. 35 was never seen and is above it.
         assert!(seen.first_sighting(35));
         // 20 fell out when 35 came in; the floor is now 20.
@@ -200,10 +206,18 @@ mod tests {
                 assert!(!seen.first_sighting(id - 5));
             }
         }
-        assert_eq!(printed, 200_000 - 1, "every id once (200000 itself never came)");
+        assert_eq!(
+            printed,
+            200_000 - 1,
+            "every id once (200000 itself never came)"
+        );
         assert_eq!(seen.len(), 64);
         assert_eq!(seen.remembered.len(), 64);
-        assert_eq!(seen.remembered.capacity(), capacity_before, "the set never regrew");
+        assert_eq!(
+            seen.remembered.capacity(),
+            capacity_before,
+            "the set never regrew"
+        );
         assert_eq!(seen.order.capacity(), 64);
         assert_eq!(seen.max(), Some(199_999));
     }

@@ -11,8 +11,8 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// One `bus.bus` row as delivered: `{"id": N, "message": {"type": T, "payload": P}}`.
@@ -63,7 +63,11 @@ static NULL_PAYLOAD: LazyLock<&'static RawValue> = LazyLock::new(|| {
 /// any order, unknown keys ignored). Rejects what Odoo never sends and a client cannot use: a
 /// non-array, an empty array, an element without an integer `id`, a message without a `type`.
 pub fn decode_batch(text: &str) -> Result<Vec<Notification<'_>>, DecodeError> {
-    match text.trim_start_matches(is_json_whitespace).as_bytes().first() {
+    match text
+        .trim_start_matches(is_json_whitespace)
+        .as_bytes()
+        .first()
+    {
         Some(b'[') => {}
         None => return Err(DecodeError::new("empty frame")),
         Some(_) => return Err(DecodeError::new("not a JSON array")),
@@ -74,7 +78,9 @@ pub fn decode_batch(text: &str) -> Result<Vec<Notification<'_>>, DecodeError> {
         .deserialize_seq(BatchVisitor { ctx: &ctx })
         .and_then(|batch| de.end().map(|()| batch));
     match decoded {
-        Ok(batch) if batch.is_empty() => Err(DecodeError::new("empty batch (Odoo never sends one)")),
+        Ok(batch) if batch.is_empty() => {
+            Err(DecodeError::new("empty batch (Odoo never sends one)"))
+        }
         Ok(batch) => Ok(batch),
         Err(e) => Err(ctx.explain(&e)),
     }
@@ -139,7 +145,10 @@ impl<'de> Visitor<'de> for BatchVisitor<'_> {
         loop {
             let index = batch.len();
             self.ctx.element.set(Some(index));
-            match seq.next_element_seed(ElementSeed { ctx: self.ctx, index })? {
+            match seq.next_element_seed(ElementSeed {
+                ctx: self.ctx,
+                index,
+            })? {
                 Some(notification) => batch.push(notification),
                 None => break,
             }
@@ -208,9 +217,13 @@ impl<'de> Visitor<'de> for ElementSeed<'_> {
         let id = id.ok_or_else(|| ctx.fail(format!("element {i} has no id")))?;
         // The id arrives as raw text so that "1.5", "-1" or "\"12\"" get our message, not serde's.
         let id = id.get().parse::<u64>().map_err(|_| {
-            ctx.fail(format!("element {i}: id {} is not a non-negative integer", clip(id.get(), 30)))
+            ctx.fail(format!(
+                "element {i}: id {} is not a non-negative integer",
+                clip(id.get(), 30)
+            ))
         })?;
-        let (kind, payload) = message.ok_or_else(|| ctx.fail(format!("element {i} (id {id}) has no message")))?;
+        let (kind, payload) =
+            message.ok_or_else(|| ctx.fail(format!("element {i} (id {id}) has no message")))?;
         let kind = kind.ok_or_else(|| ctx.fail(format!("element {i} (id {id}) has no type")))?;
         Ok(Notification {
             id,
@@ -399,7 +412,9 @@ pub enum CloseAction {
 /// Decides [`CloseAction`] from the close frame (`None` when the TCP connection just dropped).
 pub fn close_action(code: Option<u16>, reason: &str) -> CloseAction {
     match code {
-        Some(close_code::CLEAN) if reason.trim() == OUTDATED_VERSION_REASON => CloseAction::Outdated,
+        Some(close_code::CLEAN) if reason.trim() == OUTDATED_VERSION_REASON => {
+            CloseAction::Outdated
+        }
         Some(close_code::CLEAN) => CloseAction::Stop,
         Some(close_code::SESSION_EXPIRED) => CloseAction::SessionExpired,
         Some(close_code::KEEP_ALIVE_TIMEOUT) => CloseAction::ReconnectNow,
@@ -418,20 +433,28 @@ pub fn close_explanation(code: u16, reason: &str) -> String {
         }
         CLEAN => "the server closed the connection normally",
         GOING_AWAY => "the server is shutting down or restarting",
-        PROTOCOL_ERROR => "the server saw a websocket protocol violation (a bug in odoo-bus or a proxy in between)",
+        PROTOCOL_ERROR => {
+            "the server saw a websocket protocol violation (a bug in odoo-bus or a proxy in between)"
+        }
         INCORRECT_DATA => "the server refused the kind of data it received",
         NO_STATUS => "the connection was closed without a status code",
-        ABNORMAL_CLOSURE => "the connection dropped without a close frame (network, proxy or server crash)",
+        ABNORMAL_CLOSURE => {
+            "the connection dropped without a close frame (network, proxy or server crash)"
+        }
         INCONSISTENT_DATA => "the server received a message that was not valid UTF-8",
         MESSAGE_VIOLATING_POLICY => "the server refused a message by policy",
         MESSAGE_TOO_BIG => "a message sent to the server was larger than its 1 MiB limit",
         EXTENSION_NEGOTIATION_FAILED => "a websocket extension could not be negotiated",
         SERVER_ERROR => "the server hit an internal error; its log has the traceback",
         RESTART => "the server is restarting",
-        TRY_LATER => "the server is overloaded or rate-limited this client (over 10 frames in 2 s); retrying later",
+        TRY_LATER => {
+            "the server is overloaded or rate-limited this client (over 10 frames in 2 s); retrying later"
+        }
         BAD_GATEWAY => "a gateway in front of the server failed",
         TLS_HANDSHAKE => "the TLS handshake failed",
-        SESSION_EXPIRED => "the session is no longer valid (logged out, expired, or the password changed); log in again",
+        SESSION_EXPIRED => {
+            "the session is no longer valid (logged out, expired, or the password changed); log in again"
+        }
         KEEP_ALIVE_TIMEOUT => "the connection reached its maximum lifetime; reconnecting at once",
         KILL_NOW => "the server dropped the connection at once (shutdown or worker recycling)",
         3000..=3999 => "closed with a code registered for libraries or frameworks",

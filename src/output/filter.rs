@@ -32,7 +32,11 @@ impl Pattern {
             return Ok(Pattern::Exact(text.to_string()));
         }
         Ok(Pattern::Glob {
-            pieces: text.split('*').filter(|p| !p.is_empty()).map(str::to_string).collect(),
+            pieces: text
+                .split('*')
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect(),
             open_start: text.starts_with('*'),
             open_end: text.ends_with('*'),
         })
@@ -91,7 +95,12 @@ pub struct TypeFilter {
 impl TypeFilter {
     /// Err on an empty pattern, with a message for the user.
     pub fn new(include: &[String], exclude: &[String]) -> Result<Self, String> {
-        let parse_all = |patterns: &[String]| patterns.iter().map(|p| Pattern::parse(p)).collect::<Result<Vec<_>, _>>();
+        let parse_all = |patterns: &[String]| {
+            patterns
+                .iter()
+                .map(|p| Pattern::parse(p))
+                .collect::<Result<Vec<_>, _>>()
+        };
         Ok(TypeFilter {
             include: parse_all(include)?,
             exclude: parse_all(exclude)?,
@@ -163,15 +172,21 @@ impl ChannelSelector {
                 if self.partners.is_empty() && self.guests.is_empty() {
                     return false;
                 }
-                let Some(refs) = Refs::of(payload) else { return false };
+                let Some(refs) = Refs::of(payload) else {
+                    return false;
+                };
                 uint(refs.partner_id).is_some_and(|id| self.partners.contains(&id))
                     || uint(refs.guest_id).is_some_and(|id| self.guests.contains(&id))
             }
             _ if self.channels.is_empty() => false,
             "mail.record/insert" => self.store_mentions_channel(payload),
-            "discuss.channel.member/fetched" => Refs::of(payload).is_some_and(|r| has_channel(channel_ref(r.channel_id))),
+            "discuss.channel.member/fetched" => {
+                Refs::of(payload).is_some_and(|r| has_channel(channel_ref(r.channel_id)))
+            }
             _ if kind.starts_with("discuss.channel/") => Refs::of(payload).is_some_and(|r| {
-                has_channel(uint(r.id)) || has_channel(channel_ref(r.channel)) || has_channel(channel_ref(r.thread))
+                has_channel(uint(r.id))
+                    || has_channel(channel_ref(r.channel))
+                    || has_channel(channel_ref(r.thread))
             }),
             _ => false,
         }
@@ -182,13 +197,17 @@ impl ChannelSelector {
             return false;
         };
         let selected = |id: Option<u64>| id.is_some_and(|id| self.channels.contains(&id));
-        let channel_listed = store
-            .channels
-            .is_some_and(|list| any_record(list, |record| Refs::of(record).is_some_and(|r| selected(uint(r.id)))));
+        let channel_listed = store.channels.is_some_and(|list| {
+            any_record(list, |record| {
+                Refs::of(record).is_some_and(|r| selected(uint(r.id)))
+            })
+        });
         channel_listed
             || store.members.is_some_and(|list| {
                 any_record(list, |record| {
-                    Refs::of(record).is_some_and(|r| selected(channel_ref(r.thread)) || selected(channel_ref(r.channel_id)))
+                    Refs::of(record).is_some_and(|r| {
+                        selected(channel_ref(r.thread)) || selected(channel_ref(r.channel_id))
+                    })
                 })
             })
     }
@@ -208,7 +227,9 @@ fn discuss_channel_id(channel: &str) -> Option<u64> {
 }
 
 fn leading_digits(text: &str) -> Option<u64> {
-    let end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     text[..end].parse().ok()
 }
 

@@ -81,7 +81,11 @@ fn glob_corner_cases() {
         ("caf*😀", "café 😀", true),
     ];
     for &(pattern, text, want) in cases {
-        assert_eq!(filter(&[pattern], &[]).accepts(text), want, "{pattern} vs {text:?}");
+        assert_eq!(
+            filter(&[pattern], &[]).accepts(text),
+            want,
+            "{pattern} vs {text:?}"
+        );
     }
 }
 
@@ -113,7 +117,8 @@ fn selector_parses_channel_strings() {
 #[test]
 fn selector_attributes_real_frames() {
     const HELLO: &str = include_str!("../../../tests/fixtures/odoo18/new_message_hello.json");
-    const OWN_POST: &str = include_str!("../../../tests/fixtures/odoo18/own_post_with_member_update.json");
+    const OWN_POST: &str =
+        include_str!("../../../tests/fixtures/odoo18/own_post_with_member_update.json");
     let mine = ChannelSelector::new(&strings(&["discuss.channel_1"]));
     let other = ChannelSelector::new(&strings(&["discuss.channel_2"]));
     for frame in [HELLO, OWN_POST] {
@@ -128,7 +133,10 @@ fn selector_attributes_real_frames() {
 fn selector_attributes_presence_by_partner_or_guest() {
     const REPLAY: &str = include_str!("../../../tests/fixtures/odoo18/presence_replay.json");
     let watching_7 = ChannelSelector::new(&strings(&["odoo-presence-res.partner_7"]));
-    let watching_8 = ChannelSelector::new(&strings(&["odoo-presence-res.partner_8", "discuss.channel_7"]));
+    let watching_8 = ChannelSelector::new(&strings(&[
+        "odoo-presence-res.partner_8",
+        "discuss.channel_7",
+    ]));
     for n in decode_batch(REPLAY).unwrap() {
         assert!(watching_7.accepts(&n.kind, n.payload));
         assert!(!watching_8.accepts(&n.kind, n.payload));
@@ -143,7 +151,10 @@ fn selector_attributes_presence_by_partner_or_guest() {
 fn selector_attributes_other_channel_types() {
     let s = ChannelSelector::new(&strings(&["discuss.channel_1"]));
     let yes = [
-        ("discuss.channel.member/fetched", r#"{"channel_id": 1, "id": 5, "last_message_id": 21, "partner_id": 3}"#),
+        (
+            "discuss.channel.member/fetched",
+            r#"{"channel_id": 1, "id": 5, "last_message_id": 21, "partner_id": 3}"#,
+        ),
         ("discuss.channel/unpin", r#"{"id": 1}"#),
         ("discuss.channel/delete", r#"{"id": 1}"#),
         (
@@ -159,26 +170,53 @@ fn selector_attributes_other_channel_types() {
             INSERT,
             r#"{"discuss.channel.member": [{"id": 9, "isTyping": true, "persona": {"id": 7, "type": "partner"}, "thread": {"id": 1, "model": "discuss.channel"}}], "res.partner": [{"id": 7, "name": "Marc Demo"}]}"#,
         ),
-        (INSERT, r#"{"discuss.channel.member": [{"id": 9, "channel_id": {"id": 1}}]}"#),
-        (INSERT, r#"{"discuss.channel.member": {"id": 9, "channel_id": 1}}"#),
-        (INSERT, r#"{"discuss.channel": [{"id": 3}, {"id": 1, "is_pinned": false}]}"#),
+        (
+            INSERT,
+            r#"{"discuss.channel.member": [{"id": 9, "channel_id": {"id": 1}}]}"#,
+        ),
+        (
+            INSERT,
+            r#"{"discuss.channel.member": {"id": 9, "channel_id": 1}}"#,
+        ),
+        (
+            INSERT,
+            r#"{"discuss.channel": [{"id": 3}, {"id": 1, "is_pinned": false}]}"#,
+        ),
     ];
     for (kind, payload) in yes {
         assert!(s.accepts(kind, raw(payload)), "{kind} {payload}");
     }
     let no = [
-        ("discuss.channel.member/fetched", r#"{"channel_id": 2, "id": 5}"#),
+        (
+            "discuss.channel.member/fetched",
+            r#"{"channel_id": 2, "id": 5}"#,
+        ),
         ("discuss.channel/unpin", r#"{"id": 2}"#),
         ("discuss.channel/unpin", r#"{"id": "1"}"#),
-        ("discuss.channel/transient_message", r#"{"thread": {"id": 1, "model": "res.partner"}}"#),
-        (INSERT, r#"{"discuss.channel.member": [{"id": 1, "thread": {"id": 1, "model": "res.partner"}}]}"#),
-        (INSERT, r#"{"res.partner": [{"id": 1}], "discuss.channel": "odd"}"#),
-        (INSERT, r#"{"mail.message": [{"id": 1, "res_id": 1, "model": "discuss.channel"}]}"#),
+        (
+            "discuss.channel/transient_message",
+            r#"{"thread": {"id": 1, "model": "res.partner"}}"#,
+        ),
+        (
+            INSERT,
+            r#"{"discuss.channel.member": [{"id": 1, "thread": {"id": 1, "model": "res.partner"}}]}"#,
+        ),
+        (
+            INSERT,
+            r#"{"res.partner": [{"id": 1}], "discuss.channel": "odd"}"#,
+        ),
+        (
+            INSERT,
+            r#"{"mail.message": [{"id": 1, "res_id": 1, "model": "discuss.channel"}]}"#,
+        ),
         (INSERT, r#"[1, 2]"#),
         (INSERT, "null"),
         ("mail.message/inbox", r#"{"id": 1}"#),
         ("res.users.settings", r#"{"id": 1}"#),
-        ("bus.bus/im_status_updated", r#"{"im_status": "online", "partner_id": 1}"#),
+        (
+            "bus.bus/im_status_updated",
+            r#"{"im_status": "online", "partner_id": 1}"#,
+        ),
         (NEW_MESSAGE, r#"{"data": {}, "id": 2}"#),
         (NEW_MESSAGE, r#"{"data": {}}"#),
         (NEW_MESSAGE, "[]"),
@@ -193,5 +231,8 @@ fn selector_without_channels_attributes_nothing_but_presence() {
     let s = ChannelSelector::new(&strings(&["odoo-presence-res.partner_7"]));
     assert!(!s.accepts(NEW_MESSAGE, raw(r#"{"data": {}, "id": 1}"#)));
     assert!(!s.accepts(INSERT, raw(r#"{"discuss.channel": [{"id": 1}]}"#)));
-    assert!(s.accepts("bus.bus/im_status_updated", raw(r#"{"im_status": "away", "partner_id": 7}"#)));
+    assert!(s.accepts(
+        "bus.bus/im_status_updated",
+        raw(r#"{"im_status": "away", "partner_id": 7}"#)
+    ));
 }
