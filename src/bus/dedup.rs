@@ -213,10 +213,12 @@ mod tests {
         );
         assert_eq!(seen.len(), 64);
         assert_eq!(seen.remembered.len(), 64);
-        assert_eq!(
-            seen.remembered.capacity(),
-            capacity_before,
-            "the set never regrew"
+        // `capacity()` is entries + free slots, and tombstones use up free slots until the next
+        // in-place cleanup, so it may read lower, never higher, if the table did not regrow.
+        assert!(
+            seen.remembered.capacity() <= capacity_before,
+            "the set regrew: {} > {capacity_before}",
+            seen.remembered.capacity()
         );
         assert_eq!(seen.order.capacity(), 64);
         assert_eq!(seen.max(), Some(199_999));
