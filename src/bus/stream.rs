@@ -260,12 +260,22 @@ impl<K: SessionKeeper> BusStream<K> {
     }
 
     async fn open(&mut self) -> Result<Status, Step> {
+        if self.ever_connected {
+            // A real Odoo 18 upgrades a destroyed or unknown session *with the same cookie* and
+            // serves a silently public socket, so only an HTTP check can tell: ask before every
+            // reconnect (the first connect was checked by the caller).
+            match self.keeper.check().await {
+                SessionCheck::Expired => return Err(Step::Fatal(Error::session_expired_plain())),
+                SessionCheck::Valid => {}
+                SessionCheck::Unknown(why) => return self.retry_after_failure(why),
+            }
+        }
         let session = self.keeper.current();
         match connection::connect(&self.opts.connect, &session).await {
             Ok((mut conn, handshake)) => {
                 if let Some(new_sid) = &handshake.rotated_session {
-                    // Odoo rotates the id at the handshake only when it logged the session out:
-                    // the socket would be public. Save what the server says, then confirm.
+                    // Odoo rotates the id at the handshake when the one we sent was unusable: the
+                    // socket is public. Save what the server says, then confirm.
                     self.keeper.rotated(new_sid);
                     if self.keeper.check().await == SessionCheck::Expired {
                         return Err(Step::Fatal(Error::new(
