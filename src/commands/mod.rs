@@ -1,5 +1,6 @@
 //! One file per subcommand. Each wires the core layers together; none talks to a socket directly.
 
+mod client;
 pub mod completions;
 pub mod demo;
 pub mod doctor;
