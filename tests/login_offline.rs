@@ -22,10 +22,22 @@ impl Sandbox {
     }
     fn cmd(&self) -> Command {
         let mut c = Command::cargo_bin("odoo-bus").unwrap();
-        for var in ["ODOO_BUS_PROFILE", "ODOO_BUS_SESSION_ID", "ODOO_PASSWORD", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+        for var in [
+            "ODOO_BUS_PROFILE",
+            "ODOO_BUS_SESSION_ID",
+            "ODOO_PASSWORD",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ] {
             c.env_remove(var);
         }
-        c.env("ODOO_BUS_CONFIG", self.config()).env("NO_COLOR", "1").env("HOME", self.dir.path());
+        c.env("ODOO_BUS_CONFIG", self.config())
+            .env("NO_COLOR", "1")
+            .env("HOME", self.dir.path());
         c
     }
 }
@@ -36,7 +48,11 @@ fn stderr(out: &std::process::Output) -> String {
 
 /// A port where nothing listens.
 fn dead_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A web server that answers every request with the same HTML page (a default nginx).
@@ -68,12 +84,24 @@ fn unreachable_port_exits_4_and_saves_nothing() {
     let sb = Sandbox::new();
     let out = sb
         .cmd()
-        .args(["login", &format!("http://127.0.0.1:{}", dead_port()), "--db", "x", "--user", "admin", "--password-stdin"])
+        .args([
+            "login",
+            &format!("http://127.0.0.1:{}", dead_port()),
+            "--db",
+            "x",
+            "--user",
+            "admin",
+            "--password-stdin",
+        ])
         .write_stdin("pw\n")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert!(stderr(&out).contains("connection refused"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("connection refused"),
+        "{}",
+        stderr(&out)
+    );
     assert!(out.stdout.is_empty());
     assert!(!sb.config().exists());
 }
@@ -83,7 +111,13 @@ fn a_web_server_that_is_not_odoo_exits_1() {
     let sb = Sandbox::new();
     let out = sb
         .cmd()
-        .args(["login", &format!("http://127.0.0.1:{}", html_server()), "--user", "admin", "--password-stdin"])
+        .args([
+            "login",
+            &format!("http://127.0.0.1:{}", html_server()),
+            "--user",
+            "admin",
+            "--password-stdin",
+        ])
         .write_stdin("pw\n")
         .output()
         .unwrap();
@@ -98,12 +132,24 @@ fn unknown_hosts_exit_4_naming_dns() {
     let sb = Sandbox::new();
     let out = sb
         .cmd()
-        .args(["login", "http://no-such-host.invalid", "--db", "x", "--user", "a", "--password-stdin"])
+        .args([
+            "login",
+            "http://no-such-host.invalid",
+            "--db",
+            "x",
+            "--user",
+            "a",
+            "--password-stdin",
+        ])
         .write_stdin("pw\n")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert!(stderr(&out).contains("cannot resolve host `no-such-host.invalid`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot resolve host `no-such-host.invalid`"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -112,22 +158,42 @@ fn no_password_source_is_a_usage_error_before_any_traffic() {
     // A dead port: if the command tried the network it would exit 4, not 2.
     let out = sb
         .cmd()
-        .args(["login", &format!("http://127.0.0.1:{}", dead_port()), "--db", "x", "--user", "admin"])
+        .args([
+            "login",
+            &format!("http://127.0.0.1:{}", dead_port()),
+            "--db",
+            "x",
+            "--user",
+            "admin",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--password-stdin"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--password-stdin"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn missing_url_and_login_are_usage_errors() {
     let sb = Sandbox::new();
-    let out = sb.cmd().args(["login", "--user", "admin", "--password-stdin"]).write_stdin("pw\n").output().unwrap();
+    let out = sb
+        .cmd()
+        .args(["login", "--user", "admin", "--password-stdin"])
+        .write_stdin("pw\n")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no server URL"), "{}", stderr(&out));
     let out = sb
         .cmd()
-        .args(["login", &format!("http://127.0.0.1:{}", dead_port()), "--password-stdin"])
+        .args([
+            "login",
+            &format!("http://127.0.0.1:{}", dead_port()),
+            "--password-stdin",
+        ])
         .write_stdin("pw\n")
         .output()
         .unwrap();
@@ -140,15 +206,29 @@ fn malformed_session_ids_are_rejected_without_traffic() {
     let sb = Sandbox::new();
     let url = format!("http://127.0.0.1:{}", dead_port());
     for sid in ["abc", &"x".repeat(85), &format!("{}!", "a".repeat(83))] {
-        let out = sb.cmd().args(["login", &url, "--session-id", sid]).output().unwrap();
+        let out = sb
+            .cmd()
+            .args(["login", &url, "--session-id", sid])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{sid}: {}", stderr(&out));
         assert!(stderr(&out).contains("does not look like an Odoo session id"));
         assert!(!stderr(&out).contains(sid), "the value is not echoed");
     }
     // From stdin, and from the environment.
-    let out = sb.cmd().args(["login", &url, "--session-id", "-"]).write_stdin("short\n").output().unwrap();
+    let out = sb
+        .cmd()
+        .args(["login", &url, "--session-id", "-"])
+        .write_stdin("short\n")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let out = sb.cmd().args(["login", &url]).env("ODOO_BUS_SESSION_ID", "short").output().unwrap();
+    let out = sb
+        .cmd()
+        .args(["login", &url])
+        .env("ODOO_BUS_SESSION_ID", "short")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(!sb.config().exists());
 }
@@ -158,7 +238,17 @@ fn bad_totp_format_is_a_usage_error() {
     let sb = Sandbox::new();
     let out = sb
         .cmd()
-        .args(["login", &format!("http://127.0.0.1:{}", dead_port()), "--db", "x", "--user", "a", "--password-stdin", "--totp", "12ab"])
+        .args([
+            "login",
+            &format!("http://127.0.0.1:{}", dead_port()),
+            "--db",
+            "x",
+            "--user",
+            "a",
+            "--password-stdin",
+            "--totp",
+            "12ab",
+        ])
         .write_stdin("pw\n")
         .output()
         .unwrap();
@@ -172,7 +262,11 @@ fn corrupt_config_is_reported_with_file_and_line_and_left_untouched() {
     std::fs::create_dir_all(sb.config().parent().unwrap()).unwrap();
     let text = "[profiles.default]\nurl = \"http://x\"\nthis is not toml\n";
     std::fs::write(sb.config(), text).unwrap();
-    for args in [vec!["login", "--user", "a", "--password-stdin"], vec!["status"], vec!["logout"]] {
+    for args in [
+        vec!["login", "--user", "a", "--password-stdin"],
+        vec!["status"],
+        vec!["logout"],
+    ] {
         let out = sb.cmd().args(&args).write_stdin("pw\n").output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);

@@ -11,7 +11,11 @@ use crate::secret::SessionId;
 impl Context {
     /// A client for `url` that honours `--insecure` and logs requests at `-vv`.
     pub fn odoo_client(&self, url: ServerUrl, session: Option<SessionId>) -> Result<OdooClient> {
-        OdooClient::new(url, session, ClientOptions::new(self.ui.clone(), self.global.insecure))
+        OdooClient::new(
+            url,
+            session,
+            ClientOptions::new(self.ui.clone(), self.global.insecure),
+        )
     }
 
     /// Write every rotated `session_id` into this profile at once, so the saved session never
@@ -26,7 +30,9 @@ impl Context {
                 Ok(())
             });
             if let Err(e) = saved {
-                ui.warn(format!("the server rotated the session but the new one could not be saved: {e}"));
+                ui.warn(format!(
+                    "the server rotated the session but the new one could not be saved: {e}"
+                ));
             }
         });
     }

@@ -49,12 +49,16 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<i32> {
         return adopt_session(ctx, url, sid).await;
     }
 
-    let login = args.user.clone().or_else(|| remembered(&profile.login)).ok_or_else(|| {
-        Error::usage(format!(
-            "no login: pass --user LOGIN (e.g. `odoo-bus login{} {url} --user admin`)",
-            profile_flag(ctx.profile_name())
-        ))
-    })?;
+    let login = args
+        .user
+        .clone()
+        .or_else(|| remembered(&profile.login))
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "no login: pass --user LOGIN (e.g. `odoo-bus login{} {url} --user admin`)",
+                profile_flag(ctx.profile_name())
+            ))
+        })?;
     let password_source = PasswordSource::detect(args.password_stdin)?;
     let totp = args.totp.as_deref().map(normalise_totp).transpose()?;
 
@@ -71,7 +75,10 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<i32> {
                 Some(code) => code,
                 None => prompt_totp(ctx)?,
             };
-            ctx.ui.debug(1, "two-factor account: completing the login through /web/login/totp");
+            ctx.ui.debug(
+                1,
+                "two-factor account: completing the login through /web/login/totp",
+            );
             client
                 .totp_form_login(&db, &login, &password, &code)
                 .await
@@ -84,7 +91,9 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<i32> {
     ctx.ui.info(format!(
         "logged in to {url} ({db}) as {login} (uid {}), Odoo {}",
         info.uid.unwrap_or_default(),
-        info.server_version.as_deref().unwrap_or(&version.server_version)
+        info.server_version
+            .as_deref()
+            .unwrap_or(&version.server_version)
     ));
     Ok(0)
 }
@@ -100,8 +109,7 @@ async fn check_server(client: &OdooClient, cx: &ErrorContext<'_>) -> Result<Vers
     if version.major < MIN_MAJOR {
         return Err(Error::other(format!(
             "Odoo {} has no websocket bus (needs {MIN_MAJOR} or later): odoo-bus cannot work with {}",
-            version.server_version,
-            cx.server
+            version.server_version, cx.server
         )));
     }
     Ok(version)
@@ -109,11 +117,17 @@ async fn check_server(client: &OdooClient, cx: &ErrorContext<'_>) -> Result<Vers
 
 /// `--db` (or the profile's), checked against the list when the server shows it; without one,
 /// the only database the server lists.
-async fn choose_database(client: &OdooClient, cx: &ErrorContext<'_>, wanted: Option<String>) -> Result<String> {
+async fn choose_database(
+    client: &OdooClient,
+    cx: &ErrorContext<'_>,
+    wanted: Option<String>,
+) -> Result<String> {
     let url = cx.server;
     let listed = client.database_list().await;
     match (wanted, listed) {
-        (Some(db), Ok(DatabaseList::Listed(names))) if !names.is_empty() && !names.contains(&db) => {
+        (Some(db), Ok(DatabaseList::Listed(names)))
+            if !names.is_empty() && !names.contains(&db) =>
+        {
             Err(Error::other(format!(
                 "database `{db}` does not exist on {url} (it has: {}): pass --db with one of those",
                 names.join(", ")
@@ -169,12 +183,18 @@ impl PasswordSource {
         let password = match self {
             PasswordSource::Stdin => Password::new(read_stdin_line("--password-stdin")?),
             PasswordSource::Env(pw) => pw,
-            PasswordSource::Prompt => rpassword::prompt_password(format!("Password for {login} on {url}: "))
-                .map(Password::new)
-                .map_err(|e| Error::usage(format!("cannot read the password from the terminal: {e}")))?,
+            PasswordSource::Prompt => {
+                rpassword::prompt_password(format!("Password for {login} on {url}: "))
+                    .map(Password::new)
+                    .map_err(|e| {
+                        Error::usage(format!("cannot read the password from the terminal: {e}"))
+                    })?
+            }
         };
         if password.is_empty() {
-            return Err(Error::usage("the password is empty: give the account's password"));
+            return Err(Error::usage(
+                "the password is empty: give the account's password",
+            ));
         }
         Ok(password)
     }
@@ -190,7 +210,9 @@ fn read_stdin_line(what: &str) -> Result<String> {
     let line = line.strip_suffix('\n').unwrap_or(&line);
     let line = line.strip_suffix('\r').unwrap_or(line);
     if line.is_empty() {
-        return Err(Error::usage(format!("{what}: stdin is empty; pipe the value in")));
+        return Err(Error::usage(format!(
+            "{what}: stdin is empty; pipe the value in"
+        )));
     }
     Ok(line.to_string())
 }
@@ -259,7 +281,9 @@ async fn adopt_session(ctx: &Context, url: ServerUrl, sid: SessionId) -> Result<
     ctx.ui.info(format!(
         "adopted the session of {login} (uid {}) on {url} ({db}), Odoo {}",
         info.uid.unwrap_or_default(),
-        info.server_version.as_deref().unwrap_or(&version.server_version)
+        info.server_version
+            .as_deref()
+            .unwrap_or(&version.server_version)
     ));
     Ok(0)
 }
@@ -292,7 +316,15 @@ async fn save_login(
     Ok(())
 }
 
-fn apply_login(p: &mut Profile, url: &str, db: &str, login: &str, info: &SessionInfo, version: &VersionInfo, session: SessionId) {
+fn apply_login(
+    p: &mut Profile,
+    url: &str,
+    db: &str,
+    login: &str,
+    info: &SessionInfo,
+    version: &VersionInfo,
+    session: SessionId,
+) {
     // Notification ids belong to one database: a resume point from another is meaningless.
     if p.url.as_deref() != Some(url) || p.db.as_deref() != Some(db) {
         p.last_id = None;
@@ -303,7 +335,10 @@ fn apply_login(p: &mut Profile, url: &str, db: &str, login: &str, info: &Session
     p.login = non_empty(login);
     p.uid = info.uid;
     p.partner_id = info.partner_id;
-    p.server_version = info.server_version.clone().or_else(|| Some(version.server_version.clone()));
+    p.server_version = info
+        .server_version
+        .clone()
+        .or_else(|| Some(version.server_version.clone()));
     p.server_version_major = info.major_version().or(Some(version.major));
     p.websocket_worker_version = info.websocket_worker_version.clone();
     p.session_id = Some(session);
@@ -345,10 +380,26 @@ mod tests {
             channels: vec!["c".into()],
             ..Profile::default()
         };
-        apply_login(&mut p, "http://a", "x", "admin", &info, &version, SessionId::new("s"));
+        apply_login(
+            &mut p,
+            "http://a",
+            "x",
+            "admin",
+            &info,
+            &version,
+            SessionId::new("s"),
+        );
         assert_eq!(p.last_id, Some(9));
         assert_eq!(p.server_version_major, Some(18));
-        apply_login(&mut p, "http://a", "y", "admin", &info, &version, SessionId::new("s"));
+        apply_login(
+            &mut p,
+            "http://a",
+            "y",
+            "admin",
+            &info,
+            &version,
+            SessionId::new("s"),
+        );
         assert_eq!(p.last_id, None);
         assert_eq!(p.channels, vec!["c".to_string()]);
         assert_eq!(p.uid, Some(2));

@@ -12,10 +12,16 @@ use crate::odoo::url::ServerUrl;
 pub async fn run(ctx: &Context) -> Result<i32> {
     let profile = ctx.load_profile()?;
     let Some(session) = profile.session_id.clone() else {
-        ctx.ui.info(format!("not logged in (profile `{}`): nothing to do", ctx.profile_name()));
+        ctx.ui.info(format!(
+            "not logged in (profile `{}`): nothing to do",
+            ctx.profile_name()
+        ));
         return Ok(0);
     };
-    let url = profile.url.as_deref().and_then(|u| ServerUrl::parse(u).ok());
+    let url = profile
+        .url
+        .as_deref()
+        .and_then(|u| ServerUrl::parse(u).ok());
     let outcome = match &url {
         // No rotation listener on purpose: destroy rotates the sid to a fresh anonymous one,
         // which must not be saved.
@@ -26,12 +32,14 @@ pub async fn run(ctx: &Context) -> Result<i32> {
         p.forget_session();
         Ok(())
     })?;
-    let server = url.as_ref().map_or_else(|| "the server".to_string(), ToString::to_string);
+    let server = url
+        .as_ref()
+        .map_or_else(|| "the server".to_string(), ToString::to_string);
     match outcome {
         Some(Ok(())) => ctx.ui.info(format!("logged out of {server}")),
-        Some(Err(RpcError::SessionExpired)) => {
-            ctx.ui.info(format!("the session had already expired on {server}; forgot it locally"))
-        }
+        Some(Err(RpcError::SessionExpired)) => ctx.ui.info(format!(
+            "the session had already expired on {server}; forgot it locally"
+        )),
         Some(Err(e)) => {
             let why = url
                 .as_ref()
@@ -41,7 +49,9 @@ pub async fn run(ctx: &Context) -> Result<i32> {
                 "forgot the session locally, but could not log out on the server ({why}); it stays valid there until it expires"
             ));
         }
-        None => ctx.ui.warn("forgot the session locally; the profile has no usable URL, so the server was not told"),
+        None => ctx.ui.warn(
+            "forgot the session locally; the profile has no usable URL, so the server was not told",
+        ),
     }
     Ok(0)
 }

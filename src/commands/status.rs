@@ -70,7 +70,10 @@ pub async fn run(ctx: &Context, args: StatusArgs) -> Result<i32> {
 /// The session's state, and the error to report (and exit with) when it is not valid.
 async fn check_session(ctx: &Context, profile: &Profile) -> (SessionState, Option<Error>) {
     let Some(session) = profile.session_id.clone() else {
-        return (SessionState::None, Some(Error::not_logged_in(ctx.profile_name())));
+        return (
+            SessionState::None,
+            Some(Error::not_logged_in(ctx.profile_name())),
+        );
     };
     let url = match profile.url.as_deref().map(ServerUrl::parse) {
         Some(Ok(url)) => url,
@@ -89,14 +92,20 @@ async fn check_session(ctx: &Context, profile: &Profile) -> (SessionState, Optio
     ctx.persist_session_rotations(&mut client);
     match client.check().await {
         Ok(true) => (SessionState::Valid, None),
-        Ok(false) => (SessionState::Expired, Some(Error::session_expired(ctx.profile_name()))),
+        Ok(false) => (
+            SessionState::Expired,
+            Some(Error::session_expired(ctx.profile_name())),
+        ),
         Err(e) => {
             let mut err = e.user_error(&ctx.error_context(&url, false));
             if err.kind == ErrorKind::Auth {
                 // Only a definite "expired" counts as exit 3 here; anything else is unknown.
                 err.kind = ErrorKind::Other;
             }
-            (SessionState::Unknown, Some(err.context("cannot check the session")))
+            (
+                SessionState::Unknown,
+                Some(err.context("cannot check the session")),
+            )
         }
     }
 }
@@ -105,7 +114,10 @@ fn text_report(ctx: &Context, p: &Profile, state: SessionState) -> String {
     let none = || "-".to_string();
     let user = match (&p.login, p.uid) {
         (Some(login), Some(uid)) => {
-            let partner = p.partner_id.map(|id| format!(", partner {id}")).unwrap_or_default();
+            let partner = p
+                .partner_id
+                .map(|id| format!(", partner {id}"))
+                .unwrap_or_default();
             format!("{login} (uid {uid}{partner})")
         }
         (Some(login), None) => login.clone(),

@@ -77,7 +77,9 @@ pub struct RawResponse {
 impl RawResponse {
     /// The `Location` header of a redirect.
     pub fn location(&self) -> Option<&str> {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
     }
     pub fn is_redirect(&self) -> bool {
         (300..400).contains(&self.status)
@@ -133,7 +135,10 @@ impl OdooClient {
 
     /// The session id as of the last response.
     pub fn session(&self) -> Option<SessionId> {
-        self.session.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Replace the session (e.g. to start a login flow without one). Does not call the listener.
@@ -149,10 +154,17 @@ impl OdooClient {
     }
 
     /// Call a JSON route. `Ok(None)` when the result is null or absent.
-    pub async fn call<T: DeserializeOwned>(&self, route: &str, params: Value) -> Result<Option<T>, RpcError> {
-        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        route: &str,
+        params: Value,
+    ) -> Result<Option<T>, RpcError> {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let body = rpc::request_body(id, params);
-        let bytes = serde_json::to_vec(&body).map_err(|e| RpcError::BadResponse(format!("cannot encode the request: {e}")))?;
+        let bytes = serde_json::to_vec(&body)
+            .map_err(|e| RpcError::BadResponse(format!("cannot encode the request: {e}")))?;
         let request = self
             .request(reqwest::Method::POST, route)?
             .header(header::CONTENT_TYPE, "application/json")
@@ -188,7 +200,11 @@ impl OdooClient {
     }
 
     /// POST an `application/x-www-form-urlencoded` form (the `/web/login` flows).
-    pub async fn post_form(&self, route: &str, fields: &[(&str, &str)]) -> Result<RawResponse, RpcError> {
+    pub async fn post_form(
+        &self,
+        route: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<RawResponse, RpcError> {
         let encoded = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
@@ -196,7 +212,8 @@ impl OdooClient {
             .request(reqwest::Method::POST, route)?
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(encoded.clone());
-        self.send("POST", route, request, Some(encoded.as_bytes())).await
+        self.send("POST", route, request, Some(encoded.as_bytes()))
+            .await
     }
 
     /// The route of a redirect target, if it points back into this server (same origin, under
@@ -219,16 +236,26 @@ impl OdooClient {
         })
     }
 
-    fn request(&self, method: reqwest::Method, route: &str) -> Result<reqwest::RequestBuilder, RpcError> {
+    fn request(
+        &self,
+        method: reqwest::Method,
+        route: &str,
+    ) -> Result<reqwest::RequestBuilder, RpcError> {
         // A route is a path on this server; a full URL here would be a bug that could send the
         // cookie elsewhere.
         if !route.starts_with('/') || route.starts_with("//") {
-            return Err(RpcError::BadResponse(format!("internal: `{route}` is not a route")));
+            return Err(RpcError::BadResponse(format!(
+                "internal: `{route}` is not a route"
+            )));
         }
         let mut builder = self.http.request(method, self.url.route(route));
         if let Some(sid) = self.session() {
             let mut value = HeaderValue::from_str(&format!("{SESSION_COOKIE}={}", sid.expose()))
-                .map_err(|_| RpcError::BadResponse("the saved session id has characters a cookie cannot hold".into()))?;
+                .map_err(|_| {
+                    RpcError::BadResponse(
+                        "the saved session id has characters a cookie cannot hold".into(),
+                    )
+                })?;
             value.set_sensitive(true);
             builder = builder.header(header::COOKIE, value);
         }
@@ -244,7 +271,10 @@ impl OdooClient {
     ) -> Result<RawResponse, RpcError> {
         let url = self.url.route(route);
         if let Some(b) = body {
-            self.ui.debug(3, format!("> {}", self.redacted(&String::from_utf8_lossy(b))));
+            self.ui.debug(
+                3,
+                format!("> {}", self.redacted(&String::from_utf8_lossy(b))),
+            );
         }
         let started = Instant::now();
         let response = match request.send().await {
@@ -253,7 +283,10 @@ impl OdooClient {
                 let err = classify_transport(&e);
                 self.ui.debug(
                     2,
-                    format!("{method} {url} → failed after {} ms: {err}", started.elapsed().as_millis()),
+                    format!(
+                        "{method} {url} → failed after {} ms: {err}",
+                        started.elapsed().as_millis()
+                    ),
                 );
                 return Err(err);
             }
@@ -266,18 +299,29 @@ impl OdooClient {
             Ok(b) => b.to_vec(),
             Err(e) => {
                 let err = classify_transport(&e);
-                self.ui.debug(2, format!("{method} {url} → {status}, body failed: {err}"));
+                self.ui
+                    .debug(2, format!("{method} {url} → {status}, body failed: {err}"));
                 return Err(err);
             }
         };
         self.ui.debug(
             2,
-            format!("{method} {url} → {status} ({} ms)", started.elapsed().as_millis()),
+            format!(
+                "{method} {url} → {status} ({} ms)",
+                started.elapsed().as_millis()
+            ),
         );
         if self.ui.verbosity >= 3 {
-            self.ui.debug(3, format!("< {}", self.redacted(&String::from_utf8_lossy(&body))));
+            self.ui.debug(
+                3,
+                format!("< {}", self.redacted(&String::from_utf8_lossy(&body))),
+            );
         }
-        Ok(RawResponse { status, headers, body })
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     fn apply_set_cookie(&self, headers: &HeaderMap) {
@@ -329,7 +373,10 @@ impl OdooClient {
 
 /// The last `session_id` cookie in these `Set-Cookie` values: set, or cleared (empty value,
 /// `Max-Age<=0`, or an `Expires` in the past; `Max-Age` wins over `Expires` as in RFC 6265).
-pub fn session_cookie_change<'a>(values: impl IntoIterator<Item = &'a str>, now: OffsetDateTime) -> Option<CookieChange> {
+pub fn session_cookie_change<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+    now: OffsetDateTime,
+) -> Option<CookieChange> {
     let mut change = None;
     for value in values {
         let Ok(cookie) = Cookie::parse(value) else {
@@ -366,7 +413,10 @@ pub fn classify_transport(err: &reqwest::Error) -> RpcError {
             found => kind = kind.or(found),
         }
         // io::Error::source() skips the error it wraps, so step into it by hand.
-        source = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        source = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             Some(inner) => Some(inner as &(dyn StdError + 'static)),
             None => e.source(),
         };
@@ -374,7 +424,10 @@ pub fn classify_transport(err: &reqwest::Error) -> RpcError {
     let lower = detail.to_lowercase();
     let kind = kind.unwrap_or(if err.is_timeout() {
         TransportKind::Timeout
-    } else if err.is_dns() || lower.contains("dns error") || lower.contains("failed to lookup address") {
+    } else if err.is_dns()
+        || lower.contains("dns error")
+        || lower.contains("failed to lookup address")
+    {
         TransportKind::Dns
     } else if lower.contains("certificate") || lower.contains("tls handshake") {
         TransportKind::Tls
@@ -423,13 +476,18 @@ static JSON_SECRET: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 static FORM_SECRET: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(^|[?&;\s])(password|session_id|csrf_token|totp_token|token)=[^&;\s]*").expect("static regex")
+    Regex::new(r"(?i)(^|[?&;\s])(password|session_id|csrf_token|totp_token|token)=[^&;\s]*")
+        .expect("static regex")
 });
 static HTML_CSRF: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)(csrf_token["']?\s*[:=,]\s*["']|name=["']csrf_token["'][^>]*?value=["'])[^"']*"#).expect("static regex")
+    Regex::new(
+        r#"(?i)(csrf_token["']?\s*[:=,]\s*["']|name=["']csrf_token["'][^>]*?value=["'])[^"']*"#,
+    )
+    .expect("static regex")
 });
 /// Anything shaped like a session id, token or hash: long runs of URL-safe characters.
-static LONG_TOKEN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[A-Za-z0-9_\-]{32,}").expect("static regex"));
+static LONG_TOKEN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[A-Za-z0-9_\-]{32,}").expect("static regex"));
 
 /// Remove secrets from text meant for a log: values of secret-looking keys (JSON, forms, the
 /// CSRF token in HTML), anything shaped like a session id or token, and the `known` values.
@@ -448,7 +506,8 @@ pub fn redact(text: &str, known: &[&str]) -> String {
 mod tests {
     use super::*;
 
-    const SID: &str = "UfZPnkrFQVwm4-49u15V9mqheZSpzaZjzUAxWroagcyDoXU_JLZa8MN5Xbe0Z2_TPDT7Ja1IGlskjdikwODV";
+    const SID: &str =
+        "UfZPnkrFQVwm4-49u15V9mqheZSpzaZjzUAxWroagcyDoXU_JLZa8MN5Xbe0Z2_TPDT7Ja1IGlskjdikwODV";
 
     fn now() -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
@@ -456,19 +515,33 @@ mod tests {
 
     #[test]
     fn reads_odoo_set_cookie() {
-        let v = format!("session_id={SID}; Expires=Sun, 21 Nov 2027 23:11:23 GMT; Max-Age=604800; HttpOnly; Path=/");
-        assert_eq!(session_cookie_change([v.as_str()], now()), Some(CookieChange::Set(SessionId::new(SID))));
+        let v = format!(
+            "session_id={SID}; Expires=Sun, 21 Nov 2027 23:11:23 GMT; Max-Age=604800; HttpOnly; Path=/"
+        );
+        assert_eq!(
+            session_cookie_change([v.as_str()], now()),
+            Some(CookieChange::Set(SessionId::new(SID)))
+        );
     }
 
     #[test]
     fn ignores_other_cookies_and_garbage() {
-        assert_eq!(session_cookie_change(["tz=Europe/Brussels; Path=/", "frontend_lang=en_US", "=;;"], now()), None);
+        assert_eq!(
+            session_cookie_change(
+                ["tz=Europe/Brussels; Path=/", "frontend_lang=en_US", "=;;"],
+                now()
+            ),
+            None
+        );
         assert_eq!(session_cookie_change(Vec::<&str>::new(), now()), None);
     }
 
     #[test]
     fn the_last_session_cookie_wins() {
-        let got = session_cookie_change(["session_id=aaa; Path=/", "tz=x", "session_id=bbb; Path=/"], now());
+        let got = session_cookie_change(
+            ["session_id=aaa; Path=/", "tz=x", "session_id=bbb; Path=/"],
+            now(),
+        );
         assert_eq!(got, Some(CookieChange::Set(SessionId::new("bbb"))));
     }
 
@@ -480,11 +553,18 @@ mod tests {
             "session_id=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/",
             "session_id=; Path=/",
         ] {
-            assert_eq!(session_cookie_change([v], now()), Some(CookieChange::Cleared), "{v}");
+            assert_eq!(
+                session_cookie_change([v], now()),
+                Some(CookieChange::Cleared),
+                "{v}"
+            );
         }
         // Max-Age wins over an old Expires.
         let v = "session_id=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=60";
-        assert_eq!(session_cookie_change([v], now()), Some(CookieChange::Set(SessionId::new("x"))));
+        assert_eq!(
+            session_cookie_change([v], now()),
+            Some(CookieChange::Set(SessionId::new("x")))
+        );
     }
 
     #[test]
@@ -508,26 +588,47 @@ mod tests {
             assert!(r.contains("[redacted]"), "{r}");
         }
         // Known values go even when they do not look secret.
-        assert_eq!(redact("the sid is abcd", &["abcd"]), "the sid is [redacted]");
+        assert_eq!(
+            redact("the sid is abcd", &["abcd"]),
+            "the sid is [redacted]"
+        );
         // Ordinary content survives.
-        assert_eq!(redact(r#"{"uid":2,"name":"Mitchell Admin"}"#, &[]), r#"{"uid":2,"name":"Mitchell Admin"}"#);
+        assert_eq!(
+            redact(r#"{"uid":2,"name":"Mitchell Admin"}"#, &[]),
+            r#"{"uid":2,"name":"Mitchell Admin"}"#
+        );
     }
 
     fn client(base: &str) -> OdooClient {
-        OdooClient::new(ServerUrl::parse(base).unwrap(), None, ClientOptions::new(Ui::silent(), false)).unwrap()
+        OdooClient::new(
+            ServerUrl::parse(base).unwrap(),
+            None,
+            ClientOptions::new(Ui::silent(), false),
+        )
+        .unwrap()
     }
 
     #[test]
     fn redirects_are_followed_only_inside_the_server() {
         let c = client("https://erp.example.com/erp");
-        assert_eq!(c.same_server_route("/erp/web/login?db=x").as_deref(), Some("/web/login?db=x"));
         assert_eq!(
-            c.same_server_route("https://erp.example.com/erp/web/login/totp").as_deref(),
+            c.same_server_route("/erp/web/login?db=x").as_deref(),
+            Some("/web/login?db=x")
+        );
+        assert_eq!(
+            c.same_server_route("https://erp.example.com/erp/web/login/totp")
+                .as_deref(),
             Some("/web/login/totp")
         );
         assert_eq!(c.same_server_route("totp").as_deref(), Some("/totp"));
-        assert_eq!(c.same_server_route("https://evil.example.com/erp/web/login"), None);
-        assert_eq!(c.same_server_route("http://erp.example.com/erp/web/login"), None);
+        assert_eq!(
+            c.same_server_route("https://evil.example.com/erp/web/login"),
+            None
+        );
+        assert_eq!(
+            c.same_server_route("http://erp.example.com/erp/web/login"),
+            None
+        );
         assert_eq!(c.same_server_route("//evil.example.com/erp/x"), None);
         assert_eq!(c.same_server_route("/other/web/login"), None);
         assert_eq!(c.same_server_route("/erpx/web"), None);
@@ -553,7 +654,13 @@ mod tests {
         let c = client(&format!("http://127.0.0.1:{port}"));
         let err = c.get("/web/health").await.unwrap_err();
         assert!(
-            matches!(err, RpcError::Transport { kind: TransportKind::Refused, .. }),
+            matches!(
+                err,
+                RpcError::Transport {
+                    kind: TransportKind::Refused,
+                    ..
+                }
+            ),
             "{err:?}"
         );
     }
@@ -572,10 +679,24 @@ mod tests {
             timeout: Duration::from_millis(300),
             ..ClientOptions::new(Ui::silent(), false)
         };
-        let c = OdooClient::new(ServerUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap(), None, opts).unwrap();
-        let err = c.call::<Value>("/web/session/check", serde_json::json!({})).await.unwrap_err();
+        let c = OdooClient::new(
+            ServerUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
+            None,
+            opts,
+        )
+        .unwrap();
+        let err = c
+            .call::<Value>("/web/session/check", serde_json::json!({}))
+            .await
+            .unwrap_err();
         assert!(
-            matches!(err, RpcError::Transport { kind: TransportKind::Timeout, .. }),
+            matches!(
+                err,
+                RpcError::Transport {
+                    kind: TransportKind::Timeout,
+                    ..
+                }
+            ),
             "{err:?}"
         );
         hold.abort();
@@ -596,7 +717,16 @@ mod tests {
         });
         let c = client(&format!("https://127.0.0.1:{port}"));
         let err = c.get("/web/health").await.unwrap_err();
-        assert!(matches!(err, RpcError::Transport { kind: TransportKind::Tls, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                RpcError::Transport {
+                    kind: TransportKind::Tls,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         serve.abort();
     }
 
@@ -604,6 +734,15 @@ mod tests {
     async fn unknown_hosts_are_dns_failures() {
         let c = client("http://no-such-host.invalid");
         let err = c.get("/web/health").await.unwrap_err();
-        assert!(matches!(err, RpcError::Transport { kind: TransportKind::Dns, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                RpcError::Transport {
+                    kind: TransportKind::Dns,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 }

@@ -23,14 +23,22 @@ pub struct ChannelInfo {
 }
 
 fn string_or_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(Value::deserialize(d)?.as_str().unwrap_or_default().to_string())
+    Ok(Value::deserialize(d)?
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
 }
 
 impl OdooClient {
     /// Post `body_html` (already HTML: escape user text first) as a comment in a channel.
     /// `temporary_id` is echoed back in the bus payload so the sender can spot its own message.
     /// Returns the new message's id.
-    pub async fn post_message(&self, channel_id: i64, body_html: &str, temporary_id: Option<f64>) -> Result<i64, RpcError> {
+    pub async fn post_message(
+        &self,
+        channel_id: i64,
+        body_html: &str,
+        temporary_id: Option<f64>,
+    ) -> Result<i64, RpcError> {
         let mut context = json!({"mail_post_autofollow": false});
         if let Some(t) = temporary_id {
             context["temporary_id"] = json!(t);
@@ -49,8 +57,9 @@ impl OdooClient {
             .call("/mail/message/post", params)
             .await?
             .ok_or_else(|| RpcError::BadResponse("/mail/message/post returned nothing".into()))?;
-        message_id_from_post_result(&result)
-            .ok_or_else(|| RpcError::BadResponse("/mail/message/post returned no message id".into()))
+        message_id_from_post_result(&result).ok_or_else(|| {
+            RpcError::BadResponse("/mail/message/post returned no message id".into())
+        })
     }
 
     /// The channel if the user can read it, `None` if it does not exist or is not readable
@@ -63,7 +72,10 @@ impl OdooClient {
             "kwargs": {"fields": ["name", "channel_type"]},
         });
         let rows: Option<Vec<ChannelInfo>> = self
-            .call(&format!("/web/dataset/call_kw/{CHANNEL_MODEL}/search_read"), params)
+            .call(
+                &format!("/web/dataset/call_kw/{CHANNEL_MODEL}/search_read"),
+                params,
+            )
             .await?;
         Ok(rows.unwrap_or_default().into_iter().next())
     }
@@ -86,16 +98,32 @@ mod tests {
 
     #[test]
     fn message_ids_across_versions() {
-        assert_eq!(message_id_from_post_result(&json!({"mail.message": [{"id": 42, "body": "x"}], "res.partner": []})), Some(42));
-        assert_eq!(message_id_from_post_result(&json!({"mail.message": {"id": 43}})), Some(43));
-        assert_eq!(message_id_from_post_result(&json!({"id": 44, "body": "x"})), Some(44));
-        assert_eq!(message_id_from_post_result(&json!({"mail.message": []})), None);
+        assert_eq!(
+            message_id_from_post_result(
+                &json!({"mail.message": [{"id": 42, "body": "x"}], "res.partner": []})
+            ),
+            Some(42)
+        );
+        assert_eq!(
+            message_id_from_post_result(&json!({"mail.message": {"id": 43}})),
+            Some(43)
+        );
+        assert_eq!(
+            message_id_from_post_result(&json!({"id": 44, "body": "x"})),
+            Some(44)
+        );
+        assert_eq!(
+            message_id_from_post_result(&json!({"mail.message": []})),
+            None
+        );
         assert_eq!(message_id_from_post_result(&json!(null)), None);
     }
 
     #[test]
     fn channel_rows_tolerate_false() {
-        let c: ChannelInfo = serde_json::from_value(json!({"id": 1, "name": false, "channel_type": "chat"})).unwrap();
+        let c: ChannelInfo =
+            serde_json::from_value(json!({"id": 1, "name": false, "channel_type": "chat"}))
+                .unwrap();
         assert_eq!(c.name, "");
         assert_eq!(c.channel_type, "chat");
     }

@@ -100,15 +100,24 @@ impl RpcError {
     pub fn user_error(&self, cx: &ErrorContext<'_>) -> Error {
         let url = cx.server.as_str();
         match self {
-            RpcError::Transport { kind, detail } => Error::connection(transport_message(*kind, detail, cx.server)),
+            RpcError::Transport { kind, detail } => {
+                Error::connection(transport_message(*kind, detail, cx.server))
+            }
             RpcError::Http { status, snippet } => {
                 let hint = match status {
-                    502..=504 => "a proxy in front of Odoo cannot reach it: is Odoo running? check the proxy and the Odoo logs",
+                    502..=504 => {
+                        "a proxy in front of Odoo cannot reach it: is Odoo running? check the proxy and the Odoo logs"
+                    }
                     500 => "the server failed: check the Odoo logs",
-                    401 | 403 => "something in front of Odoo (proxy, firewall, auth gateway) refused the request",
+                    401 | 403 => {
+                        "something in front of Odoo (proxy, firewall, auth gateway) refused the request"
+                    }
                     _ => "check the URL and the server",
                 };
-                Error::other(format!("{url} answered HTTP {status}{}: {hint}", snippet_suffix(snippet)))
+                Error::other(format!(
+                    "{url} answered HTTP {status}{}: {hint}",
+                    snippet_suffix(snippet)
+                ))
             }
             RpcError::Redirected { location, .. } => Error::other(format!(
                 "{url} redirects to {location}: use the address Odoo is really served at (e.g. `odoo-bus login {}`)",
@@ -122,22 +131,33 @@ impl RpcError {
             RpcError::Odoo { .. } if cx.login && self.is_login_cooldown() => Error::auth(
                 "too many failed logins from this address: the server refuses new attempts for a while; wait a minute and try again",
             ),
-            RpcError::Odoo { name, message, .. } if name == names::TOTP_REFUSED => Error::auth(format!(
-                "the two-factor code was refused ({}): check your authenticator app's code and clock, and try again with a fresh code",
-                one_line(message, 100)
-            )),
-            RpcError::Odoo { .. } if cx.login && self.is_access_denied() => {
-                Error::auth("wrong login or password: check them and try again (API keys cannot open a web session)")
+            RpcError::Odoo { name, message, .. } if name == names::TOTP_REFUSED => {
+                Error::auth(format!(
+                    "the two-factor code was refused ({}): check your authenticator app's code and clock, and try again with a fresh code",
+                    one_line(message, 100)
+                ))
             }
-            RpcError::Odoo { .. } if cx.login && self.is_unknown_database() => Error::other(format!(
-                "database not found on {url}: check --db (`odoo-bus login` without --db picks the only one when the server lists them)"
-            )),
+            RpcError::Odoo { .. } if cx.login && self.is_access_denied() => Error::auth(
+                "wrong login or password: check them and try again (API keys cannot open a web session)",
+            ),
+            RpcError::Odoo { .. } if cx.login && self.is_unknown_database() => {
+                Error::other(format!(
+                    "database not found on {url}: check --db (`odoo-bus login` without --db picks the only one when the server lists them)"
+                ))
+            }
             RpcError::Odoo { name, message, .. } => {
-                let kind = if self.is_access_denied() { ErrorKind::Auth } else { ErrorKind::Other };
+                let kind = if self.is_access_denied() {
+                    ErrorKind::Auth
+                } else {
+                    ErrorKind::Other
+                };
                 let short = name.rsplit('.').next().unwrap_or(name);
                 Error::new(
                     kind,
-                    format!("{url} refused the request: {} ({short}); see the Odoo logs for details", one_line(message, 200)),
+                    format!(
+                        "{url} refused the request: {} ({short}); see the Odoo logs for details",
+                        one_line(message, 200)
+                    ),
                 )
             }
             RpcError::BadResponse(why) => Error::other(format!(
@@ -163,7 +183,9 @@ fn transport_message(kind: TransportKind, detail: &str, server: &ServerUrl) -> S
     let port = server.port();
     match kind {
         TransportKind::Dns => {
-            format!("cannot resolve host `{host}`: check the URL's spelling and your network or DNS settings")
+            format!(
+                "cannot resolve host `{host}`: check the URL's spelling and your network or DNS settings"
+            )
         }
         TransportKind::Refused => format!(
             "connection refused by {host}:{port}: is Odoo running there, and is the port right (Odoo's default is 8069)?"
@@ -184,7 +206,11 @@ fn transport_message(kind: TransportKind, detail: &str, server: &ServerUrl) -> S
 
 fn snippet_suffix(snippet: &str) -> String {
     let s = one_line(snippet, 80);
-    if s.is_empty() { String::new() } else { format!(" ({s})") }
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!(" ({s})")
+    }
 }
 
 /// `scheme://host[:port]` of a redirect target, to suggest as the server URL.
@@ -222,12 +248,20 @@ impl fmt::Display for RpcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RpcError::Transport { kind, detail } => write!(f, "transport error ({kind}): {detail}"),
-            RpcError::Http { status, snippet } => write!(f, "HTTP {status}: {}", one_line(snippet, 80)),
-            RpcError::Redirected { status, location } => write!(f, "HTTP {status} redirect to {location}"),
+            RpcError::Http { status, snippet } => {
+                write!(f, "HTTP {status}: {}", one_line(snippet, 80))
+            }
+            RpcError::Redirected { status, location } => {
+                write!(f, "HTTP {status} redirect to {location}")
+            }
             RpcError::NotOdoo(why) => write!(f, "not an Odoo answer: {why}"),
             RpcError::SessionExpired => f.write_str("session expired"),
             RpcError::NotFound(what) => write!(f, "not found: {what}"),
-            RpcError::Odoo { code, name, message } => write!(f, "Odoo error {code} {name}: {message}"),
+            RpcError::Odoo {
+                code,
+                name,
+                message,
+            } => write!(f, "Odoo error {code} {name}: {message}"),
             RpcError::BadResponse(why) => write!(f, "bad JSON-RPC answer: {why}"),
         }
     }
@@ -242,7 +276,11 @@ pub fn request_body(id: u64, params: Value) -> Value {
 
 /// Decode one answer of a JSON route. `Ok(Value::Null)` when `result` is absent (Odoo leaves the
 /// key out for a null result). Non-2xx and non-JSON answers are classified, never panicked on.
-pub fn decode_response(status: u16, content_type: Option<&str>, body: &[u8]) -> Result<Value, RpcError> {
+pub fn decode_response(
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Value, RpcError> {
     if (300..400).contains(&status) {
         // The caller fills in the Location; a JSON route never redirects on a real Odoo.
         return Err(RpcError::Redirected {
@@ -253,8 +291,13 @@ pub fn decode_response(status: u16, content_type: Option<&str>, body: &[u8]) -> 
     if status == 404 {
         return Err(RpcError::NotOdoo("HTTP 404 on a JSON route".into()));
     }
-    let looks_html = content_type.is_some_and(|c| c.to_ascii_lowercase().contains("html")) || starts_like_html(body);
-    let parsed: Option<Value> = if looks_html { None } else { serde_json::from_slice(body).ok() };
+    let looks_html = content_type.is_some_and(|c| c.to_ascii_lowercase().contains("html"))
+        || starts_like_html(body);
+    let parsed: Option<Value> = if looks_html {
+        None
+    } else {
+        serde_json::from_slice(body).ok()
+    };
     let Some(value) = parsed else {
         if !(200..300).contains(&status) {
             return Err(RpcError::Http {
@@ -269,7 +312,9 @@ pub fn decode_response(status: u16, content_type: Option<&str>, body: &[u8]) -> 
         });
     };
     let Some(obj) = value.as_object() else {
-        return Err(RpcError::NotOdoo("the answer is JSON but not a JSON-RPC object".into()));
+        return Err(RpcError::NotOdoo(
+            "the answer is JSON but not a JSON-RPC object".into(),
+        ));
     };
     if let Some(error) = obj.get("error") {
         return Err(decode_error(error));
@@ -281,7 +326,9 @@ pub fn decode_response(status: u16, content_type: Option<&str>, body: &[u8]) -> 
         });
     }
     if !obj.contains_key("result") && !obj.contains_key("jsonrpc") {
-        return Err(RpcError::NotOdoo("the JSON answer has neither `jsonrpc` nor `result`".into()));
+        return Err(RpcError::NotOdoo(
+            "the JSON answer has neither `jsonrpc` nor `result`".into(),
+        ));
     }
     Ok(obj.get("result").cloned().unwrap_or(Value::Null))
 }
@@ -298,9 +345,17 @@ pub fn decode_error(error: &Value) -> RpcError {
     let name = text(data.and_then(|d| d.get("name"))).unwrap_or_default();
     match code {
         100 => RpcError::SessionExpired,
-        404 => RpcError::NotFound(if message.is_empty() { top_message } else { message }),
+        404 => RpcError::NotFound(if message.is_empty() {
+            top_message
+        } else {
+            message
+        }),
         _ if name == "odoo.http.SessionExpiredException" => RpcError::SessionExpired,
-        _ => RpcError::Odoo { code, name, message },
+        _ => RpcError::Odoo {
+            code,
+            name,
+            message,
+        },
     }
 }
 
@@ -341,14 +396,23 @@ mod tests {
     #[test]
     fn request_envelope_has_the_four_members() {
         let body = request_body(7, json!({"db": "x"}));
-        assert_eq!(body, json!({"jsonrpc":"2.0","method":"call","params":{"db":"x"},"id":7}));
+        assert_eq!(
+            body,
+            json!({"jsonrpc":"2.0","method":"call","params":{"db":"x"},"id":7})
+        );
     }
 
     #[test]
     fn result_and_missing_result() {
-        assert_eq!(ok(r#"{"jsonrpc":"2.0","id":1,"result":{"a":1}}"#).unwrap(), json!({"a":1}));
+        assert_eq!(
+            ok(r#"{"jsonrpc":"2.0","id":1,"result":{"a":1}}"#).unwrap(),
+            json!({"a":1})
+        );
         assert_eq!(ok(r#"{"jsonrpc":"2.0","id":1}"#).unwrap(), Value::Null);
-        assert_eq!(ok(r#"{"jsonrpc":"2.0","id":1,"result":null}"#).unwrap(), Value::Null);
+        assert_eq!(
+            ok(r#"{"jsonrpc":"2.0","id":1,"result":null}"#).unwrap(),
+            Value::Null
+        );
     }
 
     #[test]
@@ -356,9 +420,15 @@ mod tests {
         let expired = r#"{"jsonrpc":"2.0","id":null,"error":{"code":100,"message":"Odoo Session Expired","data":{"name":"odoo.http.SessionExpiredException","message":"Session expired"}}}"#;
         assert_eq!(ok(expired).unwrap_err(), RpcError::SessionExpired);
         let not_found = r#"{"jsonrpc":"2.0","id":1,"error":{"code":404,"message":"404: Not Found","data":{"name":"werkzeug.exceptions.NotFound","message":"gone"}}}"#;
-        assert_eq!(ok(not_found).unwrap_err(), RpcError::NotFound("gone".into()));
+        assert_eq!(
+            ok(not_found).unwrap_err(),
+            RpcError::NotFound("gone".into())
+        );
         let no_data = r#"{"jsonrpc":"2.0","id":1,"error":{"code":404,"message":"404: Not Found"}}"#;
-        assert_eq!(ok(no_data).unwrap_err(), RpcError::NotFound("404: Not Found".into()));
+        assert_eq!(
+            ok(no_data).unwrap_err(),
+            RpcError::NotFound("404: Not Found".into())
+        );
     }
 
     #[test]
@@ -388,18 +458,44 @@ mod tests {
     #[test]
     fn html_404_and_garbage_are_not_odoo() {
         let html = b"<!doctype html><html><title>Welcome to nginx!</title></html>";
-        assert!(matches!(decode_response(200, Some("text/html"), html), Err(RpcError::NotOdoo(_))));
-        assert!(matches!(decode_response(200, None, html), Err(RpcError::NotOdoo(_))));
-        assert!(matches!(decode_response(404, Some("text/html"), html), Err(RpcError::NotOdoo(_))));
-        assert!(matches!(decode_response(200, None, b"hello"), Err(RpcError::NotOdoo(_))));
-        assert!(matches!(decode_response(200, None, b"[1,2]"), Err(RpcError::NotOdoo(_))));
-        assert!(matches!(decode_response(200, None, b"{\"x\":1}"), Err(RpcError::NotOdoo(_))));
-        assert!(matches!(decode_response(200, None, b""), Err(RpcError::NotOdoo(_))));
+        assert!(matches!(
+            decode_response(200, Some("text/html"), html),
+            Err(RpcError::NotOdoo(_))
+        ));
+        assert!(matches!(
+            decode_response(200, None, html),
+            Err(RpcError::NotOdoo(_))
+        ));
+        assert!(matches!(
+            decode_response(404, Some("text/html"), html),
+            Err(RpcError::NotOdoo(_))
+        ));
+        assert!(matches!(
+            decode_response(200, None, b"hello"),
+            Err(RpcError::NotOdoo(_))
+        ));
+        assert!(matches!(
+            decode_response(200, None, b"[1,2]"),
+            Err(RpcError::NotOdoo(_))
+        ));
+        assert!(matches!(
+            decode_response(200, None, b"{\"x\":1}"),
+            Err(RpcError::NotOdoo(_))
+        ));
+        assert!(matches!(
+            decode_response(200, None, b""),
+            Err(RpcError::NotOdoo(_))
+        ));
     }
 
     #[test]
     fn other_statuses_keep_a_snippet() {
-        let e = decode_response(502, Some("text/html"), b"<html><title>502 Bad Gateway</title></html>").unwrap_err();
+        let e = decode_response(
+            502,
+            Some("text/html"),
+            b"<html><title>502 Bad Gateway</title></html>",
+        )
+        .unwrap_err();
         assert_eq!(
             e,
             RpcError::Http {
@@ -407,15 +503,27 @@ mod tests {
                 snippet: "502 Bad Gateway".into()
             }
         );
-        assert!(matches!(decode_response(302, None, b""), Err(RpcError::Redirected { status: 302, .. })));
+        assert!(matches!(
+            decode_response(302, None, b""),
+            Err(RpcError::Redirected { status: 302, .. })
+        ));
         // An Odoo error body with a non-200 status is still the Odoo error.
-        let e = decode_response(500, Some("application/json"), br#"{"error":{"code":100}}"#).unwrap_err();
+        let e = decode_response(500, Some("application/json"), br#"{"error":{"code":100}}"#)
+            .unwrap_err();
         assert_eq!(e, RpcError::SessionExpired);
     }
 
     #[test]
     fn never_panics_on_arbitrary_bytes() {
-        for body in [&b"\xff\xfe\x00"[..], b"{", b"<", b"   ", b"null", b"{\"error\":5}", b"{\"error\":{\"code\":\"x\"}}"] {
+        for body in [
+            &b"\xff\xfe\x00"[..],
+            b"{",
+            b"<",
+            b"   ",
+            b"null",
+            b"{\"error\":5}",
+            b"{\"error\":{\"code\":\"x\"}}",
+        ] {
             for status in [200, 400, 404, 500, 301] {
                 let _ = decode_response(status, None, body);
             }
@@ -425,8 +533,15 @@ mod tests {
     #[test]
     fn user_errors_pick_exit_codes_and_name_the_next_step() {
         let s = server();
-        let login = ErrorContext { server: &s, profile: "default", login: true };
-        let other = ErrorContext { login: false, ..login };
+        let login = ErrorContext {
+            server: &s,
+            profile: "default",
+            login: true,
+        };
+        let other = ErrorContext {
+            login: false,
+            ..login
+        };
         let denied = RpcError::Odoo {
             code: 200,
             name: names::ACCESS_DENIED.into(),
@@ -452,9 +567,24 @@ mod tests {
         assert_eq!(e.exit_code(), 1);
         assert!(e.message.contains("--db"), "{e}");
         assert_eq!(RpcError::SessionExpired.user_error(&other).exit_code(), 3);
-        assert!(RpcError::SessionExpired.user_error(&other).message.contains("odoo-bus login"));
-        for kind in [TransportKind::Dns, TransportKind::Refused, TransportKind::Timeout, TransportKind::Tls, TransportKind::Other] {
-            let e = RpcError::Transport { kind, detail: "x\ny".into() }.user_error(&other);
+        assert!(
+            RpcError::SessionExpired
+                .user_error(&other)
+                .message
+                .contains("odoo-bus login")
+        );
+        for kind in [
+            TransportKind::Dns,
+            TransportKind::Refused,
+            TransportKind::Timeout,
+            TransportKind::Tls,
+            TransportKind::Other,
+        ] {
+            let e = RpcError::Transport {
+                kind,
+                detail: "x\ny".into(),
+            }
+            .user_error(&other);
             assert_eq!(e.exit_code(), 4, "{kind}");
             assert!(!e.message.contains('\n'));
         }
@@ -464,8 +594,16 @@ mod tests {
         };
         assert!(tls.user_error(&other).message.contains("--insecure"));
         assert!(tls.user_error(&other).message.contains("last resort"));
-        let refused = RpcError::Transport { kind: TransportKind::Refused, detail: String::new() };
-        assert!(refused.user_error(&other).message.contains("127.0.0.1:8069"));
+        let refused = RpcError::Transport {
+            kind: TransportKind::Refused,
+            detail: String::new(),
+        };
+        assert!(
+            refused
+                .user_error(&other)
+                .message
+                .contains("127.0.0.1:8069")
+        );
         let not_odoo = RpcError::NotOdoo("html".into()).user_error(&other);
         assert_eq!(not_odoo.exit_code(), 1);
         assert!(not_odoo.message.contains("is not an Odoo server"));
@@ -473,7 +611,12 @@ mod tests {
             status: 301,
             location: "https://erp.example.com/web/webclient/version_info".into(),
         };
-        assert!(redirect.user_error(&other).message.contains("odoo-bus login https://erp.example.com`"));
+        assert!(
+            redirect
+                .user_error(&other)
+                .message
+                .contains("odoo-bus login https://erp.example.com`")
+        );
         // Outside login, AccessDenied is still an auth problem but not "wrong password".
         let e = denied.user_error(&other);
         assert_eq!(e.exit_code(), 3);

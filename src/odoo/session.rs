@@ -34,6 +34,10 @@ pub enum DatabaseList {
 }
 
 /// What `/web/session/authenticate` decided.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "built once per login; boxing would only add noise for callers"
+)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum AuthOutcome {
     LoggedIn(SessionInfo),
@@ -147,7 +151,10 @@ impl OdooClient {
 
     /// `/web/database/list`; [`DatabaseList::Disabled`] when the server does not list them.
     pub async fn database_list(&self) -> Result<DatabaseList, RpcError> {
-        match self.call::<Vec<String>>("/web/database/list", json!({})).await {
+        match self
+            .call::<Vec<String>>("/web/database/list", json!({}))
+            .await
+        {
             Ok(list) => Ok(DatabaseList::Listed(list.unwrap_or_default())),
             Err(e) if e.is_access_denied() => Ok(DatabaseList::Disabled),
             Err(e) => Err(e),
@@ -156,7 +163,12 @@ impl OdooClient {
 
     /// `/web/session/authenticate` with a password. The session cookie it rotates is kept by the
     /// client (read it with [`OdooClient::session`]).
-    pub async fn authenticate(&self, db: &str, login: &str, password: &Password) -> Result<AuthOutcome, RpcError> {
+    pub async fn authenticate(
+        &self,
+        db: &str,
+        login: &str,
+        password: &Password,
+    ) -> Result<AuthOutcome, RpcError> {
         let params = json!({"db": db, "login": login, "password": password.expose()});
         let value: Value = self
             .call("/web/session/authenticate", params)
@@ -189,7 +201,9 @@ impl OdooClient {
 
     /// `/web/session/destroy`: log out on the server.
     pub async fn destroy(&self) -> Result<(), RpcError> {
-        self.call::<Value>("/web/session/destroy", json!({})).await.map(|_| ())
+        self.call::<Value>("/web/session/destroy", json!({}))
+            .await
+            .map(|_| ())
     }
 
     /// Log in through the HTML forms and complete two-factor authentication (§1.7-1.8):
@@ -203,7 +217,9 @@ impl OdooClient {
         code: &str,
     ) -> Result<SessionInfo, RpcError> {
         let db_query: String = url::form_urlencoded::byte_serialize(db.as_bytes()).collect();
-        let (page, _) = self.get_following(&format!("/web/login?db={db_query}")).await?;
+        let (page, _) = self
+            .get_following(&format!("/web/login?db={db_query}"))
+            .await?;
         let csrf = form_csrf(&page, "/web/login")?;
         let answer = self
             .post_form(
@@ -220,7 +236,11 @@ impl OdooClient {
             .await?;
         let next = match form_outcome(&answer, names::ACCESS_DENIED, "Wrong login/password")? {
             Some(route) => route,
-            None => return Err(RpcError::BadResponse("/web/login accepted the form but did not redirect".into())),
+            None => {
+                return Err(RpcError::BadResponse(
+                    "/web/login accepted the form but did not redirect".into(),
+                ));
+            }
         };
         let next = self
             .same_server_route(&next)
@@ -234,15 +254,22 @@ impl OdooClient {
             }
             let csrf = form_csrf(&totp_page, "/web/login/totp")?;
             let answer = self
-                .post_form("/web/login/totp", &[("csrf_token", &csrf), ("totp_token", code)])
+                .post_form(
+                    "/web/login/totp",
+                    &[("csrf_token", &csrf), ("totp_token", code)],
+                )
                 .await?;
             if form_outcome(&answer, names::TOTP_REFUSED, "Verification failed")?.is_none() {
-                return Err(RpcError::BadResponse("/web/login/totp accepted the code but did not redirect".into()));
+                return Err(RpcError::BadResponse(
+                    "/web/login/totp accepted the code but did not redirect".into(),
+                ));
             }
         }
         let info = self.session_info().await?;
         if info.uid.is_none() {
-            return Err(RpcError::BadResponse("the form login finished without a logged-in session".into()));
+            return Err(RpcError::BadResponse(
+                "the form login finished without a logged-in session".into(),
+            ));
         }
         Ok(info)
     }
@@ -261,7 +288,9 @@ impl OdooClient {
                 .and_then(|l| self.same_server_route(l))
                 .ok_or_else(|| redirected_away(&answer))?;
         }
-        Err(RpcError::BadResponse(format!("too many redirects (last: {route})")))
+        Err(RpcError::BadResponse(format!(
+            "too many redirects (last: {route})"
+        )))
     }
 }
 
@@ -294,7 +323,11 @@ fn form_csrf(page: &RawResponse, route: &str) -> Result<String, RpcError> {
 
 /// After posting a form: `Ok(Some(location))` on a redirect (accepted), an error carrying the
 /// page's alert when the form came back (refused), `BadResponse` for a CSRF rejection.
-fn form_outcome(answer: &RawResponse, refused_name: &str, default_alert: &str) -> Result<Option<String>, RpcError> {
+fn form_outcome(
+    answer: &RawResponse,
+    refused_name: &str,
+    default_alert: &str,
+) -> Result<Option<String>, RpcError> {
     if answer.is_redirect() {
         return Ok(answer.location().map(str::to_string));
     }
@@ -305,7 +338,12 @@ fn form_outcome(answer: &RawResponse, refused_name: &str, default_alert: &str) -
             let cooldown = alert.to_lowercase().contains("too many");
             Err(RpcError::Odoo {
                 code: 200,
-                name: if cooldown { names::ACCESS_DENIED } else { refused_name }.to_string(),
+                name: if cooldown {
+                    names::ACCESS_DENIED
+                } else {
+                    refused_name
+                }
+                .to_string(),
                 message: alert,
             })
         }
@@ -320,9 +358,11 @@ fn form_outcome(answer: &RawResponse, refused_name: &str, default_alert: &str) -
     }
 }
 
-static INPUT_TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?is)<input\b[^>]*>").expect("static regex"));
+static INPUT_TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?is)<input\b[^>]*>").expect("static regex"));
 static ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?s)([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))"#).expect("static regex")
+    Regex::new(r#"(?s)([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))"#)
+        .expect("static regex")
 });
 /// The token Odoo also puts in its inline script (`csrf_token: "…"`), used when no form field is found.
 static SCRIPT_CSRF: LazyLock<Regex> =
@@ -341,7 +381,11 @@ pub fn scrape_csrf_token(html: &str) -> Option<String> {
         let mut value = None;
         for attr in ATTRIBUTE.captures_iter(tag.as_str()) {
             let key = attr.get(1).map(|m| m.as_str().to_ascii_lowercase());
-            let val = attr.get(2).or(attr.get(3)).or(attr.get(4)).map(|m| m.as_str());
+            let val = attr
+                .get(2)
+                .or(attr.get(3))
+                .or(attr.get(4))
+                .map(|m| m.as_str());
             match key.as_deref() {
                 Some("name") => name = val,
                 Some("value") => value = val,
@@ -399,30 +443,62 @@ mod tests {
 
     #[test]
     fn any_attribute_order_and_quoting() {
-        assert_eq!(scrape_csrf_token(r#"<input value="abc" type="hidden" name="csrf_token">"#).as_deref(), Some("abc"));
-        assert_eq!(scrape_csrf_token("<INPUT NAME='csrf_token' VALUE='x1'/>").as_deref(), Some("x1"));
-        assert_eq!(scrape_csrf_token("<input name=csrf_token value=tok9>").as_deref(), Some("tok9"));
         assert_eq!(
-            scrape_csrf_token("<input\n  type=\"hidden\"\n  name=\"csrf_token\"\n  value=\"a&amp;b\"/>").as_deref(),
+            scrape_csrf_token(r#"<input value="abc" type="hidden" name="csrf_token">"#).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            scrape_csrf_token("<INPUT NAME='csrf_token' VALUE='x1'/>").as_deref(),
+            Some("x1")
+        );
+        assert_eq!(
+            scrape_csrf_token("<input name=csrf_token value=tok9>").as_deref(),
+            Some("tok9")
+        );
+        assert_eq!(
+            scrape_csrf_token(
+                "<input\n  type=\"hidden\"\n  name=\"csrf_token\"\n  value=\"a&amp;b\"/>"
+            )
+            .as_deref(),
             Some("a&b")
         );
     }
 
     #[test]
     fn other_inputs_are_not_taken() {
-        assert_eq!(scrape_csrf_token(r#"<input name="login" value="admin"><input name="csrf_token_x" value="no">"#), None);
-        assert_eq!(scrape_csrf_token(r#"<input name="csrf_token" value="">"#), None);
-        assert_eq!(scrape_csrf_token(r#"<input data-name="csrf_token" value="no">"#), None);
+        assert_eq!(
+            scrape_csrf_token(
+                r#"<input name="login" value="admin"><input name="csrf_token_x" value="no">"#
+            ),
+            None
+        );
+        assert_eq!(
+            scrape_csrf_token(r#"<input name="csrf_token" value="">"#),
+            None
+        );
+        assert_eq!(
+            scrape_csrf_token(r#"<input data-name="csrf_token" value="no">"#),
+            None
+        );
     }
 
     #[test]
     fn falls_back_to_the_script_token() {
-        assert_eq!(scrape_csrf_token(r#"var odoo = { csrf_token: "s1o2" };"#).as_deref(), Some("s1o2"));
+        assert_eq!(
+            scrape_csrf_token(r#"var odoo = { csrf_token: "s1o2" };"#).as_deref(),
+            Some("s1o2")
+        );
     }
 
     #[test]
     fn nothing_in_pages_without_a_token() {
-        for page in ["", "<html><body>nginx</body></html>", "<input", "<input name=\"csrf_token\" value=\"unterminated", "csrf_token: "] {
+        for page in [
+            "",
+            "<html><body>nginx</body></html>",
+            "<input",
+            "<input name=\"csrf_token\" value=\"unterminated",
+            "csrf_token: ",
+        ] {
             assert_eq!(scrape_csrf_token(page), None, "{page}");
         }
     }
@@ -434,21 +510,32 @@ mod tests {
             let _ = scrape_csrf_token(&LOGIN_PAGE[..end]);
             let _ = scrape_alert(&LOGIN_PAGE[..end]);
         }
-        let noisy: String = LOGIN_PAGE.chars().map(|c| if c == '"' { '\'' } else { c }).collect();
+        let noisy: String = LOGIN_PAGE
+            .chars()
+            .map(|c| if c == '"' { '\'' } else { c })
+            .collect();
         assert!(scrape_csrf_token(&noisy).is_some());
     }
 
     #[test]
     fn scrapes_alerts() {
-        assert_eq!(scrape_alert(LOGIN_PAGE).as_deref(), Some("Wrong login/password"));
+        assert_eq!(
+            scrape_alert(LOGIN_PAGE).as_deref(),
+            Some("Wrong login/password")
+        );
         let totp = r#"<div class="alert alert-danger mb-2"><span>Verification failed, please double-check the 6-digit code</span></div>"#;
-        assert_eq!(scrape_alert(totp).as_deref(), Some("Verification failed, please double-check the 6-digit code"));
+        assert_eq!(
+            scrape_alert(totp).as_deref(),
+            Some("Verification failed, please double-check the 6-digit code")
+        );
         assert_eq!(scrape_alert(r#"<p class="alert alert-info">hi</p>"#), None);
     }
 
     #[test]
     fn session_info_tolerates_missing_and_odd_keys() {
-        let info: SessionInfo = serde_json::from_value(json!({"uid": 2, "partner_id": false, "username": "admin"})).unwrap();
+        let info: SessionInfo =
+            serde_json::from_value(json!({"uid": 2, "partner_id": false, "username": "admin"}))
+                .unwrap();
         assert_eq!(info.uid, Some(2));
         assert_eq!(info.partner_id, None);
         assert_eq!(info.username.as_deref(), Some("admin"));
@@ -466,7 +553,10 @@ mod tests {
     #[test]
     fn major_versions() {
         assert_eq!(major_version(&[json!(17), json!(0)], ""), Some(17));
-        assert_eq!(major_version(&[json!("saas~17"), json!(2)], "saas~17.2"), Some(17));
+        assert_eq!(
+            major_version(&[json!("saas~17"), json!(2)], "saas~17.2"),
+            Some(17)
+        );
         assert_eq!(major_version(&[], "16.0+e"), Some(16));
         assert_eq!(major_version(&[json!(null)], "x"), None);
         assert_eq!(major_version(&[json!(-1)], ""), None);
