@@ -5,6 +5,7 @@
 //! `output` (printers). `emulator` is a faithful Odoo stand-in for tests, benchmarks and `demo`;
 //! the client code never uses it.
 
+pub mod bus;
 pub mod cli;
 pub mod commands;
 pub mod complete;

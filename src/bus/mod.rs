@@ -1,0 +1,3 @@
+//! The realtime side: one websocket (`connection`), the reconnecting subscription (`stream`).
+
+pub mod connection;
