@@ -7,12 +7,12 @@
 
 pub mod bus;
 pub mod cli;
+pub mod commands;
 pub mod complete;
 pub mod config;
 pub mod error;
-pub mod secret;
 pub mod odoo;
 pub mod output;
+pub mod secret;
 pub mod tls;
 pub mod ui;
-pub mod commands;
