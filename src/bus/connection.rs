@@ -85,7 +85,11 @@ impl std::fmt::Display for ConnectError {
                     write!(f, "the websocket upgrade was refused with HTTP {status}")
                 } else {
                     let snippet: String = body.chars().take(120).collect();
-                    write!(f, "the websocket upgrade was refused with HTTP {status}: {}", snippet.replace('\n', " "))
+                    write!(
+                        f,
+                        "the websocket upgrade was refused with HTTP {status}: {}",
+                        snippet.replace('\n', " ")
+                    )
                 }
             }
             ConnectError::Other(d) => f.write_str(d),
@@ -197,7 +201,8 @@ async fn connect_inner(
         .map_err(|e| ConnectError::Other(format!("bad websocket URL {ws_url}: {e}")))?;
     let headers = request.headers_mut();
     let header = |v: &str| {
-        HeaderValue::from_str(v).map_err(|_| ConnectError::Other("a header value is not valid".into()))
+        HeaderValue::from_str(v)
+            .map_err(|_| ConnectError::Other("a header value is not valid".into()))
     };
     let mut cookie = header(&format!("session_id={}", session.expose()))?;
     cookie.set_sensitive(true);
@@ -208,9 +213,10 @@ async fn connect_inner(
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_INCOMING_MESSAGE))
         .max_frame_size(Some(MAX_INCOMING_MESSAGE));
-    let (ws, response) = tokio_tungstenite::client_async_with_config(request, transport, Some(config))
-        .await
-        .map_err(classify_handshake_error)?;
+    let (ws, response) =
+        tokio_tungstenite::client_async_with_config(request, transport, Some(config))
+            .await
+            .map_err(classify_handshake_error)?;
 
     let rotated_session = response
         .headers()
@@ -260,13 +266,18 @@ fn classify_handshake_error(e: tungstenite::Error) -> ConnectError {
                 body,
             }
         }
-        tungstenite::Error::Io(io) => ConnectError::Other(format!("connection lost during the handshake: {io}")),
+        tungstenite::Error::Io(io) => {
+            ConnectError::Other(format!("connection lost during the handshake: {io}"))
+        }
         other => ConnectError::Other(format!("websocket handshake failed: {other}")),
     }
 }
 
 /// TCP (through an environment proxy if one applies), then TLS for https servers.
-async fn dial(url: &ServerUrl, tls: &Arc<rustls::ClientConfig>) -> Result<Box<dyn Transport>, ConnectError> {
+async fn dial(
+    url: &ServerUrl,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<Box<dyn Transport>, ConnectError> {
     let tcp = match proxy_for(url) {
         Some(proxy) => tunnel(url, proxy).await?,
         None => tcp_connect(url.host(), url.port()).await?,
@@ -275,7 +286,11 @@ async fn dial(url: &ServerUrl, tls: &Arc<rustls::ClientConfig>) -> Result<Box<dy
     if !url.is_https() {
         return Ok(Box::new(tcp));
     }
-    let host = url.host().trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = url
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let server_name = rustls::pki_types::ServerName::try_from(host)
         .map_err(|e| ConnectError::Tls(format!("bad server name: {e}")))?;
     let connector = tokio_rustls::TlsConnector::from(tls.clone());
@@ -362,7 +377,9 @@ impl Connection {
         loop {
             let msg = match tokio::time::timeout(watchdog, self.ws.next()).await {
                 Err(_) => return Incoming::Silent(watchdog),
-                Ok(None) => return Incoming::Broken("the connection closed without a close frame".into()),
+                Ok(None) => {
+                    return Incoming::Broken("the connection closed without a close frame".into());
+                }
                 Ok(Some(Err(e))) => return classify_read_error(e),
                 Ok(Some(Ok(msg))) => msg,
             };
@@ -406,8 +423,12 @@ fn classify_read_error(e: tungstenite::Error) -> Incoming {
             code: None,
             reason: String::new(),
         },
-        E::Utf8(detail) => Incoming::Broken(format!("the server sent a text frame that is not valid UTF-8 ({detail})")),
-        E::Capacity(c) => Incoming::Broken(format!("the server sent a frame too large to handle ({c})")),
+        E::Utf8(detail) => Incoming::Broken(format!(
+            "the server sent a text frame that is not valid UTF-8 ({detail})"
+        )),
+        E::Capacity(c) => {
+            Incoming::Broken(format!("the server sent a frame too large to handle ({c})"))
+        }
         E::Protocol(p) => Incoming::Broken(format!("websocket protocol error: {p}")),
         E::Io(io) => Incoming::Broken(format!("connection lost: {io}")),
         other => Incoming::Broken(other.to_string()),
