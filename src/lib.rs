@@ -5,13 +5,14 @@
 //! `output` (printers). `emulator` is a faithful Odoo stand-in for tests, benchmarks and `demo`;
 //! the client code never uses it.
 
+pub mod bus;
 pub mod cli;
+pub mod commands;
 pub mod complete;
 pub mod config;
 pub mod error;
-pub mod secret;
+pub mod manpage;
 pub mod odoo;
+pub mod secret;
 pub mod tls;
 pub mod ui;
-pub mod commands;
-pub mod bus;
