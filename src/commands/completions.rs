@@ -64,4 +64,11 @@ mod tests {
             Some("/usr/local/bin/odoo-bus")
         );
     }
+
+    #[test]
+    fn a_path_that_is_not_utf8_is_not_written_into_the_script() {
+        use std::os::unix::ffi::OsStrExt;
+        let argv0 = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/\xff/odoo-bus"));
+        assert_eq!(completer_for(argv0, None), None);
+    }
 }
