@@ -68,8 +68,8 @@ if [[ ${funcstack[1]} == _odoo-bus ]]; then
     _clap_dynamic_completer_odoo_bus \"$@\"
 fi";
 
-/// The file name each shell looks for when it loads completions lazily (bash-completion wants
-/// plain `odoo-bus` in its directory; the `.bash` suffix keeps the committed copy recognisable).
+/// The name of each shell's committed script (completions/): names the shells load lazily from
+/// their completion directories (bash-completion 2.11 accepts `odoo-bus.bash` as well as `odoo-bus`).
 pub fn script_file_name(shell: Shell) -> &'static str {
     match shell {
         Shell::Bash => "odoo-bus.bash",
