@@ -11,6 +11,7 @@ pub mod commands;
 pub mod complete;
 pub mod config;
 pub mod error;
+pub mod manpage;
 pub mod odoo;
 pub mod output;
 pub mod secret;
