@@ -100,11 +100,29 @@ pub struct StreamOptions {
 /// A state change worth telling the user about (on stderr).
 #[derive(Debug, Clone)]
 pub enum Status {
-    Connecting { attempt: u32 },
-    Connected { url: String, last: u64, reconnect: bool },
-    Disconnected { code: Option<u16>, reason: String, explanation: String },
-    Retrying { delay: Duration, attempt: u32, error: String },
-    Malformed { size: usize, head: String, reason: String },
+    Connecting {
+        attempt: u32,
+    },
+    Connected {
+        url: String,
+        last: u64,
+        reconnect: bool,
+    },
+    Disconnected {
+        code: Option<u16>,
+        reason: String,
+        explanation: String,
+    },
+    Retrying {
+        delay: Duration,
+        attempt: u32,
+        error: String,
+    },
+    Malformed {
+        size: usize,
+        head: String,
+        reason: String,
+    },
 }
 
 /// A frame's notifications that were not seen before (possibly none).
@@ -123,7 +141,9 @@ pub enum Event<'s> {
 
 enum State {
     /// Connect after this delay (zero: now).
-    Connect { delay: Duration },
+    Connect {
+        delay: Duration,
+    },
     Open(Box<Connection>),
 }
 
@@ -152,7 +172,9 @@ impl<K: SessionKeeper> BusStream<K> {
         BusStream {
             opts,
             keeper,
-            state: State::Connect { delay: Duration::ZERO },
+            state: State::Connect {
+                delay: Duration::ZERO,
+            },
             seen,
             frame: Utf8Bytes::from_static(""),
             delay,
@@ -208,7 +230,9 @@ impl<K: SessionKeeper> BusStream<K> {
                         if !delay.is_zero() {
                             tokio::time::sleep(delay).await;
                         }
-                        return Ok(Event::Status(Status::Connecting { attempt: self.attempt }));
+                        return Ok(Event::Status(Status::Connecting {
+                            attempt: self.attempt,
+                        }));
                     }
                     self.announced = false;
                     match self.open().await {
@@ -226,9 +250,14 @@ impl<K: SessionKeeper> BusStream<K> {
                             return Ok(self.batch(received_at));
                         }
                         Incoming::Binary(bytes) => {
-                            return Ok(Event::Status(malformed(&bytes, "a binary frame (Odoo only sends text)".into())));
+                            return Ok(Event::Status(malformed(
+                                &bytes,
+                                "a binary frame (Odoo only sends text)".into(),
+                            )));
                         }
-                        Incoming::Closed { code, reason } => return self.closed(code, reason).await,
+                        Incoming::Closed { code, reason } => {
+                            return self.closed(code, reason).await;
+                        }
                         Incoming::Broken(why) => return self.lost(None, why),
                         Incoming::Silent(d) => {
                             return self.lost(
@@ -287,12 +316,14 @@ impl<K: SessionKeeper> BusStream<K> {
                 let last = self.resume_point();
                 let subscribe = protocol::subscribe_event(&self.opts.channels, last);
                 if let Err(e) = conn.send_text(subscribe).await {
-                    return self.retry_after_failure(format!("the subscribe could not be sent: {e}"));
+                    return self
+                        .retry_after_failure(format!("the subscribe could not be sent: {e}"));
                 }
                 if self.opts.presence
                     && let Err(e) = conn.send_text(protocol::update_presence_event(0)).await
                 {
-                    return self.retry_after_failure(format!("update_presence could not be sent: {e}"));
+                    return self
+                        .retry_after_failure(format!("update_presence could not be sent: {e}"));
                 }
                 let reconnect = self.ever_connected;
                 self.ever_connected = true;
@@ -315,7 +346,9 @@ impl<K: SessionKeeper> BusStream<K> {
 
     fn retry_after_failure(&mut self, error: String) -> Result<Status, Step> {
         if !self.opts.reconnect {
-            return Err(Step::Fatal(Error::connection(format!("{error} (not reconnecting: --no-reconnect)"))));
+            return Err(Step::Fatal(Error::connection(format!(
+                "{error} (not reconnecting: --no-reconnect)"
+            ))));
         }
         let delay = self.schedule_backoff();
         Err(Step::Retry(Status::Retrying {
@@ -341,7 +374,9 @@ impl<K: SessionKeeper> BusStream<K> {
         };
         match protocol::close_action(code, &reason) {
             CloseAction::Stop => {
-                self.state = State::Connect { delay: Duration::ZERO };
+                self.state = State::Connect {
+                    delay: Duration::ZERO,
+                };
                 Ok(Event::End)
             }
             CloseAction::Outdated => Err(Error::other(
@@ -353,7 +388,9 @@ impl<K: SessionKeeper> BusStream<K> {
             },
             CloseAction::ReconnectNow => {
                 if !self.opts.reconnect {
-                    return Err(Error::connection(format!("disconnected: {explanation} (not reconnecting: --no-reconnect)")));
+                    return Err(Error::connection(format!(
+                        "disconnected: {explanation} (not reconnecting: --no-reconnect)"
+                    )));
                 }
                 let jitter: f64 = rand::rng().random();
                 let delay = self.opts.backoff.jitter.mul_f64(jitter);
@@ -371,7 +408,9 @@ impl<K: SessionKeeper> BusStream<K> {
     /// An unexpected end of the connection: back off and reconnect, or give up.
     fn lost(&mut self, code: Option<u16>, explanation: String) -> Result<Event<'_>, Error> {
         if !self.opts.reconnect {
-            return Err(Error::connection(format!("disconnected: {explanation} (not reconnecting: --no-reconnect)")));
+            return Err(Error::connection(format!(
+                "disconnected: {explanation} (not reconnecting: --no-reconnect)"
+            )));
         }
         self.schedule_backoff();
         Ok(Event::Status(Status::Disconnected {
@@ -413,10 +452,12 @@ fn connect_error(e: &ConnectError) -> Error {
         ConnectError::Refusal { status: 400, .. } => {
             " (a proxy may strip the Upgrade/Connection headers; run `odoo-bus doctor`)"
         }
-        ConnectError::Refusal { status: 404, .. } => " (/websocket is not routed to Odoo; run `odoo-bus doctor`)",
-        ConnectError::Refusal { status: 500..=599, .. } => {
-            " (in prefork mode /websocket must reach the gevent port 8072; run `odoo-bus doctor`)"
+        ConnectError::Refusal { status: 404, .. } => {
+            " (/websocket is not routed to Odoo; run `odoo-bus doctor`)"
         }
+        ConnectError::Refusal {
+            status: 500..=599, ..
+        } => " (in prefork mode /websocket must reach the gevent port 8072; run `odoo-bus doctor`)",
         ConnectError::Tls(_) => " (check the certificate; --insecure skips verification)",
         _ => " (run `odoo-bus doctor` to find the broken hop)",
     };
@@ -433,7 +474,13 @@ mod tests {
         let d1 = b.next(b.initial, 0.0);
         assert_eq!(d1, Duration::from_millis(1500));
         assert_eq!(b.next(d1, 0.0), Duration::from_millis(2250));
-        assert_eq!(b.next(Duration::from_secs(59), 0.0), Duration::from_secs(60));
-        assert_eq!(b.next(Duration::from_secs(60), 1.0), Duration::from_secs(61));
+        assert_eq!(
+            b.next(Duration::from_secs(59), 0.0),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            b.next(Duration::from_secs(60), 1.0),
+            Duration::from_secs(61)
+        );
     }
 }
