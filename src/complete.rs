@@ -16,7 +16,10 @@ fn load_config() -> Option<Config> {
     ConfigStore::locate(explicit.as_deref()).ok()?.load().ok()
 }
 
-fn matching<'a>(current: &OsStr, names: impl Iterator<Item = &'a String>) -> Vec<CompletionCandidate> {
+fn matching<'a>(
+    current: &OsStr,
+    names: impl Iterator<Item = &'a String>,
+) -> Vec<CompletionCandidate> {
     let prefix = current.to_string_lossy();
     names
         .filter(|n| n.starts_with(prefix.as_ref()))
@@ -33,7 +36,11 @@ fn profile_names(current: &OsStr) -> Vec<CompletionCandidate> {
 fn channel_names(current: &OsStr) -> Vec<CompletionCandidate> {
     let profile = std::env::var("ODOO_BUS_PROFILE").unwrap_or_else(|_| "default".into());
     load_config()
-        .and_then(|c| c.profiles.get(&profile).map(|p| matching(current, p.channels.iter())))
+        .and_then(|c| {
+            c.profiles
+                .get(&profile)
+                .map(|p| matching(current, p.channels.iter()))
+        })
         .unwrap_or_default()
 }
 

@@ -150,7 +150,15 @@ mod tests {
 
     #[test]
     fn hints_name_the_profile_only_when_not_default() {
-        assert!(Error::session_expired("default").message.contains("`odoo-bus login`"));
-        assert!(Error::session_expired("prod").message.contains("`odoo-bus login -p prod`"));
+        assert!(
+            Error::session_expired("default")
+                .message
+                .contains("`odoo-bus login`")
+        );
+        assert!(
+            Error::session_expired("prod")
+                .message
+                .contains("`odoo-bus login -p prod`")
+        );
     }
 }

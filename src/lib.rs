@@ -6,11 +6,12 @@
 //! the client code never uses it.
 
 pub mod cli;
+pub mod commands;
 pub mod complete;
 pub mod config;
+pub mod emulator;
 pub mod error;
-pub mod secret;
 pub mod odoo;
+pub mod secret;
 pub mod tls;
 pub mod ui;
-pub mod commands;
