@@ -54,6 +54,7 @@ pub async fn follow(
         .only_channels
         .then(|| ChannelSelector::new(&args.channels));
     let start = start_point(ctx, me, args)?;
+    super::subscribe::check_subscription(ctx, &me.profile, &args.channels)?;
     let channels = merged_channels(&me.profile.channels, &args.channels);
 
     let stdout_tty = std::io::stdout().is_terminal();
