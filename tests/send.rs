@@ -288,6 +288,9 @@ fn event_update_presence_prints_the_presence_notification() {
         .args(["subscribe", "odoo-presence-res.partner_3"])
         .assert()
         .success();
+    // Recent traffic the subscribe will replay: not caused by the event, so not printed.
+    let admin = env.control().find_user("admin").unwrap();
+    env.control().post_message(admin.uid, 1, "<p>before the event</p>");
     let out = env
         .cmd()
         .args(["send", "--event", "update_presence", "-o", "ndjson", "--listen", "3s"])
@@ -305,6 +308,12 @@ fn event_update_presence_prints_the_presence_notification() {
             && n["payload"]["partner_id"] == 3
             && n["payload"]["im_status"] == "online"),
         "{printed:?}"
+    );
+    assert!(
+        printed
+            .iter()
+            .all(|n| n["type"] == "bus.bus/im_status_updated"),
+        "the replay of the earlier post is not printed: {printed:?}"
     );
     assert!(!err.contains("no notification arrived"), "{err}");
     // The saved channels were subscribed first, then the event went out as given.
@@ -331,6 +340,8 @@ fn event_update_presence_prints_the_presence_notification() {
 fn a_bogus_event_gets_the_silence_note() {
     let env = TestEnv::new();
     env.logged_in("admin");
+    let admin = env.control().find_user("admin").unwrap();
+    env.control().post_message(admin.uid, 1, "<p>replayed, not an answer</p>");
     let out = env
         .cmd()
         .args(["send", "--event", "whoami", "--data", "{}", "--listen", "300ms"])
@@ -350,5 +361,25 @@ fn a_bogus_event_gets_the_silence_note() {
                 .iter()
                 .any(|e| e.event_name == "whoami")),
         "the event was sent"
+    );
+}
+
+#[test]
+fn update_presence_without_watching_oneself_explains_the_silence() {
+    let env = TestEnv::new();
+    env.logged_in("demo");
+    let out = env
+        .cmd()
+        .args(["send", "--event", "update_presence", "--listen", "300ms"])
+        .args(["--data", r#"{"inactivity_period":0,"im_status_ids_by_model":{}}"#])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert!(
+        err.contains("no notification arrived")
+            && err.contains("`odoo-bus subscribe odoo-presence-res.partner_7` to see it"),
+        "{err}"
     );
 }

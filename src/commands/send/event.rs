@@ -1,10 +1,11 @@
 //! `send --event NAME [--data JSON]`: one raw websocket event on a short-lived authenticated
 //! connection, then whatever arrives during `--listen`, printed as `tail` prints it.
 //!
-//! The connection subscribes first (the profile's saved channels, `last = 0`: like `tail`, the
-//! server may first replay what it kept from the last 50 s), then the event is sent. A
-//! user-sent `subscribe` therefore *replaces* that subscription on the server, which is what
-//! the user asked for. Odoo never answers an event it rejects (§3.1), so silence is reported.
+//! The connection subscribes first (the profile's saved channels, `last = 0`), lets the server's
+//! replay of the last 50 s go by unprinted (see [`skip_replay`]), then sends the event: what is
+//! printed arrived after it. A user-sent `subscribe` therefore *replaces* that subscription on
+//! the server, which is what the user asked for. Odoo never answers an event it rejects (§3.1),
+//! so silence is reported.
 
 use std::time::Duration;
 
@@ -12,10 +13,11 @@ use serde_json::value::RawValue;
 
 use super::super::client::ProfileSessionKeeper;
 use super::super::{Context, tail};
-use crate::bus::channel::ChannelName;
+use crate::bus::channel::{ChannelName, PresenceModel};
 use crate::bus::protocol;
 use crate::bus::stream::{BusStream, Event, StartAt, Status};
 use crate::cli::SendArgs;
+use crate::config::Profile;
 use crate::error::{Error, Result};
 use crate::output::FrameView;
 
@@ -62,6 +64,13 @@ pub(super) async fn run(ctx: &Context, name: &str, args: &SendArgs) -> Result<i3
         }
     }
     drop(spinner);
+    let replayed = skip_replay(ctx, &mut stream).await?;
+    if replayed > 0 {
+        ctx.ui.debug(
+            1,
+            format!("not printing {replayed} notifications the server replayed from before the event"),
+        );
+    }
     ctx.ui.debug(1, format!("sending {frame}"));
     stream.send_event(frame).await?;
 
@@ -102,8 +111,65 @@ pub(super) async fn run(ctx: &Context, name: &str, args: &SendArgs) -> Result<i3
     stream.close().await;
     if printed == 0 {
         ctx.ui.info(silence_note(args.listen));
+        if let Some(hint) = own_presence_hint(name, &me.profile) {
+            ctx.ui.info(hint);
+        }
     }
     Ok(0)
+}
+
+/// How long to wait for the subscription's replay before sending the event. Odoo sends it (one
+/// frame, if it kept anything from the last 50 s) right after processing the subscribe, which is
+/// within milliseconds on a healthy server; only a very slow server could let it leak into the
+/// output.
+const REPLAY_GRACE: Duration = Duration::from_millis(500);
+
+/// Let the replay of the initial subscribe arrive and keep it out of the output, so that what
+/// is printed came after the event. Odoo dispatches pending notifications before it reads the
+/// next client message, so once this frame is in, nothing older follows. Returns how many
+/// notifications were skipped.
+async fn skip_replay<K: crate::bus::stream::SessionKeeper>(
+    ctx: &Context,
+    stream: &mut BusStream<K>,
+) -> Result<usize> {
+    let grace = tokio::time::sleep(REPLAY_GRACE);
+    tokio::pin!(grace);
+    let mut no_spinner = None;
+    loop {
+        let event = tokio::select! {
+            _ = &mut grace => return Ok(0),
+            event = stream.next() => event?,
+        };
+        match event {
+            Event::Batch(batch) => return Ok(batch.fresh.len()),
+            Event::Status(status) => tail::report(ctx, &status, &mut no_spinner),
+            Event::End => {
+                return Err(Error::connection(
+                    "the server closed the websocket at once: nothing was sent; run `odoo-bus doctor`",
+                ));
+            }
+        }
+    }
+}
+
+/// `update_presence` changes the sender's own status, which the server announces only on the
+/// sender's presence channel: without it in the saved channels, silence is expected.
+fn own_presence_hint(event: &str, profile: &Profile) -> Option<String> {
+    if event != "update_presence" {
+        return None;
+    }
+    let partner = profile.partner_id?;
+    let watching_self = profile.channels.iter().any(|c| {
+        matches!(
+            ChannelName::parse(c),
+            Ok(ChannelName::Presence { model: PresenceModel::Partner, id, .. }) if id as i64 == partner
+        )
+    });
+    (!watching_self).then(|| {
+        format!(
+            "note: a status change is announced only on odoo-presence-res.partner_{partner}, which this profile does not subscribe to; `odoo-bus subscribe odoo-presence-res.partner_{partner}` to see it"
+        )
+    })
 }
 
 /// The frame to send, or a usage error before any connection is made.
@@ -214,6 +280,21 @@ mod tests {
         assert!(p[0].contains("\"last\""));
         assert!(p[1].contains("must be a number"));
         assert!(p[2].contains("not a string"));
+    }
+
+    #[test]
+    fn the_own_presence_hint_only_when_it_explains_the_silence() {
+        let mut p = Profile {
+            partner_id: Some(3),
+            ..Profile::default()
+        };
+        let hint = own_presence_hint("update_presence", &p).unwrap();
+        assert!(hint.contains("subscribe odoo-presence-res.partner_3"), "{hint}");
+        assert_eq!(own_presence_hint("subscribe", &p), None);
+        p.channels = vec!["odoo-presence-res.partner_03".into()];
+        assert_eq!(own_presence_hint("update_presence", &p), None);
+        p.channels = vec!["odoo-presence-res.partner_7".into()];
+        assert!(own_presence_hint("update_presence", &p).is_some());
     }
 
     #[test]
