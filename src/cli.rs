@@ -192,7 +192,7 @@ pub struct SubscribeArgs {
     #[arg(long, conflicts_with_all = ["channels", "remove"])]
     pub clear: bool,
 
-    /// Format of --list
+    /// Format of --list: one name a line; ndjson prints each as a JSON string
     #[arg(short, long, value_enum, value_name = "FORMAT")]
     pub output: Option<OutputFormat>,
 }
