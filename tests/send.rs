@@ -38,7 +38,13 @@ fn send_ok(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> i64 {
 fn posted_bodies(env: &TestEnv, count: usize) -> Vec<(i64, String)> {
     let out = env
         .cmd()
-        .args(["tail", "-o", "ndjson", "--type", "discuss.channel/new_message"])
+        .args([
+            "tail",
+            "-o",
+            "ndjson",
+            "--type",
+            "discuss.channel/new_message",
+        ])
         .args(["--count", &count.to_string(), "--timeout", "20s"])
         .output()
         .unwrap();
@@ -206,7 +212,11 @@ fn usage_errors_send_nothing() {
         (&["send", "1", "-"], Some("\n \n"), "the message is empty"),
         (&["send", "1", "--html", ""], None, "the message is empty"),
         (&["send", "general", "hi"], None, "discuss.channel_<id>"),
-        (&["send", "discuss.channel_0", "hi"], None, "discuss.channel_<id>"),
+        (
+            &["send", "discuss.channel_0", "hi"],
+            None,
+            "discuss.channel_<id>",
+        ),
     ];
     for (args, stdin, reason) in cases {
         let mut cmd = env.cmd();
@@ -227,7 +237,11 @@ fn usage_errors_send_nothing() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("not UTF-8"), "{}", stderr(&out));
-    assert_eq!(env.control().stats().http_requests, 0, "nothing reached the server");
+    assert_eq!(
+        env.control().stats().http_requests,
+        0,
+        "nothing reached the server"
+    );
 }
 
 #[test]
@@ -247,7 +261,11 @@ fn an_expired_session_exits_3() {
         assert_eq!(out.status.code(), Some(3), "wait={wait}: {err}");
         assert!(err.contains("session expired"), "{err}");
     }
-    assert_eq!(env.control().stats().handshakes, 0, "no websocket for a dead session");
+    assert_eq!(
+        env.control().stats().handshakes,
+        0,
+        "no websocket for a dead session"
+    );
 }
 
 #[test]
@@ -262,7 +280,10 @@ fn event_with_invalid_data_is_refused_before_connecting() {
             .unwrap();
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{data:?}: {err}");
-        assert!(err.contains("--data is not valid JSON") && err.contains("nothing was sent"), "{err}");
+        assert!(
+            err.contains("--data is not valid JSON") && err.contains("nothing was sent"),
+            "{err}"
+        );
     }
     let out = env
         .cmd()
@@ -290,11 +311,23 @@ fn event_update_presence_prints_the_presence_notification() {
         .success();
     // Recent traffic the subscribe will replay: not caused by the event, so not printed.
     let admin = env.control().find_user("admin").unwrap();
-    env.control().post_message(admin.uid, 1, "<p>before the event</p>");
+    env.control()
+        .post_message(admin.uid, 1, "<p>before the event</p>");
     let out = env
         .cmd()
-        .args(["send", "--event", "update_presence", "-o", "ndjson", "--listen", "3s"])
-        .args(["--data", r#"{"inactivity_period":0,"im_status_ids_by_model":{}}"#])
+        .args([
+            "send",
+            "--event",
+            "update_presence",
+            "-o",
+            "ndjson",
+            "--listen",
+            "3s",
+        ])
+        .args([
+            "--data",
+            r#"{"inactivity_period":0,"im_status_ids_by_model":{}}"#,
+        ])
         .output()
         .unwrap();
     let err = stderr(&out);
@@ -304,9 +337,11 @@ fn event_update_presence_prints_the_presence_notification() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert!(
-        printed.iter().any(|n| n["type"] == "bus.bus/im_status_updated"
-            && n["payload"]["partner_id"] == 3
-            && n["payload"]["im_status"] == "online"),
+        printed
+            .iter()
+            .any(|n| n["type"] == "bus.bus/im_status_updated"
+                && n["payload"]["partner_id"] == 3
+                && n["payload"]["im_status"] == "online"),
         "{printed:?}"
     );
     assert!(
@@ -341,10 +376,13 @@ fn a_bogus_event_gets_the_silence_note() {
     let env = TestEnv::new();
     env.logged_in("admin");
     let admin = env.control().find_user("admin").unwrap();
-    env.control().post_message(admin.uid, 1, "<p>replayed, not an answer</p>");
+    env.control()
+        .post_message(admin.uid, 1, "<p>replayed, not an answer</p>");
     let out = env
         .cmd()
-        .args(["send", "--event", "whoami", "--data", "{}", "--listen", "300ms"])
+        .args([
+            "send", "--event", "whoami", "--data", "{}", "--listen", "300ms",
+        ])
         .output()
         .unwrap();
     let err = stderr(&out);
@@ -371,7 +409,10 @@ fn update_presence_without_watching_oneself_explains_the_silence() {
     let out = env
         .cmd()
         .args(["send", "--event", "update_presence", "--listen", "300ms"])
-        .args(["--data", r#"{"inactivity_period":0,"im_status_ids_by_model":{}}"#])
+        .args([
+            "--data",
+            r#"{"inactivity_period":0,"im_status_ids_by_model":{}}"#,
+        ])
         .output()
         .unwrap();
     let err = stderr(&out);

@@ -52,7 +52,10 @@ fn every_form_odoo_understands_is_saved_in_its_canonical_spelling() {
         .unwrap();
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert!(!err.contains("warning"), "admin reads channels 1 and 3: {err}");
+    assert!(
+        !err.contains("warning"),
+        "admin reads channels 1 and 3: {err}"
+    );
     assert!(
         err.contains("as discuss.channel_3"),
         "the rewrite is explained: {err}"
@@ -114,8 +117,9 @@ fn an_unreadable_channel_is_saved_with_a_warning() {
         let err = stderr(&out);
         assert!(out.status.success(), "{err}");
         assert!(
-            err.contains(&format!("{channel} does not exist or user `demo` cannot read it"))
-                && err.contains("the server will silently ignore this channel"),
+            err.contains(&format!(
+                "{channel} does not exist or user `demo` cannot read it"
+            )) && err.contains("the server will silently ignore this channel"),
             "{err}"
         );
     }
@@ -150,7 +154,8 @@ fn a_failed_check_warns_and_still_saves() {
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("could not check that discuss.channel_1 is readable") && err.contains("saved anyway"),
+        err.contains("could not check that discuss.channel_1 is readable")
+            && err.contains("saved anyway"),
         "{err}"
     );
     assert_eq!(saved(&env), ["discuss.channel_1"]);
@@ -185,7 +190,10 @@ fn the_implicit_channels_reminder_shows_when_the_list_stops_being_empty() {
     assert!(!reminder_shown(&["--list"]));
     assert!(!reminder_shown(&["--remove", "discuss.channel_2"]));
     assert!(!reminder_shown(&["--clear"]));
-    assert!(reminder_shown(&["discuss.channel_2"]), "empty again, then not");
+    assert!(
+        reminder_shown(&["discuss.channel_2"]),
+        "empty again, then not"
+    );
     let quiet = env
         .cmd()
         .args(["-q", "subscribe", "--clear"])
@@ -202,7 +210,11 @@ fn list_formats_and_no_arguments() {
         .args(["subscribe", "discuss.channel_1", "a \"quoted\" name"])
         .assert()
         .success();
-    for args in [&["subscribe"][..], &["subscribe", "--list"], &["subscribe", "-o", "pretty"]] {
+    for args in [
+        &["subscribe"][..],
+        &["subscribe", "--list"],
+        &["subscribe", "-o", "pretty"],
+    ] {
         env.cmd()
             .args(args)
             .assert()
@@ -328,7 +340,13 @@ fn a_hand_edited_bad_name_blocks_tail_and_can_be_removed() {
     // tail --channel is checked the same way.
     let out = env
         .cmd()
-        .args(["tail", "-c", "odoo-presence-res.partner_", "--timeout", "1s"])
+        .args([
+            "tail",
+            "-c",
+            "odoo-presence-res.partner_",
+            "--timeout",
+            "1s",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

@@ -280,7 +280,10 @@ mod tests {
     fn discuss_channels_are_found_anywhere_like_the_server_regex() {
         assert_eq!(ok("discuss.channel_1"), ChannelName::Discuss { id: 1 });
         assert_eq!(ok("discuss.channel_007"), ChannelName::Discuss { id: 7 });
-        assert_eq!(ok("x discuss.channel_42 y"), ChannelName::Discuss { id: 42 });
+        assert_eq!(
+            ok("x discuss.channel_42 y"),
+            ChannelName::Discuss { id: 42 }
+        );
         assert_eq!(ok("discuss.channel_12abc"), ChannelName::Discuss { id: 12 });
         // The first occurrence followed by digits wins, as `findall(...)[0]`.
         assert_eq!(
@@ -420,7 +423,11 @@ mod tests {
         assert!(e.contains("Odoo 19") && e.contains("Odoo 18"), "{e}");
         assert!(name.check_server(None).is_err());
         assert!(name.check_server(Some(19)).is_ok());
-        assert!(ok("odoo-presence-res.partner_7").check_server(Some(18)).is_ok());
+        assert!(
+            ok("odoo-presence-res.partner_7")
+                .check_server(Some(18))
+                .is_ok()
+        );
         assert!(ok("discuss.channel_7").check_server(Some(17)).is_ok());
     }
 
@@ -444,8 +451,21 @@ mod tests {
     #[test]
     fn parsing_never_panics_on_odd_input() {
         let pieces = [
-            "", "_", "-", "|", "0", "9", "٣", "é", " ", "odoo-presence-", "mail.guest_",
-            "discuss.channel_", "res.partner", "mail.guest", "99999999999",
+            "",
+            "_",
+            "-",
+            "|",
+            "0",
+            "9",
+            "٣",
+            "é",
+            " ",
+            "odoo-presence-",
+            "mail.guest_",
+            "discuss.channel_",
+            "res.partner",
+            "mail.guest",
+            "99999999999",
         ];
         for a in pieces {
             for b in pieces {

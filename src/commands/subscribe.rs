@@ -80,9 +80,7 @@ fn validate_additions(names: &[String], server_major: Option<u32>) -> Result<Vec
             let parsed = ChannelName::parse(given)
                 .and_then(|c| c.check_server(server_major).map(|()| c))
                 .map_err(|e| {
-                    Error::usage(format!(
-                        "invalid channel {given:?}: {e}; nothing was saved"
-                    ))
+                    Error::usage(format!("invalid channel {given:?}: {e}; nothing was saved"))
                 })?;
             Ok(Addition {
                 given: given.clone(),
@@ -382,7 +380,9 @@ mod tests {
         let e = validate_additions(&strings(&["odoo-presence-res.partner_7-ab"]), Some(18))
             .unwrap_err();
         assert!(e.message.contains("Odoo 19"), "{}", e.message);
-        assert!(validate_additions(&strings(&["odoo-presence-res.partner_7-ab"]), Some(19)).is_ok());
+        assert!(
+            validate_additions(&strings(&["odoo-presence-res.partner_7-ab"]), Some(19)).is_ok()
+        );
     }
 
     #[test]

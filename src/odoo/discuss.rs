@@ -143,7 +143,10 @@ mod tests {
             text_to_html(r#"a & b <i>x</i> "q" 'r'"#),
             "a &amp; b &lt;i&gt;x&lt;/i&gt; &quot;q&quot; &#x27;r&#x27;"
         );
-        assert_eq!(text_to_html("one\ntwo\r\nthree\rfour"), "one<br>two<br>three<br>four");
+        assert_eq!(
+            text_to_html("one\ntwo\r\nthree\rfour"),
+            "one<br>two<br>three<br>four"
+        );
         assert_eq!(text_to_html("\n\n"), "<br><br>");
         assert_eq!(text_to_html("café 😀 &amp;"), "café 😀 &amp;amp;");
     }

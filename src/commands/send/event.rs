@@ -68,7 +68,9 @@ pub(super) async fn run(ctx: &Context, name: &str, args: &SendArgs) -> Result<i3
     if replayed > 0 {
         ctx.ui.debug(
             1,
-            format!("not printing {replayed} notifications the server replayed from before the event"),
+            format!(
+                "not printing {replayed} notifications the server replayed from before the event"
+            ),
         );
     }
     ctx.ui.debug(1, format!("sending {frame}"));
@@ -274,7 +276,10 @@ mod tests {
 
     #[test]
     fn subscribe_data_is_checked_like_the_server_would() {
-        assert!(subscribe_data_problems(&json!({"channels": ["discuss.channel_1"], "last": 0})).is_empty());
+        assert!(
+            subscribe_data_problems(&json!({"channels": ["discuss.channel_1"], "last": 0}))
+                .is_empty()
+        );
         let p = subscribe_data_problems(&json!({"channels": ["odoo-presence-res.partner_x", 3]}));
         assert_eq!(p.len(), 3, "{p:?}");
         assert!(p[0].contains("\"last\""));
@@ -289,7 +294,10 @@ mod tests {
             ..Profile::default()
         };
         let hint = own_presence_hint("update_presence", &p).unwrap();
-        assert!(hint.contains("subscribe odoo-presence-res.partner_3"), "{hint}");
+        assert!(
+            hint.contains("subscribe odoo-presence-res.partner_3"),
+            "{hint}"
+        );
         assert_eq!(own_presence_hint("subscribe", &p), None);
         p.channels = vec!["odoo-presence-res.partner_03".into()];
         assert_eq!(own_presence_hint("update_presence", &p), None);
@@ -300,6 +308,9 @@ mod tests {
     #[test]
     fn the_silence_note_names_the_window() {
         let n = silence_note(Duration::from_secs(2));
-        assert!(n.contains("within 2s") && n.contains("never answers"), "{n}");
+        assert!(
+            n.contains("within 2s") && n.contains("never answers"),
+            "{n}"
+        );
     }
 }

@@ -150,10 +150,12 @@ fn debug_status(ctx: &Context, status: &Status) {
             ctx.ui.warn(format!("disconnected: {explanation}"))
         }
         Status::Retrying { error, .. } => ctx.ui.debug(1, format!("{error}; retrying")),
-        Status::Malformed { reason, .. } => {
-            ctx.ui.debug(1, format!("skipped a malformed frame ({reason})"))
+        Status::Malformed { reason, .. } => ctx
+            .ui
+            .debug(1, format!("skipped a malformed frame ({reason})")),
+        Status::Connecting { attempt } => {
+            ctx.ui.debug(1, format!("connecting (attempt {attempt})"))
         }
-        Status::Connecting { attempt } => ctx.ui.debug(1, format!("connecting (attempt {attempt})")),
     }
 }
 
@@ -212,7 +214,10 @@ impl Watch {
     fn arrival(&self, posted: Option<i64>) -> Option<Instant> {
         self.ours.or_else(|| {
             let id = posted?;
-            self.others.iter().find(|(m, _)| *m == id).map(|(_, at)| *at)
+            self.others
+                .iter()
+                .find(|(m, _)| *m == id)
+                .map(|(_, at)| *at)
         })
     }
 }
