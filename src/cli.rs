@@ -37,8 +37,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
+/// Options every command takes. Their own heading keeps each subcommand's `--help` (and man page)
+/// from burying the options that are specific to it among these.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Which server/session of the config file to use
     #[arg(short = 'p', long, global = true, env = "ODOO_BUS_PROFILE", default_value = "default", value_name = "NAME", add = crate::complete::profiles())]
@@ -75,7 +77,9 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Log in to an Odoo server and save the session in the profile
-    #[command(after_help = "Examples:\n  odoo-bus login https://erp.example.com --db prod --user admin\n  echo \"$PASS\" | odoo-bus login erp.example.com --user admin --password-stdin")]
+    #[command(
+        after_help = "Examples:\n  odoo-bus login https://erp.example.com --db prod --user admin\n  echo \"$PASS\" | odoo-bus login erp.example.com --user admin --password-stdin"
+    )]
     Login(LoginArgs),
 
     /// Log out: destroy the session on the server and forget it locally
@@ -83,31 +87,50 @@ pub enum Command {
     Logout,
 
     /// Show the profile, the server, and whether the saved session is still valid
-    #[command(visible_alias = "whoami", after_help = "Examples:\n  odoo-bus status\n  odoo-bus status --json | jq .session_valid")]
+    #[command(
+        visible_alias = "whoami",
+        after_help = "Examples:\n  odoo-bus status\n  odoo-bus status --json | jq .session_valid"
+    )]
     Status(StatusArgs),
 
     /// Manage the channels every `tail` of this profile subscribes to
-    #[command(after_help = "Examples:\n  odoo-bus subscribe discuss.channel_1 odoo-presence-res.partner_7\n  odoo-bus subscribe --remove discuss.channel_1")]
+    #[command(
+        after_help = "Examples:\n  odoo-bus subscribe discuss.channel_1 odoo-presence-res.partner_7\n  odoo-bus subscribe --remove discuss.channel_1"
+    )]
     Subscribe(SubscribeArgs),
 
     /// Print bus notifications as they arrive (pretty on a terminal, NDJSON in a pipe)
-    #[command(after_help = "Examples:\n  odoo-bus tail --channel discuss.channel_1 --type 'discuss.channel/*'\n  odoo-bus tail -o ndjson | jq -c 'select(.type == \"mail.record/insert\") | .payload'")]
+    #[command(
+        after_help = "Examples:\n  odoo-bus tail --channel discuss.channel_1 --type 'discuss.channel/*'\n  odoo-bus tail -o ndjson | jq -c 'select(.type == \"mail.record/insert\") | .payload'"
+    )]
     Tail(TailArgs),
 
     /// Post a chat message to a discuss channel, or send a raw websocket event
-    #[command(after_help = "Examples:\n  odoo-bus send discuss.channel_1 \"ping\" --wait\n  odoo-bus send --event update_presence --data '{\"inactivity_period\":0,\"im_status_ids_by_model\":{}}'")]
+    #[command(
+        after_help = "Examples:\n  odoo-bus send discuss.channel_1 \"ping\" --wait\n  odoo-bus send --event update_presence --data '{\"inactivity_period\":0,\"im_status_ids_by_model\":{}}'"
+    )]
     Send(SendArgs),
 
     /// Check every hop between you and Odoo's bus and say which one is broken
-    #[command(after_help = "Examples:\n  odoo-bus doctor\n  odoo-bus doctor https://erp.example.com --json")]
+    #[command(
+        after_help = "Examples:\n  odoo-bus doctor\n  odoo-bus doctor https://erp.example.com --json"
+    )]
     Doctor(DoctorArgs),
 
     /// Run a built-in Odoo emulator with believable traffic and tail it (no server needed)
-    #[command(after_help = "Examples:\n  odoo-bus demo\n  odoo-bus demo -o ndjson | jq -c 'select(.type == \"discuss.channel/new_message\")'")]
+    #[command(
+        after_help = "Examples:\n  odoo-bus demo\n  odoo-bus demo -o ndjson | jq -c 'select(.type == \"discuss.channel/new_message\")'"
+    )]
     Demo(DemoArgs),
 
-    /// Print a shell completion script
-    #[command(after_help = "Examples:\n  odoo-bus completions bash > ~/.local/share/bash-completion/completions/odoo-bus\n  odoo-bus completions zsh > ~/.zfunc/_odoo-bus")]
+    /// Print a shell completion script (profile names and saved channels complete too)
+    ///
+    /// On TAB the script runs odoo-bus to list the candidates: that is how profile names and saved
+    /// channels come from the config file. It runs the odoo-bus that printed it, by name when that
+    /// was found on PATH, else by its full path; print the script again after an upgrade.
+    #[command(
+        after_help = "Examples:\n  odoo-bus completions bash > ~/.local/share/bash-completion/completions/odoo-bus\n  odoo-bus completions zsh > ~/.zfunc/_odoo-bus"
+    )]
     Completions(CompletionsArgs),
 }
 
@@ -134,7 +157,12 @@ pub struct LoginArgs {
 
     /// Adopt an existing session (e.g. copied from a browser's session_id cookie) instead of a
     /// password; `-` reads it from stdin, which keeps it out of the process list
-    #[arg(long, value_name = "SID", env = "ODOO_BUS_SESSION_ID", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "SID",
+        env = "ODOO_BUS_SESSION_ID",
+        hide_env_values = true
+    )]
     pub session_id: Option<String>,
 }
 
@@ -207,7 +235,7 @@ pub struct TailArgs {
     #[arg(long)]
     pub timestamps: bool,
 
-    /// Start after this notification id instead of the last 50 seconds
+    /// Start after this notification id (without it, the server replays the last 50 seconds)
     #[arg(long, value_name = "ID", conflicts_with = "resume")]
     pub after_id: Option<u64>,
 
@@ -240,7 +268,11 @@ pub struct TailArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SendArgs {
     /// discuss.channel_<id> (or just the id) to post in
-    #[arg(value_name = "CHANNEL", required_unless_present = "event", conflicts_with = "event")]
+    #[arg(
+        value_name = "CHANNEL",
+        required_unless_present = "event",
+        conflicts_with = "event"
+    )]
     pub channel: Option<String>,
 
     /// Message text; `-` or absent reads stdin (when it is not a terminal)
@@ -330,10 +362,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return if secs.is_finite() && (0.0..1e12).contains(&secs) {
             Ok(Duration::from_secs_f64(secs))
         } else {
-            Err(format!("`{s}` is not a duration: use e.g. 30s, 5m or 250ms"))
+            Err(format!(
+                "`{s}` is not a duration: use e.g. 30s, 5m or 250ms"
+            ))
         };
     }
-    humantime::parse_duration(s).map_err(|_| format!("`{s}` is not a duration: use e.g. 30s, 5m or 250ms"))
+    humantime::parse_duration(s)
+        .map_err(|_| format!("`{s}` is not a duration: use e.g. 30s, 5m or 250ms"))
 }
 
 /// The clap command, for completions, the man page and tests.

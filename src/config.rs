@@ -86,9 +86,13 @@ impl ConfigStore {
     pub fn locate(explicit: Option<&Path>) -> Result<Self> {
         if let Some(p) = explicit {
             if p.as_os_str().is_empty() {
-                return Err(Error::usage("--config is empty: give the path of a config file"));
+                return Err(Error::usage(
+                    "--config is empty: give the path of a config file",
+                ));
             }
-            return Ok(ConfigStore { path: p.to_path_buf() });
+            return Ok(ConfigStore {
+                path: p.to_path_buf(),
+            });
         }
         let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
             Some(xdg) => PathBuf::from(xdg),
@@ -207,7 +211,10 @@ impl ConfigStore {
                 ))
             })?;
         file.lock().map_err(|e| {
-            Error::other(format!("cannot lock config file {}: {e}", self.path.display()))
+            Error::other(format!(
+                "cannot lock config file {}: {e}",
+                self.path.display()
+            ))
         })?;
         Ok(file)
     }

@@ -93,6 +93,12 @@ impl Error {
             profile_flag(profile)
         ))
     }
+    /// Session expired, when the profile name is not at hand (the bus core).
+    pub fn session_expired_plain() -> Self {
+        Self::auth(
+            "session expired: the server no longer accepts the saved session; run `odoo-bus login` again",
+        )
+    }
     pub fn not_logged_in(profile: &str) -> Self {
         Self::auth(format!(
             "not logged in (profile `{profile}`): run `odoo-bus login{} URL --db DB --user LOGIN` first",
@@ -150,7 +156,15 @@ mod tests {
 
     #[test]
     fn hints_name_the_profile_only_when_not_default() {
-        assert!(Error::session_expired("default").message.contains("`odoo-bus login`"));
-        assert!(Error::session_expired("prod").message.contains("`odoo-bus login -p prod`"));
+        assert!(
+            Error::session_expired("default")
+                .message
+                .contains("`odoo-bus login`")
+        );
+        assert!(
+            Error::session_expired("prod")
+                .message
+                .contains("`odoo-bus login -p prod`")
+        );
     }
 }

@@ -7,12 +7,14 @@
 
 pub mod bus;
 pub mod cli;
+pub mod commands;
 pub mod complete;
 pub mod config;
+pub mod emulator;
 pub mod error;
-pub mod secret;
+pub mod manpage;
 pub mod odoo;
 pub mod output;
+pub mod secret;
 pub mod tls;
 pub mod ui;
-pub mod commands;

@@ -10,7 +10,10 @@ fn main() {
     clap_complete::CompleteEnv::with_factory(cli::command).complete();
 
     let cli = Cli::parse();
-    let color = odoo_bus::ui::use_color(cli.global.color, std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let color = odoo_bus::ui::use_color(
+        cli.global.color,
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -25,7 +28,11 @@ fn main() {
     let code = match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            let label = if color { "\x1b[1;31merror:\x1b[0m" } else { "error:" };
+            let label = if color {
+                "\x1b[1;31merror:\x1b[0m"
+            } else {
+                "error:"
+            };
             eprintln!("{label} {e}");
             e.exit_code()
         }

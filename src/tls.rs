@@ -90,5 +90,4 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 }
 
 /// The warning printed every time `--insecure` is used.
-pub const INSECURE_WARNING: &str =
-    "--insecure: TLS certificates are NOT verified; anyone on the network path can read and steal your session";
+pub const INSECURE_WARNING: &str = "--insecure: TLS certificates are NOT verified; anyone on the network path can read and steal your session";

@@ -20,7 +20,8 @@ pub fn use_color(choice: ColorChoice, is_terminal: bool) -> bool {
             let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
             if set("NO_COLOR") {
                 false
-            } else if std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0") {
+            } else if std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0")
+            {
                 true
             } else {
                 is_terminal
@@ -141,7 +142,11 @@ impl Ui {
     }
 
     /// Paint text for stdout when colors are on there.
-    pub fn paint_stdout<'a>(&self, text: &'a str, paint: impl Fn(&'a str) -> colored::ColoredString) -> String {
+    pub fn paint_stdout<'a>(
+        &self,
+        text: &'a str,
+        paint: impl Fn(&'a str) -> colored::ColoredString,
+    ) -> String {
         if self.color_stdout {
             paint(text).to_string()
         } else {

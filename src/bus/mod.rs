@@ -1,7 +1,7 @@
-//! The realtime side: what travels over Odoo's `/websocket` and how the client keeps track of it.
-//!
-//! `protocol` is pure (bytes in, values out, no I/O) so it can be tested against verbatim frames
-//! from a real server; `dedup` is the bounded memory of ids already printed.
+//! The realtime side: decoding (`protocol`), deduplication (`dedup`), one websocket
+//! (`connection`), and the reconnecting subscription (`stream`).
 
+pub mod connection;
 pub mod dedup;
 pub mod protocol;
+pub mod stream;

@@ -1,5 +1,6 @@
 //! One file per subcommand. Each wires the core layers together; none talks to a socket directly.
 
+mod client;
 pub mod completions;
 pub mod demo;
 pub mod doctor;
@@ -51,13 +52,18 @@ impl Context {
             self.ui.warn(w);
         }
         let config = self.store.load()?;
-        Ok(config.profiles.get(self.profile_name()).cloned().unwrap_or_default())
+        Ok(config
+            .profiles
+            .get(self.profile_name())
+            .cloned()
+            .unwrap_or_default())
     }
 
     /// The profile with its URL and session, or the "not logged in" error (exit 3).
     pub fn logged_in(&self) -> Result<LoggedIn> {
         let profile = self.load_profile()?;
-        let (Some(url), Some(session)) = (profile.url.as_deref(), profile.session_id.clone()) else {
+        let (Some(url), Some(session)) = (profile.url.as_deref(), profile.session_id.clone())
+        else {
             return Err(Error::not_logged_in(self.profile_name()));
         };
         let url = ServerUrl::parse(url).map_err(|e| {
@@ -69,7 +75,11 @@ impl Context {
         if let Some(w) = url.cleartext_warning() {
             self.ui.warn(w);
         }
-        Ok(LoggedIn { profile, url, session })
+        Ok(LoggedIn {
+            profile,
+            url,
+            session,
+        })
     }
 }
 

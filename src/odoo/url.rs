@@ -26,7 +26,9 @@ impl ServerUrl {
     pub fn parse(input: &str) -> Result<Self> {
         let input = input.trim();
         if input.is_empty() {
-            return Err(Error::usage("the server URL is empty: give e.g. https://erp.example.com"));
+            return Err(Error::usage(
+                "the server URL is empty: give e.g. https://erp.example.com",
+            ));
         }
         let with_scheme = if input.contains("://") {
             input.to_string()
@@ -45,7 +47,9 @@ impl ServerUrl {
             return Err(bad("it has no host"));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(bad("credentials do not belong in the URL; use --user and a password prompt"));
+            return Err(bad(
+                "credentials do not belong in the URL; use --user and a password prompt",
+            ));
         }
         url.set_query(None);
         url.set_fragment(None);
@@ -169,7 +173,13 @@ mod tests {
 
     #[test]
     fn rejects_what_cannot_work() {
-        for bad in ["", "ftp://x", "https://", "https://u:p@x.com", "http://[::1"] {
+        for bad in [
+            "",
+            "ftp://x",
+            "https://",
+            "https://u:p@x.com",
+            "http://[::1",
+        ] {
             assert!(ServerUrl::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(ServerUrl::parse("ftp://x").unwrap_err().exit_code(), 2);
@@ -178,14 +188,25 @@ mod tests {
     #[test]
     fn derives_routes_websocket_and_origin() {
         let u = ServerUrl::parse("https://x.com:8443/erp").unwrap();
-        assert_eq!(u.route("/web/session/check"), "https://x.com:8443/erp/web/session/check");
-        assert_eq!(u.websocket(Some("18.0-2")), "wss://x.com:8443/erp/websocket?version=18.0-2");
+        assert_eq!(
+            u.route("/web/session/check"),
+            "https://x.com:8443/erp/web/session/check"
+        );
+        assert_eq!(
+            u.websocket(Some("18.0-2")),
+            "wss://x.com:8443/erp/websocket?version=18.0-2"
+        );
         assert_eq!(u.origin(), "https://x.com:8443");
         assert_eq!(u.host_header(), "x.com:8443");
         let h = ServerUrl::parse("http://127.0.0.1:8069").unwrap();
         assert_eq!(h.websocket(None), "ws://127.0.0.1:8069/websocket");
         assert!(h.is_loopback());
         assert!(h.cleartext_warning().is_none());
-        assert!(ServerUrl::parse("http://erp.lan").unwrap().cleartext_warning().is_some());
+        assert!(
+            ServerUrl::parse("http://erp.lan")
+                .unwrap()
+                .cleartext_warning()
+                .is_some()
+        );
     }
 }

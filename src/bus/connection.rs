@@ -1,0 +1,465 @@
+//! One websocket to Odoo's `/websocket`: dial, TLS, handshake, send within the rate limit, read
+//! with a dead-peer watchdog. No reconnecting and no printing here (that is `stream` and `output`).
+//!
+//! Why these details matter, from Odoo 18's `addons/bus/websocket.py`:
+//! - The handshake must carry `Origin` (else 400) and the `session_id` cookie (else the socket is
+//!   silently *public*), and must not look like a browser (a browser User-Agent with a stale
+//!   `?version=` is closed with `OUTDATED_VERSION`).
+//! - The server counts every frame it receives, pongs and close included, and closes with 1013 past
+//!   10 frames in 2 s. [`SendBudget`] keeps us below that.
+//! - The server pings after 45 s of silence; if *nothing* arrives for much longer the peer (or a
+//!   proxy between us) is dead even though TCP has not noticed. [`Connection::next`] enforces that.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use http::HeaderValue;
+use http::header::{COOKIE, ORIGIN, SET_COOKIE, USER_AGENT};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
+
+use crate::odoo::url::ServerUrl;
+use crate::secret::SessionId;
+
+/// Anything we can run a websocket over: plain TCP, TLS, either through a proxy tunnel.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
+
+/// Odoo never caps what it sends (a resume can return every stored row in one frame), so we only
+/// guard against absurd sizes.
+const MAX_INCOMING_MESSAGE: usize = 512 << 20;
+
+/// How to reach the websocket.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    pub url: ServerUrl,
+    /// `session_info.websocket_worker_version`; sent as `?version=` when known.
+    pub worker_version: Option<String>,
+    pub tls: Arc<rustls::ClientConfig>,
+    pub user_agent: String,
+    /// Limit for DNS + TCP + TLS + the HTTP upgrade together.
+    pub connect_timeout: Duration,
+}
+
+/// Why a connection attempt failed, classified so `doctor` and the messages can name the hop.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The host name did not resolve.
+    Dns(String),
+    /// TCP connect refused or unreachable.
+    Refused(String),
+    /// Nothing answered within the connect timeout.
+    Timeout,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls(String),
+    /// The HTTP proxy from the environment refused the tunnel.
+    Proxy(String),
+    /// The server answered the upgrade with something other than 101.
+    Refusal {
+        status: u16,
+        content_type: Option<String>,
+        body: String,
+    },
+    /// Anything else during the handshake.
+    Other(String),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Dns(d) => write!(f, "cannot resolve the host: {d}"),
+            ConnectError::Refused(d) => write!(f, "cannot connect: {d}"),
+            ConnectError::Timeout => f.write_str("timed out while connecting"),
+            ConnectError::Tls(d) => write!(f, "TLS handshake failed: {d}"),
+            ConnectError::Proxy(d) => write!(f, "the proxy refused the tunnel: {d}"),
+            ConnectError::Refusal { status, body, .. } => {
+                let body = body.trim();
+                if body.is_empty() {
+                    write!(f, "the websocket upgrade was refused with HTTP {status}")
+                } else {
+                    let snippet: String = body.chars().take(120).collect();
+                    write!(
+                        f,
+                        "the websocket upgrade was refused with HTTP {status}: {}",
+                        snippet.replace('\n', " ")
+                    )
+                }
+            }
+            ConnectError::Other(d) => f.write_str(d),
+        }
+    }
+}
+
+/// What the successful handshake told us.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    /// The `session_id` the 101 set, when it differs from the one we sent. Odoo re-saves the
+    /// session on every handshake; a *different* id means it logged the session out and the socket
+    /// is public (§2.4 of the protocol notes).
+    pub rotated_session: Option<SessionId>,
+    /// The URL actually dialled (for messages).
+    pub url: String,
+}
+
+/// What one read produced.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A text frame: a batch of notifications (not parsed yet).
+    Text(Utf8Bytes),
+    /// A binary frame: Odoo never sends these; reported as malformed.
+    Binary(bytes::Bytes),
+    /// The peer closed the websocket (code and reason, if it sent a close frame).
+    Closed { code: Option<u16>, reason: String },
+    /// The TCP connection broke without a close frame (Odoo's "1006").
+    Broken(String),
+    /// Nothing arrived for the watchdog period.
+    Silent(Duration),
+}
+
+/// At most `limit` frames in any `window`, as Odoo's `_limit_rate` enforces on what it receives.
+#[derive(Debug)]
+pub struct SendBudget {
+    limit: usize,
+    window: Duration,
+    sent: VecDeque<Instant>,
+}
+
+impl SendBudget {
+    /// Odoo's defaults are 10 frames per 2 s; we keep one frame of margin for the close frame.
+    pub fn odoo_default() -> Self {
+        SendBudget::new(9, Duration::from_millis(2_100))
+    }
+
+    pub fn new(limit: usize, window: Duration) -> Self {
+        SendBudget {
+            limit: limit.max(1),
+            window,
+            sent: VecDeque::with_capacity(limit),
+        }
+    }
+
+    /// How long to wait before one more frame may go, given the frames already sent.
+    pub fn delay_at(&mut self, now: Instant) -> Duration {
+        while let Some(&t) = self.sent.front() {
+            if now.duration_since(t) >= self.window {
+                self.sent.pop_front();
+            } else {
+                break;
+            }
+        }
+        if self.sent.len() < self.limit {
+            Duration::ZERO
+        } else {
+            let oldest = self.sent[0];
+            self.window.saturating_sub(now.duration_since(oldest))
+        }
+    }
+
+    /// Record a frame that went (or will go, like tungstenite's automatic pong) at `now`.
+    pub fn record(&mut self, now: Instant) {
+        if self.sent.len() == self.limit {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(now);
+    }
+}
+
+/// An open websocket to Odoo.
+pub struct Connection {
+    ws: WebSocketStream<Box<dyn Transport>>,
+    budget: SendBudget,
+}
+
+/// Dial, upgrade, and return the open connection with what the handshake said.
+pub async fn connect(
+    opts: &ConnectOptions,
+    session: &SessionId,
+) -> Result<(Connection, Handshake), ConnectError> {
+    match tokio::time::timeout(opts.connect_timeout, connect_inner(opts, session)).await {
+        Ok(r) => r,
+        Err(_) => Err(ConnectError::Timeout),
+    }
+}
+
+async fn connect_inner(
+    opts: &ConnectOptions,
+    session: &SessionId,
+) -> Result<(Connection, Handshake), ConnectError> {
+    let ws_url = opts.url.websocket(opts.worker_version.as_deref());
+    let transport = dial(&opts.url, &opts.tls).await?;
+
+    let mut request = ws_url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| ConnectError::Other(format!("bad websocket URL {ws_url}: {e}")))?;
+    let headers = request.headers_mut();
+    let header = |v: &str| {
+        HeaderValue::from_str(v)
+            .map_err(|_| ConnectError::Other("a header value is not valid".into()))
+    };
+    let mut cookie = header(&format!("session_id={}", session.expose()))?;
+    cookie.set_sensitive(true);
+    headers.insert(COOKIE, cookie);
+    headers.insert(ORIGIN, header(&opts.url.origin())?);
+    headers.insert(USER_AGENT, header(&opts.user_agent)?);
+
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_INCOMING_MESSAGE))
+        .max_frame_size(Some(MAX_INCOMING_MESSAGE));
+    let (ws, response) =
+        tokio_tungstenite::client_async_with_config(request, transport, Some(config))
+            .await
+            .map_err(classify_handshake_error)?;
+
+    let rotated_session = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(session_cookie_value)
+        .next_back()
+        .filter(|sid| sid != session.expose())
+        .map(SessionId::new);
+
+    Ok((
+        Connection {
+            ws,
+            budget: SendBudget::odoo_default(),
+        },
+        Handshake {
+            rotated_session,
+            url: ws_url,
+        },
+    ))
+}
+
+/// The `session_id` value of one `Set-Cookie` header, if that is what it sets.
+pub fn session_cookie_value(set_cookie: &str) -> Option<String> {
+    let parsed = cookie::Cookie::parse(set_cookie).ok()?;
+    (parsed.name() == "session_id").then(|| parsed.value().to_string())
+}
+
+fn classify_handshake_error(e: tungstenite::Error) -> ConnectError {
+    match e {
+        tungstenite::Error::Http(response) => {
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = response
+                .body()
+                .as_deref()
+                .map(|b| String::from_utf8_lossy(&b[..b.len().min(2048)]).into_owned())
+                .unwrap_or_default();
+            ConnectError::Refusal {
+                status,
+                content_type,
+                body,
+            }
+        }
+        tungstenite::Error::Io(io) => {
+            ConnectError::Other(format!("connection lost during the handshake: {io}"))
+        }
+        other => ConnectError::Other(format!("websocket handshake failed: {other}")),
+    }
+}
+
+/// TCP (through an environment proxy if one applies), then TLS for https servers.
+async fn dial(
+    url: &ServerUrl,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<Box<dyn Transport>, ConnectError> {
+    let tcp = match proxy_for(url) {
+        Some(proxy) => tunnel(url, proxy).await?,
+        None => tcp_connect(url.host(), url.port()).await?,
+    };
+    let _ = tcp.set_nodelay(true);
+    if !url.is_https() {
+        return Ok(Box::new(tcp));
+    }
+    let host = url
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let server_name = rustls::pki_types::ServerName::try_from(host)
+        .map_err(|e| ConnectError::Tls(format!("bad server name: {e}")))?;
+    let connector = tokio_rustls::TlsConnector::from(tls.clone());
+    let stream = connector
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| ConnectError::Tls(e.to_string()))?;
+    Ok(Box::new(stream))
+}
+
+async fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| ConnectError::Dns(format!("{host}: {e}")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(ConnectError::Dns(format!("{host}: no address")));
+    }
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(format!("{addr}: {e}")),
+        }
+    }
+    Err(ConnectError::Refused(last.unwrap_or_default()))
+}
+
+/// The proxy the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`) assigns to this
+/// server, the same rules reqwest applies to our HTTP calls.
+fn proxy_for(url: &ServerUrl) -> Option<hyper_util::client::proxy::matcher::Intercept> {
+    let uri: http::Uri = url.as_str().parse().ok()?;
+    hyper_util::client::proxy::matcher::Matcher::from_env().intercept(&uri)
+}
+
+/// An HTTP CONNECT tunnel through the proxy to the server.
+async fn tunnel(
+    url: &ServerUrl,
+    proxy: hyper_util::client::proxy::matcher::Intercept,
+) -> Result<TcpStream, ConnectError> {
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::client::legacy::connect::proxy::Tunnel;
+    use tower_service::Service;
+
+    if proxy.uri().scheme_str() == Some("https") {
+        return Err(ConnectError::Proxy(
+            "https:// proxies are not supported for the websocket; use an http:// proxy URL".into(),
+        ));
+    }
+    let mut connector = HttpConnector::new();
+    connector.enforce_http(false);
+    let mut tunnel = Tunnel::new(proxy.uri().clone(), connector);
+    if let Some(auth) = proxy.basic_auth() {
+        tunnel = tunnel.with_auth(auth.clone());
+    }
+    let dst: http::Uri = format!("http://{}:{}", url.host(), url.port())
+        .parse()
+        .map_err(|e| ConnectError::Other(format!("bad tunnel destination: {e}")))?;
+    std::future::poll_fn(|cx| tunnel.poll_ready(cx))
+        .await
+        .map_err(|e| ConnectError::Proxy(e.to_string()))?;
+    let io = tunnel
+        .call(dst)
+        .await
+        .map_err(|e| ConnectError::Proxy(e.to_string()))?;
+    Ok(io.into_inner())
+}
+
+impl Connection {
+    /// Send one text frame, waiting first if the rate budget is spent.
+    pub async fn send_text(&mut self, text: String) -> Result<(), tungstenite::Error> {
+        let delay = self.budget.delay_at(Instant::now());
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        self.budget.record(Instant::now());
+        self.ws.send(Message::text(text)).await
+    }
+
+    /// The next frame that matters. Pings are answered by tungstenite (and counted against the
+    /// budget); pongs are ignored. `watchdog` is the longest silence we accept.
+    pub async fn next(&mut self, watchdog: Duration) -> Incoming {
+        loop {
+            let msg = match tokio::time::timeout(watchdog, self.ws.next()).await {
+                Err(_) => return Incoming::Silent(watchdog),
+                Ok(None) => {
+                    return Incoming::Broken("the connection closed without a close frame".into());
+                }
+                Ok(Some(Err(e))) => return classify_read_error(e),
+                Ok(Some(Ok(msg))) => msg,
+            };
+            match msg {
+                Message::Text(t) => return Incoming::Text(t),
+                Message::Binary(b) => return Incoming::Binary(b),
+                Message::Ping(_) => {
+                    // tungstenite queues the pong and flushes it with the next read or write.
+                    self.budget.record(Instant::now());
+                }
+                Message::Pong(_) | Message::Frame(_) => {}
+                Message::Close(frame) => {
+                    let (code, reason) = match frame {
+                        Some(f) => (Some(u16::from(f.code)), f.reason.to_string()),
+                        None => (None, String::new()),
+                    };
+                    return Incoming::Closed { code, reason };
+                }
+            }
+        }
+    }
+
+    /// Close politely (code 1000), without waiting long for the server's echo.
+    pub async fn close(mut self) {
+        let frame = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+            let _ = self.ws.close(Some(frame)).await;
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await;
+    }
+}
+
+fn classify_read_error(e: tungstenite::Error) -> Incoming {
+    use tungstenite::Error as E;
+    match e {
+        E::ConnectionClosed | E::AlreadyClosed => Incoming::Closed {
+            code: None,
+            reason: String::new(),
+        },
+        E::Utf8(detail) => Incoming::Broken(format!(
+            "the server sent a text frame that is not valid UTF-8 ({detail})"
+        )),
+        E::Capacity(c) => {
+            Incoming::Broken(format!("the server sent a frame too large to handle ({c})"))
+        }
+        E::Protocol(p) => Incoming::Broken(format!("websocket protocol error: {p}")),
+        E::Io(io) => Incoming::Broken(format!("connection lost: {io}")),
+        other => Incoming::Broken(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_allows_a_burst_then_spaces_frames() {
+        let mut b = SendBudget::new(3, Duration::from_secs(2));
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(b.delay_at(t0), Duration::ZERO);
+            b.record(t0);
+        }
+        assert_eq!(b.delay_at(t0), Duration::from_secs(2));
+        let later = t0 + Duration::from_millis(1500);
+        assert_eq!(b.delay_at(later), Duration::from_millis(500));
+        assert_eq!(b.delay_at(t0 + Duration::from_secs(2)), Duration::ZERO);
+    }
+
+    #[test]
+    fn reads_the_session_cookie_only() {
+        assert_eq!(
+            session_cookie_value("session_id=abc; Path=/; HttpOnly").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(session_cookie_value("tz=UTC; Path=/"), None);
+        assert_eq!(session_cookie_value("garbage"), None);
+    }
+}
