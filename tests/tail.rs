@@ -594,3 +594,37 @@ fn a_session_lost_at_the_handshake_is_exit_3() {
         panic!("expected exit 3, got {:?}: {err}", out.status.code());
     }
 }
+
+#[test]
+fn a_resume_point_beyond_the_servers_ids_starts_over_instead_of_printing_nothing() {
+    // After a database restore Odoo replaces a `last` above its highest id by 0 and replays the
+    // recent window: those ids are new even though they are below the resume point.
+    let env = env();
+    let id = env
+        .control()
+        .notify(Target::Partner(ADMIN_PARTNER), "a/b", json!(1));
+    let out = env
+        .cmd()
+        .args([
+            "tail",
+            "--json",
+            "--after-id",
+            "999999",
+            "-n",
+            "1",
+            "--timeout",
+            "10s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        parse(String::from_utf8_lossy(&out.stdout).trim())["id"],
+        json!(id)
+    );
+}

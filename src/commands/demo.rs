@@ -34,7 +34,11 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> Result<i32> {
         Error::other(format!(
             "cannot start the demo server on 127.0.0.1:{}: {e}{}",
             args.port.unwrap_or(0),
-            if args.port.is_some() { " (try another --port, or none)" } else { "" }
+            if args.port.is_some() {
+                " (try another --port, or none)"
+            } else {
+                ""
+            }
         ))
     })?;
     let url = emulator.url();
@@ -45,7 +49,8 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> Result<i32> {
     }
 
     // A profile in a temporary file: the demo never reads or writes the user's config.
-    let sandbox = tempfile::tempdir().map_err(|e| Error::other(format!("cannot create a temporary directory: {e}")))?;
+    let sandbox = tempfile::tempdir()
+        .map_err(|e| Error::other(format!("cannot create a temporary directory: {e}")))?;
     let demo_ctx = Context {
         global: ctx.global.clone(),
         ui: ctx.ui.clone(),
@@ -75,7 +80,9 @@ async fn log_in(ctx: &Context, url: &str, db: &str) -> Result<()> {
         .await
         .map_err(|e| e.user_error(&cx))?;
     let AuthOutcome::LoggedIn(info) = outcome else {
-        return Err(Error::other("the demo server asked for a two-factor code; this is a bug in the emulator"));
+        return Err(Error::other(
+            "the demo server asked for a two-factor code; this is a bug in the emulator",
+        ));
     };
     super::login::save_login(ctx, &client, &version, db, DEMO_LOGIN, &info).await
 }
@@ -109,8 +116,10 @@ async fn serve(ctx: &Context, emulator: Emulator, url: &str, db: &str) -> Result
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     drop(out);
     ctx.ui.info("Ctrl-C stops the server.");
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| Error::other(format!("cannot watch Ctrl-C: {e}")))?;
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| Error::other(format!("cannot watch SIGTERM: {e}")))?;
+    let mut sigint = signal(SignalKind::interrupt())
+        .map_err(|e| Error::other(format!("cannot watch Ctrl-C: {e}")))?;
+    let mut sigterm = signal(SignalKind::terminate())
+        .map_err(|e| Error::other(format!("cannot watch SIGTERM: {e}")))?;
     tokio::select! {
         _ = sigint.recv() => {},
         _ = sigterm.recv() => {},

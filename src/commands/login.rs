@@ -100,7 +100,10 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<i32> {
 
 /// `version_info` answers without a database or session: the cheapest proof that this is an
 /// Odoo with a bus.
-pub(super) async fn check_server(client: &OdooClient, cx: &ErrorContext<'_>) -> Result<VersionInfo> {
+pub(super) async fn check_server(
+    client: &OdooClient,
+    cx: &ErrorContext<'_>,
+) -> Result<VersionInfo> {
     let version = client.version_info().await.map_err(|e| match e {
         // JSON that is not a version answer: something else entirely lives at that URL.
         RpcError::BadResponse(why) => RpcError::NotOdoo(why).user_error(cx),
