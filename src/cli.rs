@@ -353,7 +353,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("empty duration: use e.g. 30s, 5m or 250ms".into());
     }
     if let Ok(secs) = s.parse::<f64>() {
-        return if (0.0..1e12).contains(&secs) {
+        return if secs.is_finite() && (0.0..1e12).contains(&secs) {
             Ok(Duration::from_secs_f64(secs))
         } else {
             Err(format!(
