@@ -1,25 +1,17 @@
 //! `odoo-bus login` against the emulator (and against things that are not Odoo), through the
 //! real binary: what a user sees, what lands in the config file, and which exit code.
 
+mod harness;
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
+use harness::{dead_port, html_server, saved_profile, saved_sid, stderr, stdout};
 use odoo_bus::emulator::{EmulatorConfig, UserSpec};
 use odoo_bus::secret::SessionId;
 use serde_json::json;
 use support::TestEnv;
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// `login URL --db DB --user LOGIN --password-stdin` with `password` on stdin, plus `extra` args.
 fn login(env: &TestEnv, user: &str, password: &str, extra: &[&str]) -> Output {
@@ -31,60 +23,20 @@ fn login(env: &TestEnv, user: &str, password: &str, extra: &[&str]) -> Output {
         .unwrap()
 }
 
-/// The profile's table in the config file (empty when the file or the profile is missing).
-fn saved_profile(env: &TestEnv, name: &str) -> toml::Table {
-    let config: toml::Table = toml::from_str(&env.config_text()).unwrap();
-    config
-        .get("profiles")
-        .and_then(|p| p.get(name))
-        .and_then(|p| p.as_table())
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn saved_sid(env: &TestEnv, profile: &str) -> Option<SessionId> {
-    saved_profile(env, profile)
-        .get("session_id")
-        .and_then(|v| v.as_str())
-        .map(SessionId::new)
-}
-
-/// A port where nothing listens.
-fn dead_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A web server that answers every request with the same HTML page (a default nginx).
-fn html_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut buf = [0u8; 8192];
-            let _ = s.read(&mut buf);
-            let body = "<!DOCTYPE html><html><head><title>Welcome to nginx!</title></head><body>hi</body></html>";
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    port
-}
-
 #[test]
 fn login_saves_the_session_and_reports_on_stderr_only() {
     let env = TestEnv::new();
     let out = login(&env, "admin", "admin", &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).is_empty(), "stdout stays empty: {}", stdout(&out));
-    let expected = format!("logged in to {} (odoo) as admin (uid 2), Odoo 18.0", env.url());
+    assert!(
+        stdout(&out).is_empty(),
+        "stdout stays empty: {}",
+        stdout(&out)
+    );
+    let expected = format!(
+        "logged in to {} (odoo) as admin (uid 2), Odoo 18.0",
+        env.url()
+    );
     assert_eq!(stderr(&out).trim(), expected);
 
     let p = saved_profile(&env, "default");
@@ -163,7 +115,11 @@ fn no_password_source_is_a_usage_error_before_any_traffic() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--password-stdin"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--password-stdin"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(env.control().stats().http_requests, 0);
 }
 
@@ -240,7 +196,11 @@ fn an_unknown_database_is_caught_even_when_the_list_is_hidden() {
     });
     let out = login(&env, "admin", "admin", &["--db", "nope"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("database not found"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("database not found"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -289,7 +249,11 @@ fn the_profiles_database_is_reused_for_the_same_server() {
         list_db: false,
         ..EmulatorConfig::fast()
     });
-    assert!(login(&env, "admin", "admin", &["--db", "odoo"]).status.success());
+    assert!(
+        login(&env, "admin", "admin", &["--db", "odoo"])
+            .status
+            .success()
+    );
     let out = login(&env, "admin", "admin", &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
@@ -318,12 +282,24 @@ fn unreachable_port_exits_4_and_saves_nothing() {
     let url = format!("http://127.0.0.1:{}", dead_port());
     let out = env
         .cmd()
-        .args(["login", &url, "--db", "x", "--user", "admin", "--password-stdin"])
+        .args([
+            "login",
+            &url,
+            "--db",
+            "x",
+            "--user",
+            "admin",
+            "--password-stdin",
+        ])
         .write_stdin("pw\n")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert!(stderr(&out).contains("connection refused"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("connection refused"),
+        "{}",
+        stderr(&out)
+    );
     assert!(out.stdout.is_empty());
     assert!(!env.config_path().exists());
 }
@@ -333,7 +309,15 @@ fn unknown_hosts_exit_4_naming_dns() {
     let env = TestEnv::new();
     let out = env
         .cmd()
-        .args(["login", "http://no-such-host.invalid", "--db", "x", "--user", "a", "--password-stdin"])
+        .args([
+            "login",
+            "http://no-such-host.invalid",
+            "--db",
+            "x",
+            "--user",
+            "a",
+            "--password-stdin",
+        ])
         .write_stdin("pw\n")
         .output()
         .unwrap();
@@ -389,10 +373,17 @@ fn two_factor_with_the_code_logs_in() {
     let uid = env.control().find_user("alice").unwrap().uid;
     let out = login(&env, "alice", "alice-pw", &["--totp", "123 456"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&format!("as alice (uid {uid})")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("as alice (uid {uid})")),
+        "{}",
+        stderr(&out)
+    );
     let sid = saved_sid(&env, "default").unwrap();
     assert!(env.control().session_is_valid(&sid));
-    assert_eq!(saved_profile(&env, "default")["websocket_worker_version"].as_str(), Some("18.0-2"));
+    assert_eq!(
+        saved_profile(&env, "default")["websocket_worker_version"].as_str(),
+        Some("18.0-2")
+    );
 }
 
 #[test]
@@ -401,7 +392,11 @@ fn two_factor_with_a_wrong_code_exits_3() {
     totp_user(&env);
     let out = login(&env, "alice", "alice-pw", &["--totp", "654321"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("two-factor code was refused"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("two-factor code was refused"),
+        "{}",
+        stderr(&out)
+    );
     assert!(saved_sid(&env, "default").is_none());
 }
 
@@ -424,7 +419,11 @@ fn an_existing_session_can_be_adopted() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stderr(&out).contains("adopted the session of demo (uid 6)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("adopted the session of demo (uid 6)"),
+        "{}",
+        stderr(&out)
+    );
     let p = saved_profile(&env, "default");
     assert_eq!(p["login"].as_str(), Some("demo"));
     assert_eq!(p["db"].as_str(), Some("odoo"));
@@ -466,7 +465,11 @@ fn a_logged_out_session_is_not_adopted() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("that session is not logged in"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("that session is not logged in"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!env.config_path().exists());
 }
 
@@ -497,7 +500,11 @@ fn malformed_session_ids_are_rejected_without_traffic() {
 #[test]
 fn profiles_are_chosen_with_p_or_the_environment() {
     let env = TestEnv::new();
-    assert!(login(&env, "admin", "admin", &["-p", "boss"]).status.success());
+    assert!(
+        login(&env, "admin", "admin", &["-p", "boss"])
+            .status
+            .success()
+    );
     let out = env
         .cmd()
         .args(["login", &env.url(), "--user", "demo", "--password-stdin"])
@@ -507,7 +514,10 @@ fn profiles_are_chosen_with_p_or_the_environment() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(saved_profile(&env, "boss")["login"].as_str(), Some("admin"));
-    assert_eq!(saved_profile(&env, "worker")["login"].as_str(), Some("demo"));
+    assert_eq!(
+        saved_profile(&env, "worker")["login"].as_str(),
+        Some("demo")
+    );
     assert!(saved_profile(&env, "default").is_empty());
     let boss = saved_sid(&env, "boss").unwrap();
     let worker = saved_sid(&env, "worker").unwrap();
@@ -519,7 +529,11 @@ fn profiles_are_chosen_with_p_or_the_environment() {
 fn the_config_is_private() {
     let env = TestEnv::new();
     assert!(login(&env, "admin", "admin", &[]).status.success());
-    let mode = std::fs::metadata(env.config_path()).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(env.config_path())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     let dir = env.config_path().parent().unwrap().to_path_buf();
     let dmode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
@@ -532,11 +546,23 @@ fn a_corrupt_config_is_reported_with_file_and_line_and_left_untouched() {
     std::fs::create_dir_all(env.config_path().parent().unwrap()).unwrap();
     let text = "[profiles.default]\nurl = \"http://x\"\nthis is not toml\n";
     std::fs::write(env.config_path(), text).unwrap();
-    for args in [vec!["login", &env.url(), "--user", "admin", "--password-stdin"], vec!["status"], vec!["logout"]] {
-        let out = env.cmd().args(&args).write_stdin("admin\n").output().unwrap();
+    for args in [
+        vec!["login", &env.url(), "--user", "admin", "--password-stdin"],
+        vec!["status"],
+        vec!["logout"],
+    ] {
+        let out = env
+            .cmd()
+            .args(&args)
+            .write_stdin("admin\n")
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.contains(&env.config_path().display().to_string()), "{err}");
+        assert!(
+            err.contains(&env.config_path().display().to_string()),
+            "{err}"
+        );
         assert!(err.contains("line 3"), "{err}");
         assert_eq!(std::fs::read_to_string(env.config_path()).unwrap(), text);
     }
@@ -562,10 +588,18 @@ fn a_read_only_config_is_reported_and_no_session_is_left_behind() {
 fn secrets_never_appear_in_any_output_even_at_vvv() {
     let env = TestEnv::new();
     let password = "s3cret-Passw0rd!";
-    env.control().add_user(UserSpec::internal("carol", password, "Carol"));
+    env.control()
+        .add_user(UserSpec::internal("carol", password, "Carol"));
     let out = env
         .cmd()
-        .args(["-vvv", "login", &env.url(), "--user", "carol", "--password-stdin"])
+        .args([
+            "-vvv",
+            "login",
+            &env.url(),
+            "--user",
+            "carol",
+            "--password-stdin",
+        ])
         .write_stdin(format!("{password}\n"))
         .output()
         .unwrap();
@@ -573,9 +607,16 @@ fn secrets_never_appear_in_any_output_even_at_vvv() {
     let sid = saved_sid(&env, "default").unwrap();
     let mut everything = format!("{}{}", stdout(&out), stderr(&out));
     // -vvv really logs: request lines and bodies are there, only redacted.
-    assert!(everything.contains("/web/session/authenticate"), "{everything}");
+    assert!(
+        everything.contains("/web/session/authenticate"),
+        "{everything}"
+    );
     assert!(everything.contains("[redacted]"), "{everything}");
-    for args in [vec!["-vvv", "status"], vec!["-vvv", "status", "--json"], vec!["-vvv", "logout"]] {
+    for args in [
+        vec!["-vvv", "status"],
+        vec!["-vvv", "status", "--json"],
+        vec!["-vvv", "logout"],
+    ] {
         let out = env.cmd().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         everything.push_str(&stdout(&out));

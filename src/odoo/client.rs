@@ -281,8 +281,10 @@ impl OdooClient {
             Ok(r) => r,
             Err(e) => {
                 let err = classify_transport(&e);
-                self.ui
-                    .debug(2, format!("{method} {url} → failed after {elapsed} ms: {err}"));
+                self.ui.debug(
+                    2,
+                    format!("{method} {url} → failed after {elapsed} ms: {err}"),
+                );
                 return Err(err);
             }
         };
@@ -299,8 +301,10 @@ impl OdooClient {
             Ok(b) => b.to_vec(),
             Err(e) => {
                 let err = classify_transport(&e);
-                self.ui
-                    .debug(2, format!("{method} {url}: reading the answer failed: {err}"));
+                self.ui.debug(
+                    2,
+                    format!("{method} {url}: reading the answer failed: {err}"),
+                );
                 return Err(err);
             }
         };
