@@ -37,8 +37,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
+/// Options every command takes. Their own heading keeps each subcommand's `--help` (and man page)
+/// from burying the options that are specific to it among these.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Which server/session of the config file to use
     #[arg(short = 'p', long, global = true, env = "ODOO_BUS_PROFILE", default_value = "default", value_name = "NAME", add = crate::complete::profiles())]
@@ -121,7 +123,11 @@ pub enum Command {
     )]
     Demo(DemoArgs),
 
-    /// Print a shell completion script
+    /// Print a shell completion script (profile names and saved channels complete too)
+    ///
+    /// On TAB the script runs odoo-bus to list the candidates: that is how profile names and saved
+    /// channels come from the config file. It runs the odoo-bus that printed it, by name when that
+    /// was found on PATH, else by its full path; print the script again after an upgrade.
     #[command(
         after_help = "Examples:\n  odoo-bus completions bash > ~/.local/share/bash-completion/completions/odoo-bus\n  odoo-bus completions zsh > ~/.zfunc/_odoo-bus"
     )]
@@ -229,7 +235,7 @@ pub struct TailArgs {
     #[arg(long)]
     pub timestamps: bool,
 
-    /// Start after this notification id instead of the last 50 seconds
+    /// Start after this notification id (without it, the server replays the last 50 seconds)
     #[arg(long, value_name = "ID", conflicts_with = "resume")]
     pub after_id: Option<u64>,
 

@@ -224,7 +224,7 @@ async fn connect_inner(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .filter_map(session_cookie_value)
-        .last()
+        .next_back()
         .filter(|sid| sid != session.expose())
         .map(SessionId::new);
 

@@ -1,3 +1,7 @@
-//! The realtime side: one websocket (`connection`), the reconnecting subscription (`stream`).
+//! The realtime side: decoding (`protocol`), deduplication (`dedup`), one websocket
+//! (`connection`), and the reconnecting subscription (`stream`).
 
 pub mod connection;
+pub mod dedup;
+pub mod protocol;
+pub mod stream;

@@ -100,11 +100,29 @@ pub struct StreamOptions {
 /// A state change worth telling the user about (on stderr).
 #[derive(Debug, Clone)]
 pub enum Status {
-    Connecting { attempt: u32 },
-    Connected { url: String, last: u64, reconnect: bool },
-    Disconnected { code: Option<u16>, reason: String, explanation: String },
-    Retrying { delay: Duration, attempt: u32, error: String },
-    Malformed { size: usize, head: String, reason: String },
+    Connecting {
+        attempt: u32,
+    },
+    Connected {
+        url: String,
+        last: u64,
+        reconnect: bool,
+    },
+    Disconnected {
+        code: Option<u16>,
+        reason: String,
+        explanation: String,
+    },
+    Retrying {
+        delay: Duration,
+        attempt: u32,
+        error: String,
+    },
+    Malformed {
+        size: usize,
+        head: String,
+        reason: String,
+    },
 }
 
 /// A frame's notifications that were not seen before (possibly none).
@@ -123,7 +141,9 @@ pub enum Event<'s> {
 
 enum State {
     /// Connect after this delay (zero: now).
-    Connect { delay: Duration },
+    Connect {
+        delay: Duration,
+    },
     Open(Box<Connection>),
 }
 
@@ -140,6 +160,10 @@ pub struct BusStream<K: SessionKeeper> {
     attempt: u32,
     ever_connected: bool,
     announced: bool,
+    /// The `last` sent on the current connection. Odoo never sends an id at or below it on that
+    /// connection unless it replaced `last` by 0 because no such id exists (database restored or
+    /// switched): then our memory of ids is about another database and must go.
+    subscribed_last: u64,
 }
 
 impl<K: SessionKeeper> BusStream<K> {
@@ -152,13 +176,16 @@ impl<K: SessionKeeper> BusStream<K> {
         BusStream {
             opts,
             keeper,
-            state: State::Connect { delay: Duration::ZERO },
+            state: State::Connect {
+                delay: Duration::ZERO,
+            },
             seen,
             frame: Utf8Bytes::from_static(""),
             delay,
             attempt: 0,
             ever_connected: false,
             announced: false,
+            subscribed_last: 0,
         }
     }
 
@@ -198,47 +225,47 @@ impl<K: SessionKeeper> BusStream<K> {
     /// The next event. Errors are final: the stream is over (session expired, outdated, refused,
     /// or a disconnect with reconnecting off).
     pub async fn next(&mut self) -> Result<Event<'_>, Error> {
-        loop {
-            match &mut self.state {
-                State::Connect { delay } => {
-                    let delay = *delay;
-                    if !self.announced {
-                        self.announced = true;
-                        self.attempt += 1;
-                        if !delay.is_zero() {
-                            tokio::time::sleep(delay).await;
-                        }
-                        return Ok(Event::Status(Status::Connecting { attempt: self.attempt }));
+        let conn = match &mut self.state {
+            State::Connect { delay } => {
+                // Two steps, so the caller can show "connecting" before the attempt blocks.
+                let delay = *delay;
+                if !self.announced {
+                    self.announced = true;
+                    self.attempt += 1;
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
                     }
-                    self.announced = false;
-                    match self.open().await {
-                        Ok(status) => return Ok(Event::Status(status)),
-                        Err(Step::Fatal(e)) => return Err(e),
-                        Err(Step::Retry(status)) => return Ok(Event::Status(status)),
-                    }
+                    return Ok(Event::Status(Status::Connecting {
+                        attempt: self.attempt,
+                    }));
                 }
-                State::Open(conn) => {
-                    let incoming = conn.next(self.opts.watchdog).await;
-                    match incoming {
-                        Incoming::Text(text) => {
-                            let received_at = SystemTime::now();
-                            self.frame = text;
-                            return Ok(self.batch(received_at));
-                        }
-                        Incoming::Binary(bytes) => {
-                            return Ok(Event::Status(malformed(&bytes, "a binary frame (Odoo only sends text)".into())));
-                        }
-                        Incoming::Closed { code, reason } => return self.closed(code, reason).await,
-                        Incoming::Broken(why) => return self.lost(None, why),
-                        Incoming::Silent(d) => {
-                            return self.lost(
-                                None,
-                                format!("nothing received for {}s: the server or a proxy dropped the connection", d.as_secs()),
-                            );
-                        }
-                    }
-                }
+                self.announced = false;
+                return match self.open().await {
+                    Ok(status) | Err(Step::Retry(status)) => Ok(Event::Status(status)),
+                    Err(Step::Fatal(e)) => Err(e),
+                };
             }
+            State::Open(conn) => conn,
+        };
+        match conn.next(self.opts.watchdog).await {
+            Incoming::Text(text) => {
+                let received_at = SystemTime::now();
+                self.frame = text;
+                Ok(self.batch(received_at))
+            }
+            Incoming::Binary(bytes) => Ok(Event::Status(malformed(
+                &bytes,
+                "a binary frame (Odoo only sends text)".into(),
+            ))),
+            Incoming::Closed { code, reason } => self.closed(code, reason).await,
+            Incoming::Broken(why) => self.lost(None, why),
+            Incoming::Silent(d) => self.lost(
+                None,
+                format!(
+                    "nothing received for {}s: the server or a proxy dropped the connection",
+                    d.as_secs()
+                ),
+            ),
         }
     }
 
@@ -247,6 +274,10 @@ impl<K: SessionKeeper> BusStream<K> {
         let text: &str = self.frame.as_str();
         match protocol::decode_batch(text) {
             Ok(mut all) => {
+                if self.subscribed_last > 0 && all.iter().any(|n| n.id <= self.subscribed_last) {
+                    self.seen.reset();
+                    self.subscribed_last = 0;
+                }
                 let seen = &mut self.seen;
                 all.retain(|n| seen.first_sighting(n.id));
                 Event::Batch(Batch {
@@ -260,12 +291,22 @@ impl<K: SessionKeeper> BusStream<K> {
     }
 
     async fn open(&mut self) -> Result<Status, Step> {
+        if self.ever_connected {
+            // A real Odoo 18 upgrades a destroyed or unknown session *with the same cookie* and
+            // serves a silently public socket, so only an HTTP check can tell: ask before every
+            // reconnect (the first connect was checked by the caller).
+            match self.keeper.check().await {
+                SessionCheck::Expired => return Err(Step::Fatal(Error::session_expired_plain())),
+                SessionCheck::Valid => {}
+                SessionCheck::Unknown(why) => return self.retry_after_failure(why),
+            }
+        }
         let session = self.keeper.current();
         match connection::connect(&self.opts.connect, &session).await {
             Ok((mut conn, handshake)) => {
                 if let Some(new_sid) = &handshake.rotated_session {
-                    // Odoo rotates the id at the handshake only when it logged the session out:
-                    // the socket would be public. Save what the server says, then confirm.
+                    // Odoo rotates the id at the handshake when the one we sent was unusable: the
+                    // socket is public. Save what the server says, then confirm.
                     self.keeper.rotated(new_sid);
                     if self.keeper.check().await == SessionCheck::Expired {
                         return Err(Step::Fatal(Error::new(
@@ -275,14 +316,17 @@ impl<K: SessionKeeper> BusStream<K> {
                     }
                 }
                 let last = self.resume_point();
+                self.subscribed_last = last;
                 let subscribe = protocol::subscribe_event(&self.opts.channels, last);
                 if let Err(e) = conn.send_text(subscribe).await {
-                    return self.retry_after_failure(format!("the subscribe could not be sent: {e}"));
+                    return self
+                        .retry_after_failure(format!("the subscribe could not be sent: {e}"));
                 }
                 if self.opts.presence
                     && let Err(e) = conn.send_text(protocol::update_presence_event(0)).await
                 {
-                    return self.retry_after_failure(format!("update_presence could not be sent: {e}"));
+                    return self
+                        .retry_after_failure(format!("update_presence could not be sent: {e}"));
                 }
                 let reconnect = self.ever_connected;
                 self.ever_connected = true;
@@ -305,7 +349,9 @@ impl<K: SessionKeeper> BusStream<K> {
 
     fn retry_after_failure(&mut self, error: String) -> Result<Status, Step> {
         if !self.opts.reconnect {
-            return Err(Step::Fatal(Error::connection(format!("{error} (not reconnecting: --no-reconnect)"))));
+            return Err(Step::Fatal(Error::connection(format!(
+                "{error} (not reconnecting: --no-reconnect)"
+            ))));
         }
         let delay = self.schedule_backoff();
         Err(Step::Retry(Status::Retrying {
@@ -331,7 +377,9 @@ impl<K: SessionKeeper> BusStream<K> {
         };
         match protocol::close_action(code, &reason) {
             CloseAction::Stop => {
-                self.state = State::Connect { delay: Duration::ZERO };
+                self.state = State::Connect {
+                    delay: Duration::ZERO,
+                };
                 Ok(Event::End)
             }
             CloseAction::Outdated => Err(Error::other(
@@ -343,7 +391,9 @@ impl<K: SessionKeeper> BusStream<K> {
             },
             CloseAction::ReconnectNow => {
                 if !self.opts.reconnect {
-                    return Err(Error::connection(format!("disconnected: {explanation} (not reconnecting: --no-reconnect)")));
+                    return Err(Error::connection(format!(
+                        "disconnected: {explanation} (not reconnecting: --no-reconnect)"
+                    )));
                 }
                 let jitter: f64 = rand::rng().random();
                 let delay = self.opts.backoff.jitter.mul_f64(jitter);
@@ -361,7 +411,9 @@ impl<K: SessionKeeper> BusStream<K> {
     /// An unexpected end of the connection: back off and reconnect, or give up.
     fn lost(&mut self, code: Option<u16>, explanation: String) -> Result<Event<'_>, Error> {
         if !self.opts.reconnect {
-            return Err(Error::connection(format!("disconnected: {explanation} (not reconnecting: --no-reconnect)")));
+            return Err(Error::connection(format!(
+                "disconnected: {explanation} (not reconnecting: --no-reconnect)"
+            )));
         }
         self.schedule_backoff();
         Ok(Event::Status(Status::Disconnected {
@@ -403,10 +455,12 @@ fn connect_error(e: &ConnectError) -> Error {
         ConnectError::Refusal { status: 400, .. } => {
             " (a proxy may strip the Upgrade/Connection headers; run `odoo-bus doctor`)"
         }
-        ConnectError::Refusal { status: 404, .. } => " (/websocket is not routed to Odoo; run `odoo-bus doctor`)",
-        ConnectError::Refusal { status: 500..=599, .. } => {
-            " (in prefork mode /websocket must reach the gevent port 8072; run `odoo-bus doctor`)"
+        ConnectError::Refusal { status: 404, .. } => {
+            " (/websocket is not routed to Odoo; run `odoo-bus doctor`)"
         }
+        ConnectError::Refusal {
+            status: 500..=599, ..
+        } => " (in prefork mode /websocket must reach the gevent port 8072; run `odoo-bus doctor`)",
         ConnectError::Tls(_) => " (check the certificate; --insecure skips verification)",
         _ => " (run `odoo-bus doctor` to find the broken hop)",
     };
@@ -423,7 +477,13 @@ mod tests {
         let d1 = b.next(b.initial, 0.0);
         assert_eq!(d1, Duration::from_millis(1500));
         assert_eq!(b.next(d1, 0.0), Duration::from_millis(2250));
-        assert_eq!(b.next(Duration::from_secs(59), 0.0), Duration::from_secs(60));
-        assert_eq!(b.next(Duration::from_secs(60), 1.0), Duration::from_secs(61));
+        assert_eq!(
+            b.next(Duration::from_secs(59), 0.0),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            b.next(Duration::from_secs(60), 1.0),
+            Duration::from_secs(61)
+        );
     }
 }

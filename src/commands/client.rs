@@ -46,3 +46,93 @@ impl Context {
         }
     }
 }
+
+/// Room for the HTTP upgrade on a slow link (DNS + TCP + TLS + 101).
+const WEBSOCKET_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+impl Context {
+    /// An HTTP client for a logged-in profile that saves every session rotation at once.
+    pub fn logged_in_client(&self, me: &super::LoggedIn) -> Result<OdooClient> {
+        let mut client = self.odoo_client(me.url.clone(), Some(me.session.clone()))?;
+        self.persist_session_rotations(&mut client);
+        Ok(client)
+    }
+
+    /// Fail with exit 3 unless the server still accepts the saved session. Odoo would otherwise
+    /// hand us a silently *public* websocket that never carries the user's notifications.
+    pub async fn require_valid_session(&self, client: &OdooClient) -> Result<()> {
+        match client.check().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(crate::error::Error::session_expired(self.profile_name())),
+            Err(e) => Err(e.user_error(&self.error_context(client.url(), false))),
+        }
+    }
+
+    /// How to reach this profile's websocket.
+    pub fn connect_options(
+        &self,
+        me: &super::LoggedIn,
+    ) -> Result<crate::bus::connection::ConnectOptions> {
+        Ok(crate::bus::connection::ConnectOptions {
+            url: me.url.clone(),
+            worker_version: me.profile.websocket_worker_version.clone(),
+            tls: crate::tls::client_config(self.global.insecure)?,
+            user_agent: crate::odoo::client::USER_AGENT.to_string(),
+            connect_timeout: WEBSOCKET_CONNECT_TIMEOUT,
+        })
+    }
+}
+
+/// The bus stream's link to the HTTP client and the config file.
+pub struct ProfileSessionKeeper {
+    client: OdooClient,
+    store: crate::config::ConfigStore,
+    profile: String,
+    ui: crate::ui::Ui,
+}
+
+impl ProfileSessionKeeper {
+    /// `client` should persist its own rotations (see [`Context::logged_in_client`]); the ones
+    /// the websocket handshake reports are saved here.
+    pub fn new(ctx: &Context, client: OdooClient) -> Self {
+        ProfileSessionKeeper {
+            client,
+            store: ctx.store.clone(),
+            profile: ctx.profile_name().to_string(),
+            ui: ctx.ui.clone(),
+        }
+    }
+}
+
+impl crate::bus::stream::SessionKeeper for ProfileSessionKeeper {
+    fn current(&self) -> SessionId {
+        // The client always holds a session here: it was built from a logged-in profile, and a
+        // cookie deletion would only come from a logout, which this process never sends.
+        self.client
+            .session()
+            .unwrap_or_else(|| SessionId::new(String::new()))
+    }
+
+    fn rotated(&mut self, sid: &SessionId) {
+        self.client.set_session(Some(sid.clone()));
+        let saved = self.store.update_profile(&self.profile, |p| {
+            p.session_id = Some(sid.clone());
+            Ok(())
+        });
+        if let Err(e) = saved {
+            self.ui.warn(format!(
+                "the websocket handshake set a new session but it could not be saved: {e}"
+            ));
+        }
+    }
+
+    async fn check(&mut self) -> crate::bus::stream::SessionCheck {
+        use crate::bus::stream::SessionCheck;
+        match self.client.check().await {
+            Ok(true) => SessionCheck::Valid,
+            Ok(false) => SessionCheck::Expired,
+            Err(crate::odoo::rpc::RpcError::SessionExpired) => SessionCheck::Expired,
+            Err(e) => SessionCheck::Unknown(format!("{e}")),
+        }
+    }
+}

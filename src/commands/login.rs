@@ -100,7 +100,10 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<i32> {
 
 /// `version_info` answers without a database or session: the cheapest proof that this is an
 /// Odoo with a bus.
-async fn check_server(client: &OdooClient, cx: &ErrorContext<'_>) -> Result<VersionInfo> {
+pub(super) async fn check_server(
+    client: &OdooClient,
+    cx: &ErrorContext<'_>,
+) -> Result<VersionInfo> {
     let version = client.version_info().await.map_err(|e| match e {
         // JSON that is not a version answer: something else entirely lives at that URL.
         RpcError::BadResponse(why) => RpcError::NotOdoo(why).user_error(cx),
@@ -290,7 +293,7 @@ async fn adopt_session(ctx: &Context, url: ServerUrl, sid: SessionId) -> Result<
 
 /// Save everything about the new session in one write. If that write fails the fresh session
 /// is destroyed on the server, so no usable session is left behind unsaved.
-async fn save_login(
+pub(super) async fn save_login(
     ctx: &Context,
     client: &OdooClient,
     version: &VersionInfo,

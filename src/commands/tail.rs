@@ -1,8 +1,381 @@
-//! `odoo-bus tail`.
+//! `odoo-bus tail`: subscribe and print notifications until told to stop.
+//!
+//! This file is wiring: the reconnecting stream (`bus::stream`) yields fresh notifications, the
+//! filters (`output::filter`) choose, a printer writes them, and this loop decides when to stop
+//! and what exit code that means. The same loop serves `demo`.
 
-use super::Context;
-use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::io::{BufWriter, IsTerminal};
+use std::time::{Duration, Instant};
 
-pub async fn run(_ctx: &Context, _args: crate::cli::TailArgs) -> Result<i32> {
-    Err(Error::other("`tail` is not implemented yet"))
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::{Context, LoggedIn};
+use crate::bus::stream::{Backoff, BusStream, Event, StartAt, Status, StreamOptions};
+use crate::cli::{OutputFormat, TailArgs};
+use crate::error::{Error, ErrorKind, Result};
+use crate::output::filter::{ChannelSelector, TypeFilter};
+use crate::output::{self, FrameView, PrintOptions};
+
+/// Test knobs (documented in docs/testing.md): shorten the reconnect delay and the dead-peer
+/// watchdog so fault-injection tests run in seconds instead of minutes.
+const RECONNECT_DELAY_ENV: &str = "ODOO_BUS_RECONNECT_DELAY";
+const WATCHDOG_ENV: &str = "ODOO_BUS_WATCHDOG";
+
+/// Odoo pings after 45 s of silence; 75 s without a single byte means the peer is gone.
+const DEFAULT_WATCHDOG: Duration = Duration::from_secs(75);
+
+/// How `tail` ended, before it becomes an exit code.
+#[derive(Debug, PartialEq, Eq)]
+enum Ending {
+    CountReached,
+    TimeoutPassed,
+    ServerClosed,
+    StdoutClosed,
+    Signal(ErrorKind),
+}
+
+pub async fn run(ctx: &Context, args: TailArgs) -> Result<i32> {
+    let me = ctx.logged_in()?;
+    let client = ctx.logged_in_client(&me)?;
+    ctx.require_valid_session(&client).await?;
+    follow(ctx, &me, client, &args).await
+}
+
+/// The tail loop proper, shared with `demo`.
+pub async fn follow(
+    ctx: &Context,
+    me: &LoggedIn,
+    client: crate::odoo::client::OdooClient,
+    args: &TailArgs,
+) -> Result<i32> {
+    let types = TypeFilter::new(&args.types, &args.exclude_types).map_err(Error::usage)?;
+    let selector = args
+        .only_channels
+        .then(|| ChannelSelector::new(&args.channels));
+    let start = start_point(ctx, me, args)?;
+    let channels = merged_channels(&me.profile.channels, &args.channels);
+
+    let stdout_tty = std::io::stdout().is_terminal();
+    let format = if args.json {
+        OutputFormat::Ndjson
+    } else {
+        args.output.unwrap_or(if stdout_tty {
+            OutputFormat::Pretty
+        } else {
+            OutputFormat::Ndjson
+        })
+    };
+    let width = stdout_tty
+        .then(|| terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| w.0 as usize))
+        .flatten();
+    let mut printer = output::printer(
+        format,
+        PrintOptions {
+            color: ctx.ui.color_stdout,
+            timestamps: args.timestamps,
+            width,
+        },
+        Box::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())),
+    );
+
+    let options = StreamOptions {
+        connect: ctx.connect_options(me)?,
+        channels,
+        start,
+        reconnect: !args.no_reconnect,
+        presence: args.presence,
+        backoff: backoff_from_env()?,
+        watchdog: duration_env(WATCHDOG_ENV)?.unwrap_or(DEFAULT_WATCHDOG),
+        dedup_window: 8192,
+    };
+    let keeper = super::client::ProfileSessionKeeper::new(ctx, client);
+    let mut stream = BusStream::new(options, keeper);
+
+    let mut sigint = signal(SignalKind::interrupt())
+        .map_err(|e| Error::other(format!("cannot watch Ctrl-C: {e}")))?;
+    let mut sigterm = signal(SignalKind::terminate())
+        .map_err(|e| Error::other(format!("cannot watch SIGTERM: {e}")))?;
+    let deadline = args.timeout.map(|d| tokio::time::Instant::now() + d);
+    let mut tally = Tally::default();
+    let mut spinner = None;
+    let started = Instant::now();
+
+    let ending = loop {
+        let event = tokio::select! {
+            biased;
+            _ = sigint.recv() => break Ending::Signal(ErrorKind::Interrupted),
+            _ = sigterm.recv() => break Ending::Signal(ErrorKind::Terminated),
+            _ = sleep_until(deadline) => break Ending::TimeoutPassed,
+            event = stream.next() => event,
+        };
+        match event {
+            Err(e) => {
+                drop(spinner.take());
+                save_last_id(ctx, stream.max_id());
+                return Err(e);
+            }
+            Ok(Event::End) => break Ending::ServerClosed,
+            Ok(Event::Status(status)) => report(ctx, &status, &mut spinner),
+            Ok(Event::Batch(batch)) => {
+                let mut chosen = batch.fresh;
+                chosen.retain(|n| {
+                    types.accepts(&n.kind)
+                        && selector
+                            .as_ref()
+                            .is_none_or(|s| s.accepts(&n.kind, n.payload))
+                });
+                if let Some(limit) = args.count {
+                    let room = limit.saturating_sub(tally.printed) as usize;
+                    chosen.truncate(room);
+                }
+                if chosen.is_empty() {
+                    continue;
+                }
+                let frame = FrameView {
+                    text: batch.text,
+                    received_at: batch.received_at,
+                    notifications: &chosen,
+                };
+                if let Err(e) = printer.frame(&frame) {
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        break Ending::StdoutClosed;
+                    }
+                    save_last_id(ctx, stream.max_id());
+                    return Err(Error::other(format!("cannot write to stdout: {e}")));
+                }
+                for n in &chosen {
+                    tally.add(&n.kind);
+                }
+                if args.count.is_some_and(|limit| tally.printed >= limit) {
+                    break Ending::CountReached;
+                }
+            }
+        }
+    };
+    drop(spinner);
+    let last = stream.max_id();
+    stream.close().await;
+    save_last_id(ctx, last);
+    finish(ctx, args, ending, &tally, started.elapsed())
+}
+
+/// Turn the way the loop ended into the documented exit code.
+fn finish(
+    ctx: &Context,
+    args: &TailArgs,
+    ending: Ending,
+    tally: &Tally,
+    elapsed: Duration,
+) -> Result<i32> {
+    match ending {
+        Ending::CountReached | Ending::StdoutClosed => Ok(0),
+        Ending::TimeoutPassed => match args.count {
+            Some(n) => Err(Error::timeout(format!(
+                "timed out after {}: {} of {n} notifications arrived",
+                humantime::format_duration(args.timeout.map(round_ms).unwrap_or(elapsed)),
+                tally.printed
+            ))),
+            None => Ok(0),
+        },
+        Ending::ServerClosed => match args.count {
+            Some(n) if tally.printed < n => Err(Error::connection(format!(
+                "the server closed the websocket (1000) after {} of {n} notifications",
+                tally.printed
+            ))),
+            _ => {
+                ctx.ui
+                    .info("the server closed the websocket cleanly (1000)");
+                Ok(0)
+            }
+        },
+        Ending::Signal(kind) => {
+            ctx.ui.info(tally.summary(elapsed));
+            Ok(kind.exit_code())
+        }
+    }
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `--after-id`, `--resume` (the id saved by the last tail), or the server's recent window.
+fn start_point(ctx: &Context, me: &LoggedIn, args: &TailArgs) -> Result<StartAt> {
+    if let Some(id) = args.after_id {
+        return Ok(StartAt::After(id));
+    }
+    if args.resume {
+        return match me.profile.last_id {
+            Some(id) => Ok(StartAt::After(id)),
+            None => Err(Error::usage(format!(
+                "nothing to resume: profile `{}` has no saved position yet; run `odoo-bus tail` once without --resume",
+                ctx.profile_name()
+            ))),
+        };
+    }
+    Ok(StartAt::Recent)
+}
+
+/// The saved channels, then the `--channel` ones, without repeats.
+fn merged_channels(saved: &[String], extra: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(saved.len() + extra.len());
+    for c in saved.iter().chain(extra) {
+        if !out.contains(c) {
+            out.push(c.clone());
+        }
+    }
+    out
+}
+
+fn save_last_id(ctx: &Context, last: Option<u64>) {
+    let Some(last) = last else { return };
+    let result = ctx.store.update_profile(ctx.profile_name(), |p| {
+        p.last_id = Some(last);
+        Ok(())
+    });
+    if let Err(e) = result {
+        ctx.ui.warn(format!(
+            "could not save the last notification id ({last}): {e}"
+        ));
+    }
+}
+
+fn duration_env(name: &str) -> Result<Option<Duration>> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => crate::cli::parse_duration(&v)
+            .map(Some)
+            .map_err(|e| Error::usage(format!("{name}: {e}"))),
+        _ => Ok(None),
+    }
+}
+
+fn backoff_from_env() -> Result<Backoff> {
+    let mut b = Backoff::default();
+    if let Some(initial) = duration_env(RECONNECT_DELAY_ENV)? {
+        b.initial = initial;
+        b.jitter = initial;
+    }
+    Ok(b)
+}
+
+/// Connection states on stderr: a spinner on a terminal, plain lines otherwise, nothing with -q.
+fn report(ctx: &Context, status: &Status, spinner: &mut Option<crate::ui::Spinner>) {
+    let ui = &ctx.ui;
+    match status {
+        Status::Connecting { attempt } => {
+            let text = if *attempt == 1 {
+                "connecting…".to_string()
+            } else {
+                format!("reconnecting (attempt {attempt})…")
+            };
+            if ui.interactive {
+                *spinner = Some(ui.spinner(text));
+            } else {
+                ui.debug(1, text);
+            }
+        }
+        Status::Connected {
+            url,
+            last,
+            reconnect,
+        } => {
+            spinner.take();
+            let what = if *reconnect {
+                "reconnected to"
+            } else {
+                "connected to"
+            };
+            let from = if *last == 0 {
+                "recent notifications".to_string()
+            } else {
+                format!("after id {last}")
+            };
+            ui.info(format!("{what} {} (from {from})", strip_query(url)));
+        }
+        Status::Disconnected { explanation, .. } => {
+            spinner.take();
+            ui.warn(format!("disconnected: {explanation}"));
+        }
+        Status::Retrying { delay, error, .. } => {
+            spinner.take();
+            ui.warn(format!(
+                "{error}; retrying in {}",
+                humantime::format_duration(round_ms(*delay))
+            ));
+        }
+        Status::Malformed { size, head, reason } => {
+            ui.warn(format!(
+                "skipped a malformed frame ({size} bytes, {reason}): {head}"
+            ));
+        }
+    }
+}
+
+fn strip_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+/// Counts per type, for the summary after Ctrl-C.
+#[derive(Default)]
+struct Tally {
+    printed: u64,
+    per_type: HashMap<String, u64>,
+}
+
+impl Tally {
+    fn add(&mut self, kind: &str) {
+        self.printed += 1;
+        match self.per_type.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                self.per_type.insert(kind.to_string(), 1);
+            }
+        }
+    }
+
+    fn summary(&self, elapsed: Duration) -> String {
+        let mut kinds: Vec<_> = self.per_type.iter().collect();
+        kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let detail: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let secs = elapsed.as_secs();
+        if detail.is_empty() {
+            format!("stopped after {secs}s: no notifications")
+        } else {
+            format!(
+                "stopped after {secs}s: {} notifications ({})",
+                self.printed,
+                detail.join(", ")
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_channels_keep_order_without_repeats() {
+        let saved = vec!["a".to_string(), "b".to_string()];
+        let extra = vec!["b".to_string(), "c".to_string()];
+        assert_eq!(merged_channels(&saved, &extra), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn summary_counts_per_type_most_first() {
+        let mut t = Tally::default();
+        for k in ["x/a", "x/b", "x/b"] {
+            t.add(k);
+        }
+        let s = t.summary(Duration::from_secs(3));
+        assert!(s.contains("3 notifications (2 x/b, 1 x/a)"), "{s}");
+    }
 }

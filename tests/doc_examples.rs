@@ -1,0 +1,475 @@
+//! The docs can never show an option that does not exist: every `odoo-bus …` command line in a
+//! fenced ```sh, ```bash, ```shell or ```console block of README.md, CONTRIBUTING.md and
+//! docs/*.md must parse with the real CLI definition.
+//!
+//! What counts as an example (CONTRIBUTING.md says the same for writers):
+//! - in sh/bash/shell blocks, every line whose command is `odoo-bus` (a `$ ` prompt is allowed);
+//!   in console blocks, only `$ ` lines (the others are output);
+//! - every `odoo-bus` command of a pipeline or list (`echo x | odoo-bus login …`, `… && odoo-bus tail`);
+//!   the rest of the line (`| jq …`, `> file`) is the shell's business;
+//! - `cargo run [--release] -- ARGS` is checked as `odoo-bus ARGS`;
+//! - a line ending in `\` continues on the next one.
+//!
+//! A line opts out with a trailing comment `# no-test` (for a deliberately wrong example).
+//! A trailing `# emulator` marks an example that can run end-to-end against the in-crate emulator.
+//
+// TODO(emulator): once tests/support (the emulator harness) is on main, add a test that runs the
+// `# emulator` examples with the real binary against it and checks their exit codes.
+
+use std::path::{Path, PathBuf};
+
+use odoo_bus::cli;
+
+/// One `odoo-bus` invocation found in the docs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Example {
+    /// Where: `README.md:12`.
+    location: String,
+    /// The command line as written (after continuation lines are joined).
+    line: String,
+    /// argv, starting with `odoo-bus`.
+    args: Vec<String>,
+    /// The trailing comment's text, e.g. `no-test` or `emulator`.
+    comment: Option<String>,
+}
+
+impl Example {
+    fn marked(&self, marker: &str) -> bool {
+        self.comment
+            .as_deref()
+            .is_some_and(|c| c.split_whitespace().next() == Some(marker))
+    }
+}
+
+const SHELL_FENCES: [&str; 4] = ["sh", "bash", "shell", "console"];
+
+/// Every odoo-bus invocation in the shell code blocks of one markdown text.
+fn examples(file: &str, markdown: &str) -> Result<Vec<Example>, String> {
+    let mut found = Vec::new();
+    let mut fence: Option<(String, String)> = None; // (marker, language)
+    let mut pending: Option<(usize, String)> = None; // a line continued with `\`
+    for (index, raw) in markdown.lines().enumerate() {
+        let trimmed = raw.trim_start();
+        if let Some((marker, _)) = &fence {
+            if trimmed.starts_with(marker.as_str())
+                && trimmed.trim_start_matches(['`', '~']).trim().is_empty()
+            {
+                fence = None;
+                pending = None;
+                continue;
+            }
+        } else {
+            let marker_len = trimmed.len() - trimmed.trim_start_matches('`').len();
+            let marker_len = marker_len.max(trimmed.len() - trimmed.trim_start_matches('~').len());
+            if marker_len >= 3 {
+                let marker = trimmed[..marker_len].to_owned();
+                let language = trimmed[marker_len..]
+                    .split([' ', ',', '{'])
+                    .next()
+                    .unwrap_or("");
+                fence = Some((marker, language.trim().to_lowercase()));
+            }
+            continue;
+        }
+        let Some((_, language)) = &fence else {
+            continue;
+        };
+        if !SHELL_FENCES.contains(&language.as_str()) {
+            continue;
+        }
+        let (start, text) = match pending.take() {
+            Some((start, before)) => (start, format!("{before} {}", raw.trim())),
+            None => {
+                let line = raw.trim();
+                let command = line.strip_prefix("$ ");
+                match (language.as_str(), command) {
+                    ("console", None) => continue,
+                    (_, Some(command)) => (index + 1, command.trim().to_owned()),
+                    (_, None) => (index + 1, line.to_owned()),
+                }
+            }
+        };
+        if let Some(before) = text.strip_suffix('\\') {
+            pending = Some((start, before.trim_end().to_owned()));
+            continue;
+        }
+        let location = format!("{file}:{start}");
+        found.extend(
+            invocations(&text)
+                .map_err(|e| format!("{location}: {e}: {text}"))?
+                .into_iter()
+                .map(|(args, comment)| Example {
+                    location: location.clone(),
+                    line: text.clone(),
+                    args,
+                    comment,
+                }),
+        );
+    }
+    Ok(found)
+}
+
+type Invocation = (Vec<String>, Option<String>);
+
+/// The odoo-bus invocations of one shell command line, each with the line's trailing comment.
+fn invocations(line: &str) -> Result<Vec<Invocation>, String> {
+    let (code, comment) = split_comment(line);
+    let mut found = Vec::new();
+    for segment in commands(code) {
+        let words = shell_words::split(&segment).map_err(|e| e.to_string())?;
+        let words: Vec<String> = words.into_iter().skip_while(|w| is_assignment(w)).collect();
+        let args = match words.first().map(String::as_str) {
+            Some("odoo-bus") => words,
+            Some("cargo") if words.get(1).is_some_and(|w| w == "run") => {
+                match words.iter().position(|w| w == "--") {
+                    Some(dashes) => std::iter::once("odoo-bus".to_owned())
+                        .chain(words[dashes + 1..].iter().cloned())
+                        .collect(),
+                    None => vec!["odoo-bus".to_owned()],
+                }
+            }
+            _ => continue,
+        };
+        found.push((args, comment.clone()));
+    }
+    Ok(found)
+}
+
+/// `NAME=value` before a command (`ODOO_BUS_PROFILE=staging odoo-bus tail`).
+fn is_assignment(word: &str) -> bool {
+    word.split_once('=').is_some_and(|(name, _)| {
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+/// Where quotes and backslashes leave a character: only unquoted ones are shell syntax.
+fn unquoted_chars(text: &str) -> impl Iterator<Item = (usize, char, bool)> + '_ {
+    let mut single = false;
+    let mut double = false;
+    let mut escaped = false;
+    text.char_indices().map(move |(i, c)| {
+        let syntax = !single && !double && !escaped;
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && !single {
+            escaped = true;
+        } else if c == '\'' && !double {
+            single = !single;
+        } else if c == '"' && !single {
+            double = !double;
+        }
+        (i, c, syntax)
+    })
+}
+
+/// The code and the trailing comment (a `#` that starts an unquoted word).
+fn split_comment(line: &str) -> (&str, Option<String>) {
+    let mut previous = ' ';
+    for (i, c, syntax) in unquoted_chars(line) {
+        if syntax && c == '#' && previous.is_whitespace() {
+            return (&line[..i], Some(line[i + 1..].trim().to_owned()));
+        }
+        previous = c;
+    }
+    (line, None)
+}
+
+/// The simple commands of a line: split at unquoted `|`, `;`, `&` (so also `||`, `&&`), each
+/// cut at its first redirection (`>`, `<`, `2>&1`), which the CLI never sees.
+fn commands(code: &str) -> Vec<String> {
+    let mut commands = Vec::new();
+    let mut current = String::new();
+    let mut redirected = false;
+    for (_, c, syntax) in unquoted_chars(code) {
+        if syntax && matches!(c, '|' | ';' | '&') {
+            commands.push(std::mem::take(&mut current));
+            redirected = false;
+        } else if syntax && matches!(c, '>' | '<') {
+            // `2>`: the digit belongs to the redirection when it is a word of its own.
+            let digits = current.trim_end_matches(|d: char| d.is_ascii_digit());
+            if digits.len() < current.len() && digits.ends_with(char::is_whitespace) {
+                current.truncate(digits.len());
+            }
+            redirected = true;
+        } else if !redirected {
+            current.push(c);
+        }
+    }
+    commands.push(current);
+    commands
+        .into_iter()
+        .filter(|c| !c.trim().is_empty())
+        .collect()
+}
+
+/// Whether clap accepts the arguments (asking for help or the version counts as accepted).
+fn check(example: &Example) -> Result<(), String> {
+    use clap::error::ErrorKind::{
+        DisplayHelp, DisplayHelpOnMissingArgumentOrSubcommand, DisplayVersion,
+    };
+    match cli::command().try_get_matches_from(&example.args) {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => {
+            let reason = e.render().to_string();
+            let reason = reason
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ");
+            let line = example
+                .line
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            Err(format!("{}: `{line}`\n    {reason}", example.location))
+        }
+    }
+}
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// README.md, CONTRIBUTING.md and docs/*.md, those that exist.
+fn documents() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = ["README.md", "CONTRIBUTING.md"]
+        .iter()
+        .map(|f| repo().join(f))
+        .filter(|p| p.is_file())
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(repo().join("docs")) {
+        let mut pages: Vec<PathBuf> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "md"))
+            .collect();
+        pages.sort();
+        files.extend(pages);
+    }
+    files
+}
+
+fn document_examples(path: &Path) -> Vec<Example> {
+    let name = path
+        .strip_prefix(repo())
+        .unwrap_or(path)
+        .display()
+        .to_string();
+    let text = std::fs::read_to_string(path).unwrap();
+    examples(&name, &text).unwrap_or_else(|e| panic!("cannot read the shell examples: {e}"))
+}
+
+#[test]
+fn every_documented_command_line_parses() {
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for path in documents() {
+        for example in document_examples(&path) {
+            if example.marked("no-test") {
+                continue;
+            }
+            checked += 1;
+            if let Err(e) = check(&example) {
+                failures.push(e);
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} documented command line(s) do not parse with the current CLI:\n  {}\n\
+         (fix the docs or the CLI; a deliberately wrong example ends with `# no-test`)",
+        failures.len(),
+        failures.join("\n  ")
+    );
+    assert!(
+        checked > 0,
+        "no odoo-bus example found in {:?}",
+        documents()
+    );
+}
+
+#[test]
+fn the_readme_shows_odoo_bus_in_use() {
+    let readme = repo().join("README.md");
+    assert!(readme.is_file(), "README.md is missing");
+    let examples = document_examples(&readme);
+    assert!(
+        examples.iter().any(|e| !e.marked("no-test")),
+        "README.md has no checked `odoo-bus` example in a ```sh block"
+    );
+}
+
+#[test]
+fn every_subcommand_help_has_a_purpose_and_two_examples_that_parse() {
+    let mut root = cli::command();
+    root.build();
+    let mut failures = Vec::new();
+    for sub in root.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = sub.get_name();
+        if sub
+            .get_about()
+            .is_none_or(|a| a.to_string().trim().is_empty())
+        {
+            failures.push(format!("`{name}` has no one-line purpose"));
+        }
+        let after_help = sub
+            .get_after_help()
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let mut lines = after_help.lines();
+        if lines.next() != Some("Examples:") {
+            failures.push(format!("`{name} --help` does not end with `Examples:`"));
+        }
+        let mut examples_found = 0;
+        for (n, line) in lines.enumerate() {
+            let location = format!("`{name} --help` example {}", n + 1);
+            let invocations = invocations(line).unwrap_or_else(|e| panic!("{location}: {e}"));
+            for (args, comment) in invocations {
+                examples_found += 1;
+                let example = Example {
+                    location: location.clone(),
+                    line: line.trim().to_owned(),
+                    args,
+                    comment,
+                };
+                if let Err(e) = check(&example) {
+                    failures.push(e);
+                }
+            }
+        }
+        if examples_found < 2 {
+            failures.push(format!(
+                "`{name} --help` shows {examples_found} odoo-bus example(s), not 2"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// The extractor itself.
+
+fn args_of(markdown: &str) -> Vec<Vec<String>> {
+    examples("t.md", markdown)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.args)
+        .collect()
+}
+
+fn argv(line: &str) -> Vec<String> {
+    line.split(' ').map(str::to_owned).collect()
+}
+
+#[test]
+fn finds_commands_in_shell_blocks_only() {
+    let md = "odoo-bus outside --a-block\n\
+              ```sh\nodoo-bus status --json\n$ odoo-bus logout\nls -l\n```\n\
+              ```toml\nodoo-bus = 1\n```\n\
+              ```text\nodoo-bus tail\n```\n\
+              ```bash\n  odoo-bus doctor\n```\n";
+    assert_eq!(
+        args_of(md),
+        [
+            argv("odoo-bus status --json"),
+            argv("odoo-bus logout"),
+            argv("odoo-bus doctor")
+        ]
+    );
+}
+
+#[test]
+fn console_blocks_check_prompts_and_skip_output() {
+    let md = "```console\n$ odoo-bus --version\nodoo-bus 0.1.0\n$ echo hi\nhi\n```\n";
+    assert_eq!(args_of(md), [argv("odoo-bus --version")]);
+}
+
+#[test]
+fn pipelines_lists_redirections_and_comments_are_shell_not_cli() {
+    let md = "```sh\n\
+              odoo-bus tail -o ndjson | jq -c 'select(.type == \"x\") | .payload'   # a comment\n\
+              echo \"$PASS\" | odoo-bus login erp.example.com --password-stdin\n\
+              odoo-bus completions bash > ~/.local/share/bash-completion/completions/odoo-bus\n\
+              odoo-bus tail -n 5 2>/dev/null && odoo-bus status\n\
+              ODOO_BUS_PROFILE=staging odoo-bus send discuss.channel_1 'a # b | c'\n\
+              cargo run --release -- demo\n\
+              cargo test\n\
+              ```\n";
+    assert_eq!(
+        args_of(md),
+        [
+            argv("odoo-bus tail -o ndjson"),
+            argv("odoo-bus login erp.example.com --password-stdin"),
+            argv("odoo-bus completions bash"),
+            argv("odoo-bus tail -n 5"),
+            argv("odoo-bus status"),
+            vec![
+                "odoo-bus".into(),
+                "send".into(),
+                "discuss.channel_1".into(),
+                "a # b | c".into()
+            ],
+            argv("odoo-bus demo"),
+        ]
+    );
+}
+
+#[test]
+fn continuation_lines_are_joined_and_located_at_their_start() {
+    let md = "# Title\n```sh\nodoo-bus tail \\\n  --channel discuss.channel_1 \\\n  --json\n```\n";
+    let found = examples("t.md", md).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].args,
+        argv("odoo-bus tail --channel discuss.channel_1 --json")
+    );
+    assert_eq!(found[0].location, "t.md:3");
+}
+
+#[test]
+fn markers_come_from_the_trailing_comment() {
+    let md = "```sh\nodoo-bus tail --bogus   # no-test\nodoo-bus demo --serve  # emulator\nodoo-bus status\n```\n";
+    let found = examples("t.md", md).unwrap();
+    assert!(found[0].marked("no-test") && !found[0].marked("emulator"));
+    assert!(found[1].marked("emulator"));
+    assert!(!found[2].marked("no-test"));
+}
+
+#[test]
+fn options_that_do_not_exist_are_caught_and_real_ones_pass() {
+    let md = "```sh\n\
+              odoo-bus tail --chanel discuss.channel_1\n\
+              odoo-bus send\n\
+              odoo-bus tail --channel discuss.channel_1 --type 'discuss.channel/*' -n 3\n\
+              odoo-bus help tail\n\
+              odoo-bus --version\n\
+              ```\n";
+    let results: Vec<bool> = examples("t.md", md)
+        .unwrap()
+        .iter()
+        .map(|e| check(e).is_ok())
+        .collect();
+    assert_eq!(results, [false, false, true, true, true]);
+    let error = check(&examples("t.md", md).unwrap()[0]).unwrap_err();
+    assert!(
+        error.starts_with("t.md:2: `odoo-bus tail --chanel"),
+        "{error}"
+    );
+    assert!(error.contains("--chanel"), "{error}");
+}
+
+#[test]
+fn an_unbalanced_quote_is_reported_with_its_place() {
+    let error = examples(
+        "t.md",
+        "```sh\nodoo-bus send discuss.channel_1 'oops\n```\n",
+    )
+    .unwrap_err();
+    assert!(error.starts_with("t.md:2:"), "{error}");
+}
