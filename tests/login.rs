@@ -9,7 +9,6 @@ use std::process::Output;
 
 use harness::{dead_port, html_server, saved_profile, saved_sid, stderr, stdout};
 use odoo_bus::emulator::{EmulatorConfig, UserSpec};
-use odoo_bus::secret::SessionId;
 use serde_json::json;
 use support::TestEnv;
 
