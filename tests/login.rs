@@ -639,13 +639,24 @@ fn a_tls_failure_exits_4_and_mentions_insecure_as_a_last_resort() {
     let url = format!("https://127.0.0.1:{}", html_server());
     let out = env
         .cmd()
-        .args(["login", &url, "--db", "x", "--user", "a", "--password-stdin"])
+        .args([
+            "login",
+            &url,
+            "--db",
+            "x",
+            "--user",
+            "a",
+            "--password-stdin",
+        ])
         .write_stdin("pw\n")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("TLS failure"), "{err}");
-    assert!(err.contains("--insecure") && err.contains("last resort"), "{err}");
+    assert!(
+        err.contains("--insecure") && err.contains("last resort"),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
