@@ -12,6 +12,24 @@ use odoo_bus::emulator::{EmulatorConfig, UserSpec};
 use serde_json::json;
 use support::TestEnv;
 
+/// The binary with `args`, and `stdin` on its standard input (never a terminal).
+fn run(env: &TestEnv, args: &[&str], stdin: &str) -> Output {
+    env.cmd()
+        .args(args)
+        .write_stdin(stdin.to_string())
+        .output()
+        .unwrap()
+}
+
+/// A login to something that is not a working Odoo (`url`), with made-up credentials.
+fn login_to(env: &TestEnv, url: &str) -> Output {
+    run(
+        env,
+        &["login", url, "--db", "x", "--user", "a", "--password-stdin"],
+        "pw\n",
+    )
+}
+
 /// `login URL --db DB --user LOGIN --password-stdin` with `password` on stdin, plus `extra` args.
 fn login(env: &TestEnv, user: &str, password: &str, extra: &[&str]) -> Output {
     env.cmd()
@@ -58,12 +76,7 @@ fn a_second_login_needs_neither_url_nor_user() {
     let env = TestEnv::new();
     assert!(login(&env, "demo", "demo", &[]).status.success());
     let first = saved_sid(&env, "default").unwrap();
-    let out = env
-        .cmd()
-        .args(["login", "--password-stdin"])
-        .write_stdin("demo\n")
-        .output()
-        .unwrap();
+    let out = run(&env, &["login", "--password-stdin"], "demo\n");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("as demo (uid 6)"), "{}", stderr(&out));
     let second = saved_sid(&env, "default").unwrap();
@@ -86,12 +99,11 @@ fn the_password_can_come_from_the_environment() {
 #[test]
 fn a_windows_line_ending_on_stdin_is_not_part_of_the_password() {
     let env = TestEnv::new();
-    let out = env
-        .cmd()
-        .args(["login", &env.url(), "--user", "demo", "--password-stdin"])
-        .write_stdin("demo\r\nignored second line\n")
-        .output()
-        .unwrap();
+    let out = run(
+        &env,
+        &["login", &env.url(), "--user", "demo", "--password-stdin"],
+        "demo\r\nignored second line\n",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
@@ -108,11 +120,7 @@ fn an_empty_password_is_a_usage_error() {
 fn no_password_source_is_a_usage_error_before_any_traffic() {
     let env = TestEnv::new();
     // assert_cmd's stdin is not a terminal, and there is neither --password-stdin nor ODOO_PASSWORD.
-    let out = env
-        .cmd()
-        .args(["login", &env.url(), "--user", "admin"])
-        .output()
-        .unwrap();
+    let out = run(&env, &["login", &env.url(), "--user", "admin"], "");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("--password-stdin"),
@@ -125,20 +133,14 @@ fn no_password_source_is_a_usage_error_before_any_traffic() {
 #[test]
 fn missing_url_and_login_are_usage_errors() {
     let env = TestEnv::new();
-    let out = env
-        .cmd()
-        .args(["login", "--user", "admin", "--password-stdin"])
-        .write_stdin("admin\n")
-        .output()
-        .unwrap();
+    let out = run(
+        &env,
+        &["login", "--user", "admin", "--password-stdin"],
+        "admin\n",
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no server URL"), "{}", stderr(&out));
-    let out = env
-        .cmd()
-        .args(["login", &env.url(), "--password-stdin"])
-        .write_stdin("admin\n")
-        .output()
-        .unwrap();
+    let out = run(&env, &["login", &env.url(), "--password-stdin"], "admin\n");
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--user"), "{}", stderr(&out));
 }
@@ -279,20 +281,7 @@ fn odoo_before_16_has_no_bus() {
 fn unreachable_port_exits_4_and_saves_nothing() {
     let env = TestEnv::new();
     let url = format!("http://127.0.0.1:{}", dead_port());
-    let out = env
-        .cmd()
-        .args([
-            "login",
-            &url,
-            "--db",
-            "x",
-            "--user",
-            "admin",
-            "--password-stdin",
-        ])
-        .write_stdin("pw\n")
-        .output()
-        .unwrap();
+    let out = login_to(&env, &url);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("connection refused"),
@@ -306,20 +295,7 @@ fn unreachable_port_exits_4_and_saves_nothing() {
 #[test]
 fn unknown_hosts_exit_4_naming_dns() {
     let env = TestEnv::new();
-    let out = env
-        .cmd()
-        .args([
-            "login",
-            "http://no-such-host.invalid",
-            "--db",
-            "x",
-            "--user",
-            "a",
-            "--password-stdin",
-        ])
-        .write_stdin("pw\n")
-        .output()
-        .unwrap();
+    let out = login_to(&env, "http://no-such-host.invalid");
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("cannot resolve host `no-such-host.invalid`"),
@@ -332,12 +308,11 @@ fn unknown_hosts_exit_4_naming_dns() {
 fn a_web_server_that_is_not_odoo_exits_1() {
     let env = TestEnv::new();
     let url = format!("http://127.0.0.1:{}", html_server());
-    let out = env
-        .cmd()
-        .args(["login", &url, "--user", "admin", "--password-stdin"])
-        .write_stdin("pw\n")
-        .output()
-        .unwrap();
+    let out = run(
+        &env,
+        &["login", &url, "--user", "admin", "--password-stdin"],
+        "pw\n",
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("is not an Odoo server"), "{err}");
@@ -412,11 +387,11 @@ fn an_existing_session_can_be_adopted() {
     let env = TestEnv::new();
     let demo = env.control().find_user("demo").unwrap();
     let sid = env.control().create_session(demo.uid);
-    let out = env
-        .cmd()
-        .args(["login", &env.url(), "--session-id", sid.expose()])
-        .output()
-        .unwrap();
+    let out = run(
+        &env,
+        &["login", &env.url(), "--session-id", sid.expose()],
+        "",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("adopted the session of demo (uid 6)"),
@@ -434,12 +409,11 @@ fn an_existing_session_can_be_adopted() {
 fn an_adopted_session_can_come_from_stdin_or_the_environment() {
     let env = TestEnv::new();
     let sid = env.control().create_session(6);
-    let out = env
-        .cmd()
-        .args(["login", &env.url(), "--session-id", "-"])
-        .write_stdin(format!("{}\n", sid.expose()))
-        .output()
-        .unwrap();
+    let out = run(
+        &env,
+        &["login", &env.url(), "--session-id", "-"],
+        &format!("{}\n", sid.expose()),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let other = TestEnv::new();
     let sid = other.control().create_session(2);
@@ -458,11 +432,11 @@ fn a_logged_out_session_is_not_adopted() {
     let env = TestEnv::new();
     let sid = env.control().create_session(6);
     env.control().delete_session(&sid);
-    let out = env
-        .cmd()
-        .args(["login", &env.url(), "--session-id", sid.expose()])
-        .output()
-        .unwrap();
+    let out = run(
+        &env,
+        &["login", &env.url(), "--session-id", sid.expose()],
+        "",
+    );
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("that session is not logged in"),
@@ -476,21 +450,12 @@ fn a_logged_out_session_is_not_adopted() {
 fn malformed_session_ids_are_rejected_without_traffic() {
     let env = TestEnv::new();
     for sid in ["abc", &"x".repeat(85), &format!("{}!", "a".repeat(83))] {
-        let out = env
-            .cmd()
-            .args(["login", &env.url(), "--session-id", sid])
-            .output()
-            .unwrap();
+        let out = run(&env, &["login", &env.url(), "--session-id", sid], "");
         assert_eq!(out.status.code(), Some(2), "{sid}: {}", stderr(&out));
         assert!(stderr(&out).contains("does not look like an Odoo session id"));
         assert!(!stderr(&out).contains(sid), "the value is not echoed");
     }
-    let out = env
-        .cmd()
-        .args(["login", &env.url(), "--session-id", "-"])
-        .write_stdin("short\n")
-        .output()
-        .unwrap();
+    let out = run(&env, &["login", &env.url(), "--session-id", "-"], "short\n");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert_eq!(env.control().stats().http_requests, 0);
     assert!(!env.config_path().exists());
@@ -589,19 +554,18 @@ fn secrets_never_appear_in_any_output_even_at_vvv() {
     let password = "s3cret-Passw0rd!";
     env.control()
         .add_user(UserSpec::internal("carol", password, "Carol"));
-    let out = env
-        .cmd()
-        .args([
+    let out = run(
+        &env,
+        &[
             "-vvv",
             "login",
             &env.url(),
             "--user",
             "carol",
             "--password-stdin",
-        ])
-        .write_stdin(format!("{password}\n"))
-        .output()
-        .unwrap();
+        ],
+        &format!("{password}\n"),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let sid = saved_sid(&env, "default").unwrap();
     let mut everything = format!("{}{}", stdout(&out), stderr(&out));
@@ -637,20 +601,7 @@ fn a_tls_failure_exits_4_and_mentions_insecure_as_a_last_resort() {
     let env = TestEnv::new();
     // A plain-HTTP server behind an https:// URL: the TLS handshake cannot succeed.
     let url = format!("https://127.0.0.1:{}", html_server());
-    let out = env
-        .cmd()
-        .args([
-            "login",
-            &url,
-            "--db",
-            "x",
-            "--user",
-            "a",
-            "--password-stdin",
-        ])
-        .write_stdin("pw\n")
-        .output()
-        .unwrap();
+    let out = login_to(&env, &url);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("TLS failure"), "{err}");
