@@ -91,11 +91,16 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<i32> {
     ctx.ui.info(format!(
         "logged in to {url} ({db}) as {login} (uid {}), Odoo {}",
         info.uid.unwrap_or_default(),
-        info.server_version
-            .as_deref()
-            .unwrap_or(&version.server_version)
+        shown_version(&info, &version)
     ));
     Ok(0)
+}
+
+/// The version to show: the session's, else the one `version_info` gave.
+fn shown_version<'a>(info: &'a SessionInfo, version: &'a VersionInfo) -> &'a str {
+    info.server_version
+        .as_deref()
+        .unwrap_or(&version.server_version)
 }
 
 /// `version_info` answers without a database or session: the cheapest proof that this is an
@@ -284,9 +289,7 @@ async fn adopt_session(ctx: &Context, url: ServerUrl, sid: SessionId) -> Result<
     ctx.ui.info(format!(
         "adopted the session of {login} (uid {}) on {url} ({db}), Odoo {}",
         info.uid.unwrap_or_default(),
-        info.server_version
-            .as_deref()
-            .unwrap_or(&version.server_version)
+        shown_version(&info, &version)
     ));
     Ok(0)
 }
