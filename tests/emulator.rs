@@ -270,10 +270,6 @@ impl Raw {
         let _ = self.tcp.write_all(&out).await;
     }
 
-    async fn text(&mut self, s: &str) {
-        self.frame(0x81, s.as_bytes(), false).await;
-    }
-
     /// The next server frame: (opcode, payload); None at EOF.
     async fn read_frame(&mut self) -> Option<(u8, Vec<u8>)> {
         let mut h = [0u8; 2];
@@ -1513,4 +1509,341 @@ async fn retention_forgets_old_rows() {
             .collect::<Vec<_>>(),
         vec![new]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control handle: restart, faults, flood, and the other routes
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_drops_everything_refuses_then_keeps_state() {
+    let (emu, control) = start(EmulatorConfig::fast()).await;
+    let url = emu.url();
+    let sid = login(&url, "demo", "demo").await;
+    let (mut ws, _) = connect(&url, Some(&sid), None, None).await;
+    subscribe(&mut ws, json!([]), 0).await;
+    let before = control.notify(Target::Broadcast, "t", json!(null));
+    assert_eq!(next_batch(&mut ws).await[0].0, before);
+    control.restart(Duration::from_millis(500));
+    // Dropped without a close frame; the port refuses connections during the downtime.
+    match timeout(T, ws.next()).await.unwrap() {
+        None | Some(Err(_)) => {}
+        other => panic!("expected a dropped connection, got {other:?}"),
+    }
+    assert!(
+        TcpStream::connect(url.trim_start_matches("http://"))
+            .await
+            .is_err(),
+        "refused while down"
+    );
+    // Same port again, same sessions and rows.
+    let deadline = tokio::time::Instant::now() + T;
+    while TcpStream::connect(url.trim_start_matches("http://"))
+        .await
+        .is_err()
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        rpc(&url, "/web/session/check", json!({}), Some(&sid))
+            .await
+            .json()
+            .get("error")
+            .is_none()
+    );
+    let (mut ws, _) = connect(&url, Some(&sid), None, None).await;
+    subscribe(&mut ws, json!([]), before - 1).await;
+    assert_eq!(
+        next_batch(&mut ws).await[0].0,
+        before,
+        "rows survive the restart"
+    );
+}
+
+#[tokio::test]
+async fn fault_upgrade_status_and_http_worker_mode() {
+    let (emu, control) = start(EmulatorConfig::fast()).await;
+    let url = emu.url();
+    control.set_faults(Faults {
+        upgrade_status: Some((502, "text/html", "<html>Bad Gateway</html>".into())),
+        ..Faults::default()
+    });
+    let mut raw = Raw::open(&url, &format!("{STD_UPGRADE}Origin: http://x\r\n")).await;
+    assert_eq!(raw.status(), 502);
+    let mut body = String::new();
+    let _ = timeout(T, raw.tcp.read_to_string(&mut body)).await;
+    assert_eq!(body, "<html>Bad Gateway</html>");
+    control.set_faults(Faults {
+        http_worker_mode: true,
+        ..Faults::default()
+    });
+    let raw = Raw::open(&url, &format!("{STD_UPGRADE}Origin: http://x\r\n")).await;
+    assert_eq!(raw.status(), 500);
+    assert!(control.faults().http_worker_mode);
+    control.set_faults(Faults::default());
+    let _ok = Raw::upgraded(&url, "").await;
+}
+
+#[tokio::test]
+async fn fault_downgrade_session_and_no_dispatch() {
+    let (emu, control) = start(EmulatorConfig::fast()).await;
+    let url = emu.url();
+    let sid = login(&url, "demo", "demo").await;
+    control.set_faults(Faults {
+        downgrade_session: true,
+        ..Faults::default()
+    });
+    let (mut ws, cookie) = connect(&url, Some(&sid), None, None).await;
+    assert!(cookie.is_some_and(|c| c != sid), "rotated cookie");
+    subscribe(&mut ws, json!([]), 0).await;
+    processed(&control, 1).await;
+    control.notify(Target::Partner(7), "t", json!(null));
+    let b = control.notify(Target::Broadcast, "t", json!(null));
+    assert_eq!(
+        next_batch(&mut ws).await[0].0,
+        b,
+        "public: nothing for demo's partner"
+    );
+    assert!(
+        control.session_is_valid(&odoo_bus::secret::SessionId::new(sid.clone())),
+        "the saved session itself stays valid"
+    );
+    control.set_faults(Faults {
+        no_dispatch: true,
+        ..Faults::default()
+    });
+    let (mut ws, _) = connect(&url, Some(&sid), None, None).await;
+    subscribe(&mut ws, json!([]), 0).await;
+    control.notify(Target::Partner(7), "t", json!(null));
+    assert!(
+        quiet_for(&mut ws, Duration::from_millis(400)).await,
+        "stored, never pushed"
+    );
+}
+
+#[tokio::test]
+async fn fault_timers_hang_cut_idle_no_pings() {
+    let (emu, control) = start(EmulatorConfig::fast()).await;
+    let url = emu.url();
+    // hang_handshake: TCP accepted, no answer.
+    control.set_faults(Faults {
+        hang_handshake: true,
+        ..Faults::default()
+    });
+    let addr = url.trim_start_matches("http://").to_string();
+    let mut tcp = TcpStream::connect(&addr).await.unwrap();
+    tcp.write_all(
+        format!("GET /websocket HTTP/1.1\r\nHost: {addr}\r\n{STD_UPGRADE}Origin: http://x\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        timeout(Duration::from_millis(500), tcp.read(&mut buf))
+            .await
+            .is_err(),
+        "no answer"
+    );
+    // no_pings: silence past several idle_ping periods.
+    control.set_faults(Faults {
+        no_pings: true,
+        ..Faults::default()
+    });
+    let mut raw = Raw::upgraded(&url, "").await;
+    assert!(!raw.eof_within(Duration::from_millis(700)).await);
+    assert_eq!(control.stats().pings_sent, 0);
+    // cut_idle_after: a proxy drops the idle connection, no close frame.
+    control.set_faults(Faults {
+        no_pings: true,
+        cut_idle_after: Some(Duration::from_millis(300)),
+        ..Faults::default()
+    });
+    let mut raw = Raw::upgraded(&url, "").await;
+    assert!(raw.read_frame().await.is_none());
+}
+
+#[tokio::test]
+async fn fault_max_frames_and_socket_commands() {
+    let (emu, control) = start(EmulatorConfig::fast()).await;
+    let url = emu.url();
+    control.set_faults(Faults {
+        max_frames_per_socket: Some(2),
+        ..Faults::default()
+    });
+    let (mut ws, _) = connect(&url, None, None, None).await;
+    subscribe(&mut ws, json!(["x"]), 0).await;
+    processed(&control, 1).await;
+    for _ in 0..2 {
+        control.notify(Target::Str("x".into()), "t", json!(null));
+        next_batch(&mut ws).await;
+    }
+    assert!(
+        matches!(timeout(T, ws.next()).await.unwrap(), None | Some(Err(_))),
+        "dropped after 2 frames"
+    );
+    control.set_faults(Faults::default());
+    // inject_frame, close_all, drop_all, drop_all_mid_frame.
+    let (mut ws, _) = connect(&url, None, None, None).await;
+    processed(&control, 1).await;
+    wait_sockets(&control, 1).await;
+    control.inject_frame(Frame::Text("not json at all".into()));
+    assert_eq!(next_text(&mut ws).await, "not json at all");
+    control.close_all(1012, "restarting");
+    assert_eq!(close_of(&mut ws).await, (1012, "restarting".to_string()));
+    // 1012 waits for the client's close: answer it and let the socket go.
+    ws.close(None).await.ok();
+    drop(ws);
+    wait_sockets(&control, 0).await;
+    let (mut ws, _) = connect(&url, None, None, None).await;
+    wait_sockets(&control, 1).await;
+    control.drop_all();
+    assert!(matches!(
+        timeout(T, ws.next()).await.unwrap(),
+        None | Some(Err(_))
+    ));
+    wait_sockets(&control, 0).await;
+    let (mut ws, _) = connect(&url, None, None, None).await;
+    wait_sockets(&control, 1).await;
+    control.drop_all_mid_frame();
+    assert!(
+        matches!(timeout(T, ws.next()).await.unwrap(), None | Some(Err(_))),
+        "half a frame then EOF"
+    );
+}
+
+async fn wait_sockets(control: &Control, n: usize) {
+    let deadline = tokio::time::Instant::now() + T;
+    while control.stats().open_sockets != n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "expected {n} open sockets"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn flood_sends_prebuilt_batches_to_subscribers() {
+    let (emu, control) = start(EmulatorConfig::fast()).await;
+    let demo = login(&emu.url(), "demo", "demo").await;
+    let (mut ws, _) = connect(&emu.url(), Some(&demo), None, None).await;
+    let (mut other, _) = connect(&emu.url(), None, None, None).await;
+    subscribe(&mut ws, json!(["discuss.channel_3"]), 0).await;
+    subscribe(&mut other, json!(["unrelated"]), 0).await;
+    processed(&control, 2).await;
+    let info = control.flood(Target::Channel(3), 50, 10, 64, 0.3);
+    assert_eq!(info.sockets, 1, "only the subscriber");
+    assert_eq!(info.last_id - info.first_id + 1, 500);
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        let batch = next_batch(&mut ws).await;
+        assert_eq!(batch.len(), 10);
+        ids.extend(batch.into_iter().map(|b| b.0));
+    }
+    assert_eq!(ids, (info.first_id..=info.last_id).collect::<Vec<_>>());
+    assert!(quiet_for(&mut other, Duration::from_millis(200)).await);
+    assert!(control.max_id() >= info.last_id);
+}
+
+#[tokio::test]
+async fn http_bus_fallback_and_typing() {
+    let (emu, control) = start(EmulatorConfig::fast()).await;
+    let url = emu.url();
+    let demo = login(&url, "demo", "demo").await;
+    // §6.5 update_bus_presence needs a session that did a first poll: error 100, id echoed.
+    let r = rpc(
+        &url,
+        "/websocket/update_bus_presence",
+        json!({"inactivity_period": 0, "im_status_ids_by_model": {}}),
+        Some(&demo),
+    )
+    .await;
+    assert_eq!(r.json()["error"]["code"], 100);
+    assert_eq!(r.json()["id"], 7);
+    let id = control.notify(Target::Partner(7), "for_demo", json!({"x": 1}));
+    let r = rpc(
+        &url,
+        "/websocket/peek_notifications",
+        json!({"channels": [], "last": 0, "is_first_poll": true}),
+        Some(&demo),
+    )
+    .await;
+    let result = r.json()["result"].clone();
+    assert!(
+        result["channels"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(["odoo", "res.partner", 7]))
+    );
+    assert_eq!(result["notifications"][0]["id"], id);
+    assert_eq!(result["notifications"][0]["message"]["type"], "for_demo");
+    let r = rpc(
+        &url,
+        "/websocket/update_bus_presence",
+        json!({"inactivity_period": 0, "im_status_ids_by_model": {}}),
+        Some(&demo),
+    )
+    .await;
+    assert_eq!(r.json()["result"], json!({}));
+    // on_closed: the user goes offline (null result, key omitted).
+    let r = rpc(&url, "/websocket/on_closed", json!({}), Some(&demo)).await;
+    assert_eq!(r.text, r#"{"jsonrpc": "2.0", "id": 7}"#);
+    assert_eq!(r.headers["access-control-allow-origin"], "*");
+    // notify_typing → mail.record/insert with isTyping on the channel.
+    let (mut ws, _) = connect(&url, None, None, None).await;
+    let admin = login(&url, "admin", "admin").await;
+    let (mut ws2, _) = connect(&url, Some(&admin), None, None).await;
+    subscribe(&mut ws2, json!([]), control.max_id()).await;
+    processed(&control, 1).await;
+    let r = rpc(
+        &url,
+        "/discuss/channel/notify_typing",
+        json!({"channel_id": 1, "is_typing": true}),
+        Some(&demo),
+    )
+    .await;
+    assert!(r.json().get("error").is_none(), "{}", r.text);
+    let b = next_batch(&mut ws2).await;
+    assert_eq!(b[0].1, "mail.record/insert");
+    assert_eq!(b[0].2["discuss.channel.member"][0]["isTyping"], true);
+    assert_eq!(
+        b[0].2["discuss.channel.member"][0]["persona"],
+        json!({"id": 7, "type": "partner"})
+    );
+    drop(ws.close(None).await);
+}
+
+#[tokio::test]
+async fn shutdown_says_going_away() {
+    let (emu, _control) = start(EmulatorConfig::fast()).await;
+    let (mut ws, _) = connect(&emu.url(), None, None, None).await;
+    wait_sockets(&emu.control(), 1).await;
+    let closing = tokio::spawn(emu.shutdown());
+    assert_eq!(close_of(&mut ws).await.0, 1001);
+    drop(ws);
+    timeout(T, closing).await.unwrap().unwrap();
+}
+
+#[test]
+fn test_env_writes_a_logged_in_profile() {
+    let env = support::TestEnv::new();
+    let session = env.logged_in("demo");
+    let text = env.config_text();
+    for needle in [
+        "[profiles.default]",
+        &format!("url = \"{}\"", env.url()),
+        "db = \"odoo\"",
+        "uid = 6",
+        "partner_id = 7",
+        "server_version_major = 18",
+        "websocket_worker_version = \"18.0-2\"",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+    assert!(text.contains(session.expose()));
+    assert!(env.control().session_is_valid(&session));
+    env.logged_in_profile("other", "admin");
+    assert!(env.config_text().contains("[profiles.other]"));
+    assert!(env.config_path().starts_with(env.home()));
 }

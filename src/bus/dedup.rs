@@ -14,6 +14,7 @@
 //! loss of a very stale notification was preferred to printing a burst of duplicates.
 
 use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// How many recent ids `tail` remembers by default.
 pub const DEFAULT_WINDOW: usize = 4096;
@@ -24,7 +25,7 @@ pub struct SeenIds {
     window: usize,
     /// Remembered ids, oldest first: the eviction order.
     order: VecDeque<u64>,
-    remembered: HashSet<u64>,
+    remembered: HashSet<u64, BuildHasherDefault<IdHasher>>,
     /// Every id at or below this one counts as seen: the highest id evicted from the window, or
     /// the resume point given to [`SeenIds::seed`], whichever is higher.
     floor: Option<u64>,
@@ -40,7 +41,10 @@ impl SeenIds {
             order: VecDeque::with_capacity(window),
             // Twice the window: the set's table then always has room to clean up the tombstones
             // evictions leave in place, instead of regrowing once the window is full.
-            remembered: HashSet::with_capacity(window.saturating_mul(2)),
+            remembered: HashSet::with_capacity_and_hasher(
+                window.saturating_mul(2),
+                Default::default(),
+            ),
             floor: None,
             max: None,
         }
@@ -107,6 +111,33 @@ impl SeenIds {
     /// The window size given to [`SeenIds::new`] (at least 1).
     pub fn window(&self) -> usize {
         self.window
+    }
+}
+
+/// Hashes an id with one multiplication instead of SipHash.
+///
+/// Why: callgrind put SipHash at ~6% of the whole `tail -o ndjson` path (decode included). The
+/// keys are sequence numbers from the server we are logged in to, in a set of bounded size, so
+/// the worst a hostile server could do with crafted ids is slow down its own stream. Folding the
+/// high half into the low bits keeps ids that differ only in high bits apart in the table.
+#[derive(Debug, Clone, Copy, Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used for `u64` keys; this keeps the hasher correct for anything else.
+        for &byte in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        let product = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = product ^ (product >> 32);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -222,6 +253,24 @@ mod tests {
         );
         assert_eq!(seen.order.capacity(), 64);
         assert_eq!(seen.max(), Some(199_999));
+    }
+
+    #[test]
+    fn ids_that_differ_only_in_high_bits_hash_apart() {
+        let hash = |id: u64| {
+            let mut h = IdHasher::default();
+            h.write_u64(id);
+            h.finish()
+        };
+        let low_bits: HashSet<u64> = (1..=1024u64).map(|m| hash(m << 20) & 0xFFF).collect();
+        assert!(
+            low_bits.len() > 500,
+            "{} distinct bucket indexes",
+            low_bits.len()
+        );
+        let mut seen = SeenIds::new(1024);
+        assert!((1..=1024u64).all(|m| seen.first_sighting(m << 20)));
+        assert!((1..=1024u64).all(|m| !seen.first_sighting(m << 20)));
     }
 
     #[test]

@@ -160,6 +160,10 @@ pub struct BusStream<K: SessionKeeper> {
     attempt: u32,
     ever_connected: bool,
     announced: bool,
+    /// The `last` sent on the current connection. Odoo never sends an id at or below it on that
+    /// connection unless it replaced `last` by 0 because no such id exists (database restored or
+    /// switched): then our memory of ids is about another database and must go.
+    subscribed_last: u64,
 }
 
 impl<K: SessionKeeper> BusStream<K> {
@@ -181,6 +185,7 @@ impl<K: SessionKeeper> BusStream<K> {
             attempt: 0,
             ever_connected: false,
             announced: false,
+            subscribed_last: 0,
         }
     }
 
@@ -220,54 +225,47 @@ impl<K: SessionKeeper> BusStream<K> {
     /// The next event. Errors are final: the stream is over (session expired, outdated, refused,
     /// or a disconnect with reconnecting off).
     pub async fn next(&mut self) -> Result<Event<'_>, Error> {
-        loop {
-            match &mut self.state {
-                State::Connect { delay } => {
-                    let delay = *delay;
-                    if !self.announced {
-                        self.announced = true;
-                        self.attempt += 1;
-                        if !delay.is_zero() {
-                            tokio::time::sleep(delay).await;
-                        }
-                        return Ok(Event::Status(Status::Connecting {
-                            attempt: self.attempt,
-                        }));
+        let conn = match &mut self.state {
+            State::Connect { delay } => {
+                // Two steps, so the caller can show "connecting" before the attempt blocks.
+                let delay = *delay;
+                if !self.announced {
+                    self.announced = true;
+                    self.attempt += 1;
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
                     }
-                    self.announced = false;
-                    match self.open().await {
-                        Ok(status) => return Ok(Event::Status(status)),
-                        Err(Step::Fatal(e)) => return Err(e),
-                        Err(Step::Retry(status)) => return Ok(Event::Status(status)),
-                    }
+                    return Ok(Event::Status(Status::Connecting {
+                        attempt: self.attempt,
+                    }));
                 }
-                State::Open(conn) => {
-                    let incoming = conn.next(self.opts.watchdog).await;
-                    match incoming {
-                        Incoming::Text(text) => {
-                            let received_at = SystemTime::now();
-                            self.frame = text;
-                            return Ok(self.batch(received_at));
-                        }
-                        Incoming::Binary(bytes) => {
-                            return Ok(Event::Status(malformed(
-                                &bytes,
-                                "a binary frame (Odoo only sends text)".into(),
-                            )));
-                        }
-                        Incoming::Closed { code, reason } => {
-                            return self.closed(code, reason).await;
-                        }
-                        Incoming::Broken(why) => return self.lost(None, why),
-                        Incoming::Silent(d) => {
-                            return self.lost(
-                                None,
-                                format!("nothing received for {}s: the server or a proxy dropped the connection", d.as_secs()),
-                            );
-                        }
-                    }
-                }
+                self.announced = false;
+                return match self.open().await {
+                    Ok(status) | Err(Step::Retry(status)) => Ok(Event::Status(status)),
+                    Err(Step::Fatal(e)) => Err(e),
+                };
             }
+            State::Open(conn) => conn,
+        };
+        match conn.next(self.opts.watchdog).await {
+            Incoming::Text(text) => {
+                let received_at = SystemTime::now();
+                self.frame = text;
+                Ok(self.batch(received_at))
+            }
+            Incoming::Binary(bytes) => Ok(Event::Status(malformed(
+                &bytes,
+                "a binary frame (Odoo only sends text)".into(),
+            ))),
+            Incoming::Closed { code, reason } => self.closed(code, reason).await,
+            Incoming::Broken(why) => self.lost(None, why),
+            Incoming::Silent(d) => self.lost(
+                None,
+                format!(
+                    "nothing received for {}s: the server or a proxy dropped the connection",
+                    d.as_secs()
+                ),
+            ),
         }
     }
 
@@ -276,6 +274,10 @@ impl<K: SessionKeeper> BusStream<K> {
         let text: &str = self.frame.as_str();
         match protocol::decode_batch(text) {
             Ok(mut all) => {
+                if self.subscribed_last > 0 && all.iter().any(|n| n.id <= self.subscribed_last) {
+                    self.seen.reset();
+                    self.subscribed_last = 0;
+                }
                 let seen = &mut self.seen;
                 all.retain(|n| seen.first_sighting(n.id));
                 Event::Batch(Batch {
@@ -314,6 +316,7 @@ impl<K: SessionKeeper> BusStream<K> {
                     }
                 }
                 let last = self.resume_point();
+                self.subscribed_last = last;
                 let subscribe = protocol::subscribe_event(&self.opts.channels, last);
                 if let Err(e) = conn.send_text(subscribe).await {
                     return self

@@ -91,16 +91,24 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<i32> {
     ctx.ui.info(format!(
         "logged in to {url} ({db}) as {login} (uid {}), Odoo {}",
         info.uid.unwrap_or_default(),
-        info.server_version
-            .as_deref()
-            .unwrap_or(&version.server_version)
+        shown_version(&info, &version)
     ));
     Ok(0)
 }
 
+/// The version to show: the session's, else the one `version_info` gave.
+fn shown_version<'a>(info: &'a SessionInfo, version: &'a VersionInfo) -> &'a str {
+    info.server_version
+        .as_deref()
+        .unwrap_or(&version.server_version)
+}
+
 /// `version_info` answers without a database or session: the cheapest proof that this is an
 /// Odoo with a bus.
-async fn check_server(client: &OdooClient, cx: &ErrorContext<'_>) -> Result<VersionInfo> {
+pub(super) async fn check_server(
+    client: &OdooClient,
+    cx: &ErrorContext<'_>,
+) -> Result<VersionInfo> {
     let version = client.version_info().await.map_err(|e| match e {
         // JSON that is not a version answer: something else entirely lives at that URL.
         RpcError::BadResponse(why) => RpcError::NotOdoo(why).user_error(cx),
@@ -281,16 +289,14 @@ async fn adopt_session(ctx: &Context, url: ServerUrl, sid: SessionId) -> Result<
     ctx.ui.info(format!(
         "adopted the session of {login} (uid {}) on {url} ({db}), Odoo {}",
         info.uid.unwrap_or_default(),
-        info.server_version
-            .as_deref()
-            .unwrap_or(&version.server_version)
+        shown_version(&info, &version)
     ));
     Ok(0)
 }
 
 /// Save everything about the new session in one write. If that write fails the fresh session
 /// is destroyed on the server, so no usable session is left behind unsaved.
-async fn save_login(
+pub(super) async fn save_login(
     ctx: &Context,
     client: &OdooClient,
     version: &VersionInfo,

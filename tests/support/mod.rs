@@ -8,6 +8,8 @@
 //! ```
 #![allow(dead_code)]
 
+pub mod running;
+
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -16,6 +18,21 @@ use odoo_bus::config::ConfigStore;
 use odoo_bus::emulator::{Control, Emulator, EmulatorConfig};
 use odoo_bus::secret::SessionId;
 use tempfile::TempDir;
+
+/// Variables of the developer's shell that must not leak into the binary under test.
+const CLEARED_ENV: &[&str] = &[
+    "ODOO_BUS_PROFILE",
+    "ODOO_PASSWORD",
+    "ODOO_BUS_SESSION_ID",
+    "XDG_CONFIG_HOME",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "COMPLETE",
+];
 
 /// One emulator plus one temporary home directory.
 pub struct TestEnv {
@@ -85,21 +102,29 @@ impl TestEnv {
         cmd.env("ODOO_BUS_CONFIG", self.config_path())
             .env("HOME", self.home.path())
             .env("NO_COLOR", "1");
-        for var in [
-            "ODOO_BUS_PROFILE",
-            "ODOO_PASSWORD",
-            "ODOO_BUS_SESSION_ID",
-            "XDG_CONFIG_HOME",
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "ALL_PROXY",
-            "http_proxy",
-            "https_proxy",
-            "all_proxy",
-        ] {
+        for var in CLEARED_ENV {
             cmd.env_remove(var);
         }
         cmd
+    }
+
+    /// The same command as [`TestEnv::cmd`], as a std `Command` (for processes that keep running).
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("odoo-bus"));
+        cmd.env("ODOO_BUS_CONFIG", self.config_path())
+            .env("HOME", self.home.path())
+            .env("NO_COLOR", "1");
+        for var in CLEARED_ENV {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    /// Start the binary with `args`, reading its stdout line by line.
+    pub fn spawn(&self, args: &[&str]) -> running::Running {
+        let mut cmd = self.std_cmd();
+        cmd.args(args);
+        running::Running::spawn(cmd)
     }
 
     /// Save a logged-in `default` profile for `login` (a session minted by the emulator), as a
