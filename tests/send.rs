@@ -71,12 +71,16 @@ fn text_is_escaped_and_the_new_id_is_printed() {
         &["discuss.channel_1", "a < b & \"c\" 'd'\nsecond line\n"],
         None,
     );
+    // Odoo's sanitiser re-serialises the body: a real 18.0 stores the quotes of text as plain
+    // `"` and `'`, the emulator keeps `&quot;` and `&#x27;`; both show the same text. What must
+    // hold either way: `<`, `>` and `&` arrive escaped and the line break is a `<br>` (the exact
+    // escaping is unit-tested in odoo::discuss).
+    let bodies = posted_bodies(&env, 1);
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0].0, id);
     assert_eq!(
-        posted_bodies(&env, 1),
-        [(
-            id,
-            "<p>a &lt; b &amp; &quot;c&quot; &#x27;d&#x27;<br>second line</p>".to_string()
-        )]
+        bodies[0].1.replace("&quot;", "\"").replace("&#x27;", "'"),
+        "<p>a &lt; b &amp; \"c\" 'd'<br>second line</p>"
     );
 }
 
