@@ -148,7 +148,7 @@ pub struct LoginArgs {
     pub user: Option<String>,
 
     /// Read the password from the first line of stdin (else ODOO_PASSWORD, else a prompt)
-    #[arg(long, conflicts_with = "session_id")]
+    #[arg(long)]
     pub password_stdin: bool,
 
     /// Two-factor code, for accounts with TOTP enabled (prompted on a terminal when missing)

@@ -611,3 +611,21 @@ fn a_tls_failure_exits_4_and_mentions_insecure_as_a_last_resort() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn an_explicit_password_wins_over_an_exported_session_id() {
+    let env = TestEnv::new();
+    let out = env
+        .cmd()
+        .args(["login", &env.url(), "--user", "admin", "--password-stdin"])
+        .env("ODOO_BUS_SESSION_ID", "x".repeat(84))
+        .write_stdin("admin\n")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

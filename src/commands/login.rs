@@ -44,7 +44,8 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<i32> {
     let same_server = profile.url.as_deref() == Some(url.as_str());
     let remembered = |v: &Option<String>| if same_server { v.clone() } else { None };
 
-    if let Some(raw) = args.session_id.as_deref() {
+    // An explicit --password-stdin wins over a session id exported in ODOO_BUS_SESSION_ID.
+    if let Some(raw) = args.session_id.as_deref().filter(|_| !args.password_stdin) {
         let sid = read_session_id(raw)?;
         return adopt_session(ctx, url, sid).await;
     }
