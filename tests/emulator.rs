@@ -1361,7 +1361,12 @@ async fn rate_limit_counts_control_frames() {
 
 #[tokio::test]
 async fn idle_ping_then_drop_without_close_frame() {
-    let (emu, control) = start(EmulatorConfig::fast()).await;
+    // Pings every 200 ms: quick enough to see three within 1.2 s, slow enough for the rate limit.
+    let (emu, control) = start(EmulatorConfig {
+        idle_ping: Duration::from_millis(200),
+        ..EmulatorConfig::fast()
+    })
+    .await;
     let mut raw = Raw::upgraded(&emu.url(), "").await;
     // §2.7: PING (empty) after idle_ping; no PONG within pong_timeout → TCP closed, no close.
     let (op, payload) = raw.read_frame().await.expect("a ping");

@@ -85,11 +85,12 @@ impl Default for EmulatorConfig {
 }
 
 impl EmulatorConfig {
-    /// Production semantics with test-sized timers: a PING after 200 ms of silence, 500 ms to
-    /// answer it. Keep-alive stays at an hour (tests that need 4002 lower it), retention at 100 s.
+    /// Production semantics with test-sized timers: a PING after 1 s of silence, 500 ms to answer
+    /// it. Not shorter: the client's PONGs count toward the 10-frames-per-2-s limit (as in Odoo),
+    /// so pings much faster than that would close idle test sockets with 1013. Keep-alive stays at an hour (tests that need 4002 lower it), retention at 100 s.
     pub fn fast() -> Self {
         EmulatorConfig {
-            idle_ping: Duration::from_millis(200),
+            idle_ping: Duration::from_secs(1),
             pong_timeout: Duration::from_millis(500),
             keep_alive: Duration::from_secs(3600),
             keep_alive_jitter: 0.0,
