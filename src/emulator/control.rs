@@ -1,0 +1,488 @@
+//! The control handle: what tests, benchmarks, `demo` and `doctor` use to drive the emulator.
+//!
+//! Every method is synchronous (a `std::sync::Mutex` and unbounded channels underneath), so a
+//! plain `#[test]` can call it while the binary under test is running, and async code can call it
+//! without `.await`. The only method that waits is [`Control::restart`], for the listener to close.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::bus::{self, Channel};
+use super::config::EmulatorConfig;
+use super::mail::{self, PostData};
+use super::model::{ChannelKind, UserIds, UserSpec};
+use super::state::{ListenerCmd, Shared, SocketCmd};
+use crate::secret::SessionId;
+
+/// Where a notification goes, in Odoo's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A partner: where "for this user" notifications go.
+    Partner(i64),
+    /// A discuss channel (its subscribers).
+    Channel(i64),
+    /// The channel's `members` subchannel.
+    ChannelMembers(i64),
+    /// `"broadcast"`, which every socket gets.
+    Broadcast,
+    /// A `res.groups` record.
+    Group(i64),
+    /// `(partner, "presence")`.
+    Presence(i64),
+    /// Any string channel.
+    Str(String),
+}
+
+impl Target {
+    pub(crate) fn channel(&self) -> Channel {
+        match self {
+            Target::Partner(id) => Channel::partner(*id),
+            Target::Channel(id) => Channel::discuss(*id),
+            Target::ChannelMembers(id) => Channel::members(*id),
+            Target::Broadcast => Channel::broadcast(),
+            Target::Group(id) => Channel::group(*id),
+            Target::Presence(id) => Channel::presence(*id),
+            Target::Str(s) => Channel::Str(s.clone()),
+        }
+    }
+}
+
+/// A frame to push to every open socket, for malformed-traffic tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    Text(String),
+    Binary(Vec<u8>),
+    /// Bytes written to the TCP stream as they are (a hand-made frame, garbage, ...).
+    Raw(Vec<u8>),
+}
+
+/// Switches that make the emulator misbehave the way broken deployments do.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Answer `/websocket` with this status, content type and body instead of upgrading
+    /// (a proxy's 502/504, a 404 from a wrong path, an HTML 200 from a catch-all...).
+    pub upgrade_status: Option<(u16, &'static str, String)>,
+    /// Prefork HTTP worker: `/websocket` fails with a 500 (it needs the evented port 8072).
+    pub http_worker_mode: bool,
+    /// Upgrade with a fresh public session (rotated cookie) whatever cookie was sent.
+    pub downgrade_session: bool,
+    /// Rows are stored but never pushed (a dead `ImDispatch` thread).
+    pub no_dispatch: bool,
+    /// A proxy that drops connections idle (no frame either way) for this long.
+    pub cut_idle_after: Option<Duration>,
+    /// Accept the TCP connection and the `/websocket` request, never answer.
+    pub hang_handshake: bool,
+    /// Never send a server PING.
+    pub no_pings: bool,
+    /// Drop the TCP connection after this many data frames on a socket.
+    pub max_frames_per_socket: Option<usize>,
+}
+
+/// Counters, for assertions and for `doctor`'s lab.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub open_sockets: usize,
+    /// Successful upgrades (101).
+    pub handshakes: u64,
+    /// `/websocket` requests answered with anything but 101.
+    pub rejected_handshakes: u64,
+    pub http_requests: u64,
+    /// Every websocket frame received (data and control).
+    pub frames_received: u64,
+    /// Data frames (batches) sent.
+    pub frames_sent: u64,
+    pub pings_sent: u64,
+    pub pongs_received: u64,
+    /// Close codes the server sent, in order.
+    pub close_codes_sent: Vec<u16>,
+    /// TCP connections dropped without a close frame (timeouts, faults, restarts).
+    pub tcp_drops: u64,
+    /// Successful logins (JSON, form, TOTP).
+    pub logins: u64,
+}
+
+/// One message a client sent on a websocket (parsed, whatever its validity).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientEvent {
+    pub socket: u64,
+    pub event_name: String,
+    pub data: Value,
+}
+
+/// What [`Control::flood`] sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodInfo {
+    pub sockets: usize,
+    pub first_id: u64,
+    pub last_id: u64,
+    pub bytes: usize,
+}
+
+/// A cloneable handle on a running emulator.
+#[derive(Clone, Debug)]
+pub struct Control {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Control {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        super::base_url(self.shared.cfg.bind, self.shared.port)
+    }
+
+    pub fn config(&self) -> &EmulatorConfig {
+        &self.shared.cfg
+    }
+
+    /// The database users and channels live in.
+    pub fn db(&self) -> String {
+        self.shared.cfg.main_db().to_string()
+    }
+
+    pub fn add_user(&self, spec: UserSpec) -> UserIds {
+        self.shared.lock().db.add_user(&spec)
+    }
+
+    /// A user by login (the seed has `admin` and `demo`).
+    pub fn find_user(&self, login: &str) -> Option<UserIds> {
+        let inner = self.shared.lock();
+        inner.db.user_by_login(login).map(|u| UserIds {
+            uid: u.uid,
+            partner_id: u.partner_id,
+        })
+    }
+
+    /// A new discuss channel with these users as members; returns its id.
+    pub fn add_channel(&self, name: &str, kind: ChannelKind, members: &[i64]) -> i64 {
+        self.shared.lock().db.add_channel(name, kind, members)
+    }
+
+    /// Add a member to a channel.
+    pub fn join_channel(&self, channel_id: i64, uid: i64) {
+        self.shared.lock().db.add_member(channel_id, uid);
+    }
+
+    /// A logged-in session, as a finished login leaves it. Panics on an unknown uid (a bug in
+    /// the test, not an input).
+    pub fn create_session(&self, uid: i64) -> SessionId {
+        let sid = self.shared.lock().db.create_session(uid);
+        SessionId::new(
+            sid.unwrap_or_else(|| panic!("emulator: create_session: no user with uid {uid}")),
+        )
+    }
+
+    /// Make every session of `uid` stale (a password change); open sockets close with 4001.
+    pub fn invalidate_sessions(&self, uid: i64) {
+        let mut inner = self.shared.lock();
+        if let Some(u) = inner.db.users.get_mut(&uid) {
+            u.security_stamp += 1;
+        }
+        inner.wake_sessions(|s| s.uid == Some(uid));
+    }
+
+    /// Forget a session (its file deleted); sockets using it close with 4001.
+    pub fn delete_session(&self, sid: &SessionId) {
+        let mut inner = self.shared.lock();
+        inner.db.sessions.remove(sid.expose());
+        inner.wake_sessions(|s| s.sid == sid.expose());
+    }
+
+    /// True while `sid` is a logged-in session whose token still matches.
+    pub fn session_is_valid(&self, sid: &SessionId) -> bool {
+        matches!(
+            self.shared.lock().db.auth(sid.expose()),
+            super::model::Auth::User(_)
+        )
+    }
+
+    /// The valid logged-in sessions of `uid`.
+    pub fn current_session_ids(&self, uid: i64) -> Vec<SessionId> {
+        let inner = self.shared.lock();
+        inner
+            .db
+            .sessions
+            .keys()
+            .filter(|sid| inner.db.auth(sid) == super::model::Auth::User(uid))
+            .map(|sid| SessionId::new(sid.clone()))
+            .collect()
+    }
+
+    /// Post a chat message as `author_uid`, with the same bus traffic as `/mail/message/post`.
+    /// Returns the message id. Panics if the author cannot read the channel.
+    pub fn post_message(&self, author_uid: i64, channel_id: i64, body_html: &str) -> i64 {
+        let mut inner = self.shared.lock();
+        let store = mail::post_message(
+            &mut inner,
+            author_uid,
+            channel_id,
+            &PostData::comment(body_html),
+        )
+        .unwrap_or_else(|_| {
+            panic!("emulator: uid {author_uid} cannot post in channel {channel_id}")
+        });
+        store["mail.message"][0]["id"].as_i64().unwrap_or_default()
+    }
+
+    /// Send one notification now; returns its id.
+    pub fn notify(&self, target: Target, kind: &str, payload: Value) -> u64 {
+        self.shared.lock().send(target.channel(), kind, &payload)
+    }
+
+    /// Take an id now, commit `delay` later: a lower id can then arrive after a higher one.
+    pub fn late_commit(&self, target: Target, kind: &str, payload: Value, delay: Duration) -> u64 {
+        self.shared
+            .lock()
+            .send_with_delay(target.channel(), kind, &payload, delay)
+    }
+
+    /// Push `frames` prebuilt batches of `per_frame` notifications (payloads about
+    /// `payload_bytes` long, a share `insert_ratio` of them `mail.record/insert`, the rest
+    /// `discuss.channel/new_message`) to every socket subscribed to `target`, as fast as the
+    /// sockets take them. Ids come from the real sequence; no rows are stored.
+    pub fn flood(
+        &self,
+        target: Target,
+        frames: usize,
+        per_frame: usize,
+        payload_bytes: usize,
+        insert_ratio: f64,
+    ) -> FloodInfo {
+        let channel = target.channel();
+        let total = (frames * per_frame) as u64;
+        let mut inner = self.shared.lock();
+        let first_id = inner.db.bus.allocate_many(total);
+        let last_id = first_id + total.saturating_sub(1);
+        inner.db.flood_max = inner.db.flood_max.max(last_id);
+        drop(inner);
+        let batches = build_flood(
+            first_id,
+            frames,
+            per_frame,
+            payload_bytes,
+            insert_ratio,
+            &channel,
+        );
+        let bytes = batches.iter().map(String::len).sum();
+        let batches: Arc<Vec<Utf8Bytes>> =
+            Arc::new(batches.into_iter().map(Utf8Bytes::from).collect());
+        let inner = self.shared.lock();
+        let mut sockets = 0;
+        for s in inner
+            .sockets
+            .values()
+            .filter(|s| s.channels.contains(&channel))
+        {
+            if s.cmd.send(SocketCmd::Flood(batches.clone())).is_ok() {
+                sockets += 1;
+            }
+        }
+        FloodInfo {
+            sockets,
+            first_id,
+            last_id,
+            bytes,
+        }
+    }
+
+    /// Set a user's presence ("online", "away", "offline"); a change is announced.
+    pub fn set_presence(&self, uid: i64, status: &str) {
+        let status: &'static str = match status {
+            "online" => "online",
+            "away" => "away",
+            _ => "offline",
+        };
+        let mut inner = self.shared.lock();
+        if let Some(partner) = inner.db.partner_of(uid) {
+            mail::set_status(&mut inner, partner, status);
+        }
+    }
+
+    /// Typing notification of `uid` (a member) in a channel.
+    pub fn typing(&self, uid: i64, channel_id: i64, is_typing: bool) {
+        let _ = mail::typing(&mut self.shared.lock(), uid, channel_id, is_typing);
+    }
+
+    /// Close every socket with this code (1000/1001/1012 wait for the client's close).
+    pub fn close_all(&self, code: u16, reason: &str) {
+        self.each_socket(|| SocketCmd::Close(code, reason.to_string()));
+    }
+
+    /// Drop every websocket's TCP connection without a close frame.
+    pub fn drop_all(&self) {
+        self.each_socket(|| SocketCmd::Drop);
+    }
+
+    /// Write half a frame on every websocket, then drop the connection.
+    pub fn drop_all_mid_frame(&self) {
+        self.each_socket(|| SocketCmd::DropMidFrame);
+    }
+
+    /// Send a frame to every open socket.
+    pub fn inject_frame(&self, frame: Frame) {
+        self.each_socket(|| SocketCmd::Inject(frame.clone()));
+    }
+
+    /// Drop every connection, close the listening port for `downtime` (connections are
+    /// refused), then listen again on the same port. Sessions, users and rows are kept.
+    /// Returns once the port is closed.
+    pub fn restart(&self, downtime: Duration) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self
+            .shared
+            .listener
+            .send(ListenerCmd::Restart(downtime, tx))
+            .is_err()
+        {
+            return;
+        }
+        let wait = || {
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+        };
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            // Blocking a current-thread runtime would stall the listener we wait for.
+            Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => {}
+            Ok(_) => tokio::task::block_in_place(wait),
+            Err(_) => wait(),
+        }
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.lock().faults = faults;
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.shared.lock().faults.clone()
+    }
+
+    pub fn stats(&self) -> Stats {
+        let inner = self.shared.lock();
+        let mut stats = inner.stats.clone();
+        stats.open_sockets = inner.sockets.len();
+        stats
+    }
+
+    /// Everything clients sent on websockets, oldest first.
+    pub fn client_events(&self) -> Vec<ClientEvent> {
+        self.shared.lock().events.clone()
+    }
+
+    /// The largest id handed out so far (rows, late commits and floods).
+    pub fn max_id(&self) -> u64 {
+        self.shared.lock().db.bus.last_allocated()
+    }
+
+    /// Forget login failures (end any cooldown).
+    pub fn reset_login_failures(&self) {
+        self.shared.lock().db.login_failures.clear();
+    }
+
+    /// Block until `pred` holds for the stats, or `timeout` passes; returns whether it held.
+    /// For plain `#[test]`s waiting for the binary under test (connected, subscribed...).
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        mut pred: impl FnMut(&Stats, &[ClientEvent]) -> bool,
+    ) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (stats, events) = (self.stats(), self.client_events());
+            if pred(&stats, &events) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Block until `n` `subscribe` events have been received (see [`Control::wait_until`]).
+    pub fn wait_for_subscribes(&self, n: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, |_, events| {
+            events
+                .iter()
+                .filter(|e| e.event_name == "subscribe")
+                .count()
+                >= n
+        })
+    }
+
+    fn each_socket(&self, cmd: impl Fn() -> SocketCmd) {
+        let inner = self.shared.lock();
+        for s in inner.sockets.values() {
+            let _ = s.cmd.send(cmd());
+        }
+    }
+}
+
+/// Prebuild flood batches: Python-encoded, ids consecutive from `first_id`.
+fn build_flood(
+    first_id: u64,
+    frames: usize,
+    per_frame: usize,
+    payload_bytes: usize,
+    insert_ratio: f64,
+    channel: &Channel,
+) -> Vec<String> {
+    let channel_id = match channel {
+        Channel::Record(_, id) | Channel::Sub(_, id, _) => *id,
+        Channel::Str(_) => 1,
+    };
+    let filler = "x".repeat(payload_bytes);
+    let insert = bus::encode_message(
+        "mail.record/insert",
+        &json!({"discuss.channel": [{"id": channel_id, "description": filler}]}),
+    );
+    let mut out = Vec::with_capacity(frames);
+    let mut k: u64 = 0;
+    for _ in 0..frames {
+        let mut items = Vec::with_capacity(per_frame);
+        for _ in 0..per_frame {
+            let id = first_id + k;
+            // Spread inserts evenly: notification k is an insert when floor((k+1)·r) > floor(k·r).
+            let is_insert =
+                ((k + 1) as f64 * insert_ratio).floor() > (k as f64 * insert_ratio).floor();
+            let message = if is_insert {
+                insert.clone()
+            } else {
+                bus::encode_message(
+                    "discuss.channel/new_message",
+                    &json!({"data": {"mail.message": [{"author": {"id": 3, "type": "partner"}, "body": format!("<p>{filler}</p>"), "id": id, "model": "discuss.channel", "res_id": channel_id}]}, "id": channel_id}),
+                )
+            };
+            items.push((id, message));
+            k += 1;
+        }
+        out.push(bus::encode_batch(
+            items.iter().map(|(id, m)| (*id, m.as_str())),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flood_batches_are_valid_json_with_the_requested_mix() {
+        let batches = build_flood(100, 4, 5, 10, 0.25, &Channel::discuss(1));
+        assert_eq!(batches.len(), 4);
+        let mut ids = Vec::new();
+        let mut inserts = 0;
+        for b in &batches {
+            let v: Value = serde_json::from_str(b).unwrap();
+            for n in v.as_array().unwrap() {
+                ids.push(n["id"].as_u64().unwrap());
+                if n["message"]["type"] == "mail.record/insert" {
+                    inserts += 1;
+                }
+            }
+        }
+        assert_eq!(ids, (100..120).collect::<Vec<_>>());
+        assert_eq!(inserts, 5);
+    }
+}

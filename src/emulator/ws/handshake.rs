@@ -1,0 +1,291 @@
+//! `GET /websocket`: the upgrade, validated the way Odoo 18 on werkzeug 2.2 does it.
+//!
+//! Measured on a real server (/work/notes/raw/d.txt, d_curl.txt): without `Upgrade: websocket`
+//! and a `Connection: upgrade` token the websocket rule does not match and werkzeug answers its
+//! generic 400; Odoo's own rejections (missing header, bad key) are 400s whose body never
+//! arrives; a wrong `Sec-WebSocket-Version` is a 500 (Odoo's `UpgradeRequired` breaks on
+//! werkzeug ≥ 2.2), not the 426 the source intends. A cookie never makes the handshake fail:
+//! unknown, garbage or stale cookies give a public socket.
+
+use std::net::IpAddr;
+use std::sync::{Arc, LazyLock};
+
+use base64::Engine;
+use hyper::header::{self, HeaderName};
+use hyper::{Request, Response, StatusCode};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+use crate::emulator::http::{Body, Reply};
+use crate::emulator::model::{self, Auth, Session};
+use crate::emulator::state::Shared;
+
+/// `_REQUIRED_HANDSHAKE_HEADERS`, in the order they are listed when missing.
+const REQUIRED: &[&str] = &[
+    "connection",
+    "host",
+    "origin",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "upgrade",
+];
+
+/// werkzeug's `UserAgentParser` browser patterns: any match makes a UA a "browser", and only
+/// browsers get the `OUTDATED_VERSION` check.
+static BROWSER: LazyLock<regex_lite::Regex> = LazyLock::new(|| {
+    regex_lite::Regex::new(
+        r"(?i)googlebot|msnbot|yahoo|ask jeeves|aol|america\s+online\s+browser|opera|opr|edge|edg|chrome|crios|seamonkey|firefox|firebird|phoenix|iceweasel|galeon|safari|version|webkit|camino|konqueror|k-meleon|netscape|msie|microsoft\s+internet\s+explorer|trident/.+? rv:|lynx|links|baiduspider|bingbot|mozilla",
+    )
+    .unwrap_or_else(|e| panic!("browser regex: {e}"))
+});
+
+pub fn is_browser(user_agent: &str) -> bool {
+    BROWSER.is_match(user_agent)
+}
+
+/// What the socket task needs to know about the accepted connection.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub sid: String,
+    pub uid: Option<i64>,
+    /// A browser asked for another worker version: close with OUTDATED_VERSION at once.
+    pub outdated: bool,
+}
+
+fn reject(shared: &Shared, reply: Reply) -> Response<Body> {
+    shared.lock().stats.rejected_handshakes += 1;
+    reply.into_response()
+}
+
+pub async fn handle(shared: Arc<Shared>, _peer: IpAddr, req: Request<()>) -> Response<Body> {
+    let faults = shared.lock().faults.clone();
+    if faults.hang_handshake {
+        std::future::pending::<()>().await;
+    }
+    if let Some((status, content_type, body)) = faults.upgrade_status {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let mut reply = Reply::new(status).content_type(content_type).body(body);
+        if status == StatusCode::UPGRADE_REQUIRED {
+            reply = reply.header(HeaderName::from_static("sec-websocket-version"), "13");
+        }
+        return reject(&shared, reply);
+    }
+    let h = req.headers();
+    let get = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let upgrade_token = get("connection").is_some_and(|c| {
+        c.split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+    });
+    let websocket = get("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    if !(upgrade_token && websocket) || req.method() != hyper::Method::GET {
+        return reject(
+            &shared,
+            Reply::werkzeug(
+                StatusCode::BAD_REQUEST,
+                "The browser (or proxy) sent a request that this server could not understand.",
+            ),
+        );
+    }
+    if faults.http_worker_mode {
+        // RuntimeError("Couldn't bind the websocket. Is the connection opened on the evented
+        // port (8072)?") reaches the client as werkzeug's generic 500.
+        return reject(&shared, Reply::internal_error());
+    }
+    let missing: Vec<&str> = REQUIRED
+        .iter()
+        .copied()
+        .filter(|n| get(n).is_none())
+        .collect();
+    let bad = |text: &str| Reply::werkzeug(StatusCode::BAD_REQUEST, text).headers_only();
+    if !missing.is_empty() {
+        return reject(
+            &shared,
+            bad(&format!(
+                "Empty or missing header(s): {}",
+                missing.join(", ")
+            )),
+        );
+    }
+    if get("upgrade") != Some("websocket") {
+        return reject(&shared, bad("Invalid upgrade header"));
+    }
+    if get("sec-websocket-version") != Some("13") {
+        return reject(&shared, Reply::internal_error().headers_only());
+    }
+    let key = get("sec-websocket-key").unwrap_or_default();
+    match base64::engine::general_purpose::STANDARD.decode(key) {
+        Err(_) => return reject(&shared, bad("Sec-WebSocket-Key should be b64 encoded")),
+        Ok(k) if k.len() != 16 => {
+            return reject(
+                &shared,
+                bad("Sec-WebSocket-Key should be of length 16 once decoded"),
+            );
+        }
+        Ok(_) => {}
+    }
+    let accept = derive_accept_key(key.as_bytes());
+    let version = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "version")
+            .map(|(_, v)| v.into_owned())
+    });
+    let browser = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_browser);
+    let outdated =
+        browser && version.as_deref() != Some(shared.cfg.websocket_worker_version.as_str());
+    let cookie = cookie_sid(&req);
+    let same_site_violation = shared.cfg.public_samesite_ws && !origin_matches(&req);
+    let (cookie_to_set, accepted) = open_session(
+        &shared,
+        cookie,
+        faults.downgrade_session,
+        same_site_violation,
+        outdated,
+    );
+
+    let reply = Reply::new(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::UPGRADE, "websocket")
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .content_type("text/html; charset=utf-8")
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST")
+        .session_cookie(&cookie_to_set, shared.cfg.session_max_age)
+        .nosniff();
+    shared.lock().stats.handshakes += 1;
+    let task_shared = shared.clone();
+    tokio::spawn(async move {
+        let mut req = req;
+        if let Ok(upgraded) = hyper::upgrade::on(&mut req).await {
+            super::socket::run(task_shared, upgraded, accepted).await;
+        }
+    });
+    reply.into_response()
+}
+
+fn cookie_sid(req: &Request<()>) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| *k == "session_id")
+        .map(|(_, v)| v.trim().to_string())
+}
+
+/// `ODOO_BUS_PUBLIC_SAMESITE_WS`: the Origin must name the same host (and plain http).
+fn origin_matches(req: &Request<()>) -> bool {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match url::Url::parse(origin) {
+        Ok(u) => {
+            let netloc = match u.port() {
+                Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
+                None => u.host_str().unwrap_or("").to_string(),
+            };
+            u.scheme() == "http" && netloc == host
+        }
+        Err(_) => false,
+    }
+}
+
+/// The handshake's `auth='public'` processing: which session the socket runs in and which
+/// cookie the 101 carries.
+fn open_session(
+    shared: &Shared,
+    cookie: Option<String>,
+    downgrade: bool,
+    same_site_violation: bool,
+    outdated: bool,
+) -> (String, Accepted) {
+    let monodb = (shared.cfg.dbs.len() == 1).then(|| shared.cfg.main_db().to_string());
+    let mut inner = shared.lock();
+    let public = |inner: &mut crate::emulator::state::Inner, sid: Option<String>| {
+        let sid = sid.unwrap_or_else(model::new_sid);
+        inner
+            .db
+            .sessions
+            .entry(sid.clone())
+            .or_insert_with(|| Session::anonymous(monodb.clone()));
+        sid
+    };
+    let valid_cookie = cookie.filter(|c| model::is_valid_sid(c));
+    if downgrade {
+        let sid = public(&mut inner, None);
+        return (
+            sid.clone(),
+            Accepted {
+                sid,
+                uid: None,
+                outdated,
+            },
+        );
+    }
+    let (cookie_sid, uid) = match valid_cookie.as_deref().map(|c| inner.db.auth(c)) {
+        Some(Auth::User(uid)) => (valid_cookie.clone().unwrap_or_default(), Some(uid)),
+        Some(Auth::Stale(_)) => {
+            // check_session failed: logged out (db kept) and rotated, socket public.
+            let old = valid_cookie.clone().unwrap_or_default();
+            let db = inner.db.sessions.get(&old).and_then(|s| s.db.clone());
+            let sid = inner.db.rotate(&old, Session::anonymous(db));
+            (sid, None)
+        }
+        Some(Auth::Public) => (valid_cookie.clone().unwrap_or_default(), None),
+        Some(Auth::Missing) | None => (public(&mut inner, valid_cookie.clone()), None),
+    };
+    if same_site_violation {
+        let sid = public(&mut inner, None);
+        return (
+            cookie_sid,
+            Accepted {
+                sid,
+                uid: None,
+                outdated,
+            },
+        );
+    }
+    (
+        cookie_sid.clone(),
+        Accepted {
+            sid: cookie_sid,
+            uid,
+            outdated,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_detection_follows_werkzeug() {
+        for ua in [
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+            "curl-like but Version/1",
+            "Lynx/2.8",
+            "Googlebot/2.1",
+        ] {
+            assert!(is_browser(ua), "{ua}");
+        }
+        for ua in ["odoo-bus/0.1", "curl/8.5.0", "python-requests/2.31", ""] {
+            assert!(!is_browser(ua), "{ua}");
+        }
+    }
+}
