@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod complete;
 pub mod config;
+pub mod doctor;
 pub mod emulator;
 pub mod error;
 pub mod manpage;
