@@ -30,8 +30,12 @@ const AWAY_MS: u64 = 1_800_001;
 
 /// Why the user's session may not be what the socket runs as.
 fn session_lost_hint() -> String {
+    format!("make the upgrade reach Odoo with the Host, Origin and scheme of the login: {}", session_lost_fix())
+}
+
+fn session_lost_fix() -> String {
     format!(
-        "make the upgrade reach Odoo with the Host, Origin and scheme of the login: set `{}` in odoo.conf behind a proxy and forward {}; with ODOO_BUS_PUBLIC_SAMESITE_WS set, the Origin must equal the Host",
+        "set `{}` in odoo.conf behind a proxy and forward {}; with ODOO_BUS_PUBLIC_SAMESITE_WS set, the Origin must equal the Host Odoo sees",
         hints::ODOO_PROXY_MODE,
         hints::NGINX_FORWARDED
     )
@@ -112,8 +116,10 @@ pub struct Refusal<'a> {
 
 /// What a status other than 101 means for the hop, and how to fix it.
 pub fn diagnose_refusal(r: &Refusal<'_>) -> Verdict {
+    // A proxy puts its own name in `Server` even on answers it relays, so this says which
+    // software spoke last, not who decided.
     let by = match r.server {
-        Some(s) if !s.is_empty() => format!(" (answered by {s})"),
+        Some(s) if !s.is_empty() => format!(" (Server: {s})"),
         _ => String::new(),
     };
     let body = r.body.to_lowercase();
@@ -367,9 +373,61 @@ fn is_own_presence(kind: &str, payload: &str, partner_id: i64, status: &str) -> 
         && v.get("im_status").and_then(serde_json::Value::as_str) == Some(status)
 }
 
+/// What came back while waiting for the presence change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Awaited {
+    /// The "online" change, after this long (and the "away" one, if seen first).
+    Online {
+        after: Duration,
+        away: Option<Duration>,
+    },
+    Nothing,
+    Ended(SocketEnd),
+}
+
+/// Read frames until the user's own "online" presence change arrives.
+async fn await_own_presence(conn: &mut Connection, partner_id: i64, timeout: Duration) -> Awaited {
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let mut away = None;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let text = match conn.next(left).await {
+            Incoming::Text(t) => t,
+            Incoming::Binary(_) => continue,
+            other => {
+                return match SocketEnd::from_incoming(other) {
+                    Some(SocketEnd::Timeout) | None => Awaited::Nothing,
+                    Some(end) => Awaited::Ended(end),
+                };
+            }
+        };
+        let Ok(batch) = protocol::decode_batch(text.as_str()) else {
+            continue;
+        };
+        let at = start.elapsed();
+        for n in &batch {
+            if is_own_presence(&n.kind, n.payload.get(), partner_id, "away") {
+                away.get_or_insert(at);
+            }
+            if is_own_presence(&n.kind, n.payload.get(), partner_id, "online") {
+                return Awaited::Online { after: at, away };
+            }
+        }
+    }
+}
+
+/// How long to wait for the stored notifications once doctor subscribes again.
+const REPOLL_WAIT: Duration = Duration::from_secs(3);
+
 /// Check 6: cause a notification for this user and time it. The user goes "away" then back
 /// "online" (the last state is the normal one; Odoo marks the user offline when the socket
 /// closes anyway): at least the "online" change is a real change, so Odoo always emits it.
+///
+/// When nothing comes, a second `subscribe` tells the two remaining causes apart: Odoo answers
+/// a subscribe by polling the table itself, without NOTIFY, so the stored change arrives then
+/// if only the NOTIFY path is broken, and never if the socket is public (a public socket may
+/// not listen to the user's presence, and its `update_presence` changed nothing).
 pub async fn check_delivery(conn: &mut Connection, partner_id: i64, timeout: Duration) -> Verdict {
     let sent = async {
         conn.send_text(protocol::update_presence_event(AWAY_MS))
@@ -382,52 +440,68 @@ pub async fn check_delivery(conn: &mut Connection, partner_id: i64, timeout: Dur
             "run doctor again; if it repeats, check the proxy and the Odoo log",
         );
     }
-    let start = Instant::now();
-    let deadline = start + timeout;
-    let mut away_after = None;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let text = match conn.next(left).await {
-            Incoming::Text(t) => t,
-            Incoming::Binary(_) => continue,
-            other => {
-                let end = SocketEnd::from_incoming(other).unwrap_or(SocketEnd::Timeout);
-                return delivery_failure(&end, timeout);
-            }
-        };
-        let Ok(batch) = protocol::decode_batch(text.as_str()) else {
-            continue;
-        };
-        let at = start.elapsed();
-        for n in &batch {
-            if is_own_presence(&n.kind, n.payload.get(), partner_id, "away") {
-                away_after.get_or_insert(at);
-            }
-            if is_own_presence(&n.kind, n.payload.get(), partner_id, "online") {
-                let away = away_after
-                    .map(|a| format!(" (the \"away\" change after {} ms)", a.as_millis()))
-                    .unwrap_or_default();
-                return Verdict::pass(format!(
-                    "a presence change of partner {partner_id} came back in {} ms{away}: PostgreSQL NOTIFY, the dispatcher and the socket all work",
-                    at.as_millis()
-                ));
-            }
+    match await_own_presence(conn, partner_id, timeout).await {
+        Awaited::Online { after, away } => {
+            let away = away
+                .map(|a| format!(" (the \"away\" change after {} ms)", a.as_millis()))
+                .unwrap_or_default();
+            return Verdict::pass(format!(
+                "a presence change of partner {partner_id} came back in {} ms{away}: PostgreSQL NOTIFY, the dispatcher and the socket all work",
+                after.as_millis()
+            ));
         }
+        Awaited::Ended(end) => return delivery_failure(&Outcome::Ended(end), timeout),
+        Awaited::Nothing => {}
     }
+    let subscribe = protocol::subscribe_event(&[own_presence_channel(partner_id)], 0);
+    if let Err(e) = conn.send_text(subscribe).await {
+        return delivery_failure(
+            &Outcome::Ended(SocketEnd::Broken(format!("cannot send: {e}"))),
+            timeout,
+        );
+    }
+    let outcome = match await_own_presence(conn, partner_id, REPOLL_WAIT).await {
+        Awaited::Online { .. } => Outcome::StoredNotPushed,
+        Awaited::Nothing => Outcome::NeverHeard,
+        Awaited::Ended(end) => Outcome::Ended(end),
+    };
+    delivery_failure(&outcome, timeout)
 }
 
-fn delivery_failure(end: &SocketEnd, timeout: Duration) -> Verdict {
-    match end {
-        SocketEnd::Timeout => Verdict::fail(
+/// Why the delivery failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    /// Only the server's own poll on a new subscribe brought the change: NOTIFY never woke it.
+    StoredNotPushed,
+    /// Not even the poll brought it: the socket does not hear the user's channels.
+    NeverHeard,
+    Ended(SocketEnd),
+}
+
+/// The LISTEN/NOTIFY causes, for the hints.
+const NOTIFY_CAUSES: &str = "pgbouncer in transaction pooling mode breaks LISTEN/NOTIFY (connect Odoo to PostgreSQL directly or use session pooling), the database user must be able to connect to the `postgres` database (Odoo sends NOTIFY there), ODOO_NOTIFY_FUNCTION must be pg_notify or work like it, and the dispatcher thread must be running (Odoo log: `Bus.loop`)";
+
+fn delivery_failure(outcome: &Outcome, timeout: Duration) -> Verdict {
+    let waited = timeout.as_secs_f64();
+    match outcome {
+        Outcome::StoredNotPushed => Verdict::fail(
             format!(
-                "the websocket is up but notifications never arrive: no presence change came back within {} s",
-                timeout.as_secs_f64()
+                "the websocket is up but notifications never arrive by themselves: a presence change did not come within {waited} s, yet the server handed it over when doctor subscribed again, so Odoo stores notifications but its dispatcher is never woken by PostgreSQL's NOTIFY"
             ),
-            "Odoo's dispatcher does not get PostgreSQL's NOTIFY: pgbouncer in transaction pooling mode breaks LISTEN/NOTIFY (connect Odoo to PostgreSQL directly or use session pooling), the database user must be able to connect to the `postgres` database, the bus dispatcher must be running (Odoo log: `Bus.loop`), and dbfilter must match this database; if all that is right, the socket may be public (session lost at the upgrade: proxy_mode = True, Host/Origin/X-Forwarded-Proto)",
+            format!("fix LISTEN/NOTIFY between Odoo and PostgreSQL: {NOTIFY_CAUSES}"),
         ),
-        other => Verdict::fail(
-            format!("while waiting for the notification, {}", other.describe()),
-            if other.session_expired() {
+        Outcome::NeverHeard => Verdict::fail(
+            format!(
+                "the websocket is up but notifications never arrive: no presence change within {waited} s, not even when doctor subscribed again, so the socket may be public (the session was lost at the upgrade although the cookie was kept) or the dispatch chain is broken"
+            ),
+            format!(
+                "first make the upgrade keep the session ({}); else check LISTEN/NOTIFY: {NOTIFY_CAUSES}, and that dbfilter matches this database",
+                session_lost_fix()
+            ),
+        ),
+        Outcome::Ended(end) => Verdict::fail(
+            format!("while waiting for the notification, {}", end.describe()),
+            if end.session_expired() {
                 session_lost_hint()
             } else {
                 "check the Odoo log and the proxy log for that moment".into()
@@ -493,7 +567,7 @@ mod tests {
             location: Some("https://erp.example.com/websocket"),
             body: "",
         });
-        assert!(v.detail.contains("answered by nginx/1.22.1"), "{v:?}");
+        assert!(v.detail.contains("(Server: nginx/1.22.1)"), "{v:?}");
         assert!(v.detail.contains("to https://erp.example.com/websocket"), "{v:?}");
     }
 
@@ -508,17 +582,21 @@ mod tests {
     }
 
     #[test]
-    fn a_silent_socket_points_at_listen_notify_and_a_public_socket() {
-        let v = delivery_failure(&SocketEnd::Timeout, Duration::from_secs(5));
-        assert!(v.detail.contains("notifications never arrive"));
+    fn a_silent_socket_is_told_apart_by_the_second_subscribe() {
+        let t = Duration::from_secs(5);
+        let v = delivery_failure(&Outcome::StoredNotPushed, t);
+        assert!(v.detail.contains("never arrive by themselves"), "{v:?}");
+        assert!(v.hint.unwrap().contains("pgbouncer"));
+        let v = delivery_failure(&Outcome::NeverHeard, t);
+        assert!(v.detail.contains("may be public"), "{v:?}");
         let hint = v.hint.unwrap();
-        assert!(hint.contains("pgbouncer") && hint.contains("public"), "{hint}");
+        assert!(hint.contains("proxy_mode = True") && hint.contains("pgbouncer"), "{hint}");
         let v = delivery_failure(
-            &SocketEnd::Closed {
+            &Outcome::Ended(SocketEnd::Closed {
                 code: Some(4001),
                 reason: String::new(),
-            },
-            Duration::from_secs(5),
+            }),
+            t,
         );
         assert!(v.hint.unwrap().contains("proxy_mode = True"));
     }
