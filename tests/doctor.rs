@@ -23,10 +23,7 @@ impl Run {
         let mut out = String::new();
         let mut inside = false;
         for l in self.stdout.lines() {
-            let starts = l
-                .split_whitespace()
-                .nth(1)
-                .is_some_and(|n| n == name);
+            let starts = l.split_whitespace().nth(1).is_some_and(|n| n == name);
             if starts {
                 inside = true;
                 out.push_str(l);
@@ -45,7 +42,11 @@ impl Run {
     fn assert_failed(&self, name: &str, keyword: &str) {
         assert_eq!(self.code, 5, "exit code\n{}\n{}", self.stdout, self.stderr);
         let line = self.line(name);
-        assert!(line.starts_with('✘'), "`{name}` did not fail:\n{}", self.stdout);
+        assert!(
+            line.starts_with('✘'),
+            "`{name}` did not fail:\n{}",
+            self.stdout
+        );
         assert!(
             line.contains(keyword),
             "`{name}` does not mention `{keyword}`:\n{line}"
@@ -59,18 +60,28 @@ impl Run {
 
     fn assert_passed(&self, name: &str) {
         let line = self.line(name);
-        assert!(line.starts_with('✔'), "`{name}` did not pass:\n{}", self.stdout);
+        assert!(
+            line.starts_with('✔'),
+            "`{name}` did not pass:\n{}",
+            self.stdout
+        );
     }
 
     fn assert_skipped(&self, name: &str) {
         let line = self.line(name);
-        assert!(line.starts_with('–'), "`{name}` was not skipped:\n{}", self.stdout);
+        assert!(
+            line.starts_with('–'),
+            "`{name}` was not skipped:\n{}",
+            self.stdout
+        );
     }
 }
 
 fn doctor(env: &TestEnv, args: &[&str], envs: &[(&str, &str)]) -> Run {
     let mut cmd = env.cmd();
-    cmd.arg("doctor").args(args).timeout(Duration::from_secs(60));
+    cmd.arg("doctor")
+        .args(args)
+        .timeout(Duration::from_secs(60));
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -167,7 +178,12 @@ fn json_has_the_same_verdicts_as_the_lines() {
     }
     let upgrade = checks.iter().find(|c| c["name"] == "upgrade").unwrap();
     assert_eq!(upgrade["status"], "fail");
-    assert!(upgrade["hint"].as_str().unwrap().contains("location /websocket"));
+    assert!(
+        upgrade["hint"]
+            .as_str()
+            .unwrap()
+            .contains("location /websocket")
+    );
     assert_eq!(doc["summary"]["ok"], false);
     assert_eq!(doc["summary"]["first_failure"], "upgrade");
     assert_eq!(doc["summary"]["failed"], 1);
@@ -270,10 +286,13 @@ fn a_session_lost_at_the_upgrade_is_named() {
 
 #[test]
 fn notifications_that_never_arrive_are_named() {
-    let env = broken_with(slow_pings(), Faults {
-        no_dispatch: true,
-        ..Faults::default()
-    });
+    let env = broken_with(
+        slow_pings(),
+        Faults {
+            no_dispatch: true,
+            ..Faults::default()
+        },
+    );
     let run = doctor(&env, &[], &[FAST_DELIVERY]);
     run.assert_failed("delivery", "pgbouncer");
     let line = run.line("delivery");
@@ -292,7 +311,11 @@ fn deep_passes_on_a_healthy_server() {
     assert!(run.line("ping").contains("3 pings"), "{}", run.stdout);
     run.assert_passed("idle");
     // The emulator pings after 200 ms of silence; the answered pings kept it open.
-    assert!(run.line("idle").contains("server ping at"), "{}", run.stdout);
+    assert!(
+        run.line("idle").contains("server ping at"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -453,7 +476,7 @@ http {{
             .arg(&conf_path)
             .args(["-g", "daemon off;"])
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .ok()?;
         let mut nginx = Nginx {
@@ -469,57 +492,97 @@ http {{
             assert!(Instant::now() < deadline, "nginx did not start listening");
             std::thread::sleep(Duration::from_millis(50));
         }
-        nginx.port = port;
         Some(nginx)
     }
 }
 
-/// Log the profile in at the nginx URL: the emulator session works through the proxy.
-fn logged_in_through(env: &TestEnv, proxy_url: &str) {
-    env.logged_in("demo");
+/// Point the saved profile at `url` (the emulator session works through the proxy).
+fn point_profile_at(env: &TestEnv, url: &str) {
     let config = std::fs::read_to_string(env.config_path()).unwrap();
-    let rewritten = config.replace(&env.url(), proxy_url);
-    assert_ne!(config, rewritten, "the profile URL was not found");
-    std::fs::write(env.config_path(), rewritten).unwrap();
+    let current = config
+        .lines()
+        .find_map(|l| l.strip_prefix("url = "))
+        .expect("a saved url")
+        .trim_matches('"')
+        .to_string();
+    std::fs::write(env.config_path(), config.replace(&current, url)).unwrap();
+}
+
+const UPGRADE_DIRECTIVES: &str = r#"proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 720s;"#;
+
+fn nginx_missing() -> bool {
+    if nginx::binary().is_some() {
+        return false;
+    }
+    println!(
+        "note: nginx is not installed; skipping the reverse proxy test (apt-get install nginx-light)"
+    );
+    true
 }
 
 #[test]
 fn nginx_configured_for_websockets_passes_and_without_upgrade_headers_is_named() {
-    if nginx::binary().is_none() {
-        println!("note: nginx is not installed; skipping the reverse proxy test (apt-get install nginx-light)");
+    if nginx_missing() {
         return;
     }
     let env = TestEnv::new();
+    env.logged_in("demo");
 
-    let good = nginx::start(
-        &env.url(),
-        r#"proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection "upgrade";
-            proxy_read_timeout 720s;"#,
-    )
-    .expect("nginx starts");
-    let url = format!("http://127.0.0.1:{}", good.port);
-    logged_in_through(&env, &url);
+    let good = nginx::start(&env.url(), UPGRADE_DIRECTIVES).expect("nginx starts");
+    point_profile_at(&env, &format!("http://127.0.0.1:{}", good.port));
     let run = doctor(&env, &[], &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     run.assert_passed("upgrade");
     run.assert_passed("delivery");
+    assert!(run.line("url").contains(&good.port.to_string()));
     drop(good);
 
     // nginx's defaults: HTTP/1.0 to the upstream, hop-by-hop Upgrade/Connection dropped.
     let stripped = nginx::start(&env.url(), "").expect("nginx starts");
-    let url = format!("http://127.0.0.1:{}", stripped.port);
-    let before = std::fs::read_to_string(env.config_path()).unwrap();
-    let profile_url = before
-        .lines()
-        .find_map(|l| l.strip_prefix("url = "))
-        .unwrap()
-        .trim_matches('"')
-        .to_string();
-    std::fs::write(env.config_path(), before.replace(&profile_url, &url)).unwrap();
+    point_profile_at(&env, &format!("http://127.0.0.1:{}", stripped.port));
     let run = doctor(&env, &[], &[]);
     run.assert_failed("upgrade", "proxy_set_header Upgrade $http_upgrade");
-    assert!(run.line("upgrade").contains("nginx"), "{}", run.stdout);
+    assert!(
+        run.line("upgrade").contains("Server: nginx"),
+        "{}",
+        run.stdout
+    );
     run.assert_passed("session");
+}
+
+#[test]
+fn nginx_rewriting_the_host_under_samesite_ws_gives_a_public_socket() {
+    if nginx_missing() {
+        return;
+    }
+    // ODOO_BUS_PUBLIC_SAMESITE_WS: an Origin that does not match the Host Odoo sees gets a
+    // public socket, while the 101 keeps the caller's cookie (nothing to see in the handshake).
+    let env = TestEnv::with_config(EmulatorConfig {
+        public_samesite_ws: true,
+        ..slow_pings()
+    });
+    env.logged_in("demo");
+
+    // nginx sends `Host: <upstream>` by default, not the Host the client used.
+    let rewriting = nginx::start(&env.url(), UPGRADE_DIRECTIVES).expect("nginx starts");
+    point_profile_at(&env, &format!("http://127.0.0.1:{}", rewriting.port));
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_failed("delivery", "proxy_set_header Host $http_host");
+    assert!(
+        run.line("delivery").contains("may be public"),
+        "{}",
+        run.stdout
+    );
+    run.assert_passed("socket-auth");
+    drop(rewriting);
+
+    let directives = format!("{UPGRADE_DIRECTIVES}\n            proxy_set_header Host $http_host;");
+    let forwarding = nginx::start(&env.url(), &directives).expect("nginx starts");
+    point_profile_at(&env, &format!("http://127.0.0.1:{}", forwarding.port));
+    let run = doctor(&env, &[], &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    run.assert_passed("delivery");
 }

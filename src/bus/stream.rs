@@ -220,52 +220,49 @@ impl<K: SessionKeeper> BusStream<K> {
     /// The next event. Errors are final: the stream is over (session expired, outdated, refused,
     /// or a disconnect with reconnecting off).
     pub async fn next(&mut self) -> Result<Event<'_>, Error> {
-        loop {
-            match &mut self.state {
-                State::Connect { delay } => {
-                    let delay = *delay;
-                    if !self.announced {
-                        self.announced = true;
-                        self.attempt += 1;
-                        if !delay.is_zero() {
-                            tokio::time::sleep(delay).await;
-                        }
-                        return Ok(Event::Status(Status::Connecting {
-                            attempt: self.attempt,
-                        }));
+        match &mut self.state {
+            State::Connect { delay } => {
+                let delay = *delay;
+                if !self.announced {
+                    self.announced = true;
+                    self.attempt += 1;
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
                     }
-                    self.announced = false;
-                    match self.open().await {
-                        Ok(status) => return Ok(Event::Status(status)),
-                        Err(Step::Fatal(e)) => return Err(e),
-                        Err(Step::Retry(status)) => return Ok(Event::Status(status)),
-                    }
+                    return Ok(Event::Status(Status::Connecting {
+                        attempt: self.attempt,
+                    }));
                 }
-                State::Open(conn) => {
-                    let incoming = conn.next(self.opts.watchdog).await;
-                    match incoming {
-                        Incoming::Text(text) => {
-                            let received_at = SystemTime::now();
-                            self.frame = text;
-                            return Ok(self.batch(received_at));
-                        }
-                        Incoming::Binary(bytes) => {
-                            return Ok(Event::Status(malformed(
-                                &bytes,
-                                "a binary frame (Odoo only sends text)".into(),
-                            )));
-                        }
-                        Incoming::Closed { code, reason } => {
-                            return self.closed(code, reason).await;
-                        }
-                        Incoming::Broken(why) => return self.lost(None, why),
-                        Incoming::Silent(d) => {
-                            return self.lost(
-                                None,
-                                format!("nothing received for {}s: the server or a proxy dropped the connection", d.as_secs()),
-                            );
-                        }
+                self.announced = false;
+                match self.open().await {
+                    Ok(status) => Ok(Event::Status(status)),
+                    Err(Step::Fatal(e)) => Err(e),
+                    Err(Step::Retry(status)) => Ok(Event::Status(status)),
+                }
+            }
+            State::Open(conn) => {
+                let incoming = conn.next(self.opts.watchdog).await;
+                match incoming {
+                    Incoming::Text(text) => {
+                        let received_at = SystemTime::now();
+                        self.frame = text;
+                        Ok(self.batch(received_at))
                     }
+                    Incoming::Binary(bytes) => {
+                        Ok(Event::Status(malformed(
+                            &bytes,
+                            "a binary frame (Odoo only sends text)".into(),
+                        )))
+                    }
+                    Incoming::Closed { code, reason } => self.closed(code, reason).await,
+                    Incoming::Broken(why) => self.lost(None, why),
+                    Incoming::Silent(d) => self.lost(
+                        None,
+                        format!(
+                            "nothing received for {}s: the server or a proxy dropped the connection",
+                            d.as_secs()
+                        ),
+                    ),
                 }
             }
         }

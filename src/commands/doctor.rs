@@ -152,8 +152,7 @@ fn build_input(
         .flatten();
     let timing = Timing {
         delivery: env_duration(DELIVERY_ENV).unwrap_or(Timing::default().delivery),
-        idle_hold: deep
-            .then(|| env_duration(IDLE_ENV).unwrap_or(doctor::deep::DEFAULT_IDLE_HOLD)),
+        idle_hold: deep.then(|| env_duration(IDLE_ENV).unwrap_or(doctor::deep::DEFAULT_IDLE_HOLD)),
         ..Timing::default()
     };
     let connect = ConnectOptions {
@@ -347,7 +346,10 @@ mod tests {
         assert!(pass.contains("1 ms"));
         let fail = check_line(&ui, &r.checks[1]);
         assert!(fail.starts_with("✘ upgrade"), "{fail}");
-        assert!(fail.contains("\n") && fail.contains("fix: proxy_http_version 1.1;"), "{fail}");
+        assert!(
+            fail.contains("\n") && fail.contains("fix: proxy_http_version 1.1;"),
+            "{fail}"
+        );
         let skip = check_line(&ui, &r.checks[2]);
         assert!(skip.starts_with("– delivery"), "{skip}");
         assert!(skip.contains("skipped: needs the websocket upgrade"));

@@ -155,8 +155,10 @@ mod tests {
         };
         assert!(r.passed());
         assert_eq!(r.first_failure(), None);
-        r.checks.push(check("upgrade", Verdict::fail("400", "fix the proxy")));
-        r.checks.push(check("delivery", Verdict::fail("timeout", "x")));
+        r.checks
+            .push(check("upgrade", Verdict::fail("400", "fix the proxy")));
+        r.checks
+            .push(check("delivery", Verdict::fail("timeout", "x")));
         assert!(!r.passed());
         assert_eq!(r.first_failure().map(|c| c.name), Some("upgrade"));
         assert_eq!(r.count(Status::Skip), 1);

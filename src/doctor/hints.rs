@@ -11,13 +11,16 @@ pub const NGINX_WEBSOCKET_LOCATION: &str =
 /// Keep idle websockets open longer than Odoo's 45 s ping interval (Odoo's docs use 720 s).
 pub const NGINX_READ_TIMEOUT: &str = "proxy_read_timeout 720s;";
 
-/// Forwarded headers Odoo reads when `proxy_mode` is on.
-pub const NGINX_FORWARDED: &str = "proxy_set_header Host $host; proxy_set_header X-Forwarded-Host $host; proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;";
+/// Forwarded headers Odoo reads when `proxy_mode` is on (as in Odoo's deployment docs;
+/// `$http_host` keeps a non-default port, which the Origin carries too).
+pub const NGINX_FORWARDED: &str = "proxy_set_header Host $http_host; proxy_set_header X-Forwarded-Host $http_host; proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;";
 
 /// The odoo.conf line that makes Odoo trust those headers.
 pub const ODOO_PROXY_MODE: &str = "proxy_mode = True";
 
 /// Why a failing check after `session` cannot run without a session, and what to do.
 pub fn login_hint(login_command: &str) -> String {
-    format!("run `{login_command}` so doctor can also test that the socket is authenticated and delivers")
+    format!(
+        "run `{login_command}` so doctor can also test that the socket is authenticated and delivers"
+    )
 }

@@ -177,12 +177,17 @@ pub async fn check_session(
         .as_deref()
         .map(|d| format!(" on database {d}"))
         .unwrap_or_default();
-    let worker = match (info.websocket_worker_version.as_deref(), saved_worker_version) {
+    let worker = match (
+        info.websocket_worker_version.as_deref(),
+        saved_worker_version,
+    ) {
         (Some(now), Some(saved)) if now != saved => format!(
             "; websocket worker {now} (the profile saved {saved}; `{login_command}` refreshes it)"
         ),
         (Some(now), _) => format!("; websocket worker {now}"),
-        (None, _) => "; no websocket worker version announced (connecting without ?version=)".into(),
+        (None, _) => {
+            "; no websocket worker version announced (connecting without ?version=)".into()
+        }
     };
     let facts = SessionFacts {
         partner_id: info.partner_id,

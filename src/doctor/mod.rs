@@ -179,8 +179,10 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
     use names::*;
     let url = &input.url;
     let timing = &input.timing;
-    r.time(URL, "reading the URL", async { (network::check_url(url), ()) })
-        .await;
+    r.time(URL, "reading the URL", async {
+        (network::check_url(url), ())
+    })
+    .await;
 
     let (status, route) = r
         .time(DNS, "resolving the host", network::check_dns(url))
@@ -214,7 +216,11 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
     }
 
     let (status, _) = r
-        .time(ODOO, "asking Odoo's version", http::check_odoo(&input.client))
+        .time(
+            ODOO,
+            "asking Odoo's version",
+            http::check_odoo(&input.client),
+        )
         .await;
     if status != Status::Pass {
         return r.skip_rest("needs Odoo (16 or later) answering over HTTP");
@@ -274,8 +280,14 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
             r.skip(DELIVERY, Verdict::skip_with("needs a saved session", hint));
         }
         (Some(_), None, _) => {
-            r.skip(SOCKET_AUTH, Verdict::skip("needs a valid session (see session)"));
-            r.skip(DELIVERY, Verdict::skip("needs a valid session (see session)"));
+            r.skip(
+                SOCKET_AUTH,
+                Verdict::skip("needs a valid session (see session)"),
+            );
+            r.skip(
+                DELIVERY,
+                Verdict::skip("needs a valid session (see session)"),
+            );
         }
         (Some(_), Some(_), None) => {
             let why = "the server did not say which partner the user is";
@@ -310,7 +322,10 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
                     Verdict::skip("the socket is not authenticated (see socket-auth)"),
                 );
             } else {
-                r.skip(DELIVERY, Verdict::skip("the socket is gone (see socket-auth)"));
+                r.skip(
+                    DELIVERY,
+                    Verdict::skip("the socket is gone (see socket-auth)"),
+                );
             }
         }
     }

@@ -179,7 +179,10 @@ mod tests {
         let (tcp, stream) = check_tcp(&url, &route.unwrap(), Duration::from_secs(5)).await;
         assert_eq!(tcp.status, Status::Fail);
         assert!(stream.is_none());
-        assert!(tcp.detail.contains("nothing accepts connections"), "{tcp:?}");
+        assert!(
+            tcp.detail.contains("nothing accepts connections"),
+            "{tcp:?}"
+        );
         assert!(tcp.hint.unwrap().contains("start Odoo"));
     }
 
@@ -189,6 +192,10 @@ mod tests {
         let (dns, route) = check_dns(&url).await;
         assert_eq!(dns.status, Status::Fail, "{dns:?}");
         assert!(route.is_none());
-        assert!(dns.hint.unwrap().contains("getent hosts no-such-host.invalid"));
+        assert!(
+            dns.hint
+                .unwrap()
+                .contains("getent hosts no-such-host.invalid")
+        );
     }
 }

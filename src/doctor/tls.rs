@@ -230,7 +230,9 @@ pub async fn check_tls(
             let leaf = session.peer_certificates().and_then(|c| c.first());
             return match leaf.map(|der| parse_certificate(der.as_ref())) {
                 Some(Ok(facts)) => accepted(&facts, host, &version, insecure, now_unix()),
-                _ => Verdict::pass(format!("{version} handshake done (certificate not readable)")),
+                _ => Verdict::pass(format!(
+                    "{version} handshake done (certificate not readable)"
+                )),
             };
         }
         Ok(Err(e)) => e.to_string(),
@@ -261,10 +263,7 @@ fn accepted(facts: &CertFacts, host: &str, version: &str, insecure: bool, now: i
     );
     if insecure && let Some(problem) = facts.problem(host, now) {
         let (what, fix) = rejection(Some(&problem), facts, host);
-        return Verdict::warn(
-            format!("{detail}; NOT verified (--insecure): {what}"),
-            fix,
-        );
+        return Verdict::warn(format!("{detail}; NOT verified (--insecure): {what}"), fix);
     }
     if days < EXPIRY_WARNING_DAYS {
         return Verdict::warn(
@@ -325,7 +324,10 @@ mod tests {
     fn problems_in_the_order_a_client_sees_them() {
         let f = parse_certificate(CERT).unwrap();
         let inside = f.not_before + 10 * DAY;
-        assert_eq!(f.problem("localhost", inside), Some(CertProblem::SelfSigned));
+        assert_eq!(
+            f.problem("localhost", inside),
+            Some(CertProblem::SelfSigned)
+        );
         assert_eq!(
             f.problem("localhost", f.not_after + 3 * DAY + 5),
             Some(CertProblem::Expired { days_ago: 3 })
@@ -393,11 +395,7 @@ mod tests {
 
     async fn run(url: &str, insecure: bool) -> Verdict {
         let url = ServerUrl::parse(url).unwrap();
-        let route = Route::Direct(
-            connection::resolve(url.host(), url.port())
-                .await
-                .unwrap(),
-        );
+        let route = Route::Direct(connection::resolve(url.host(), url.port()).await.unwrap());
         let tcp = network::open(&url, &route, Duration::from_secs(5))
             .await
             .unwrap();

@@ -30,7 +30,10 @@ const AWAY_MS: u64 = 1_800_001;
 
 /// Why the user's session may not be what the socket runs as.
 fn session_lost_hint() -> String {
-    format!("make the upgrade reach Odoo with the Host, Origin and scheme of the login: {}", session_lost_fix())
+    format!(
+        "make the upgrade reach Odoo with the Host, Origin and scheme of the login: {}",
+        session_lost_fix()
+    )
 }
 
 fn session_lost_fix() -> String {
@@ -55,7 +58,10 @@ pub async fn check_upgrade(
                 "without a session (public socket)"
             };
             (
-                Verdict::pass(format!("101 Switching Protocols at {} {who}", handshake.url)),
+                Verdict::pass(format!(
+                    "101 Switching Protocols at {} {who}",
+                    handshake.url
+                )),
                 Some((conn, handshake)),
             )
         }
@@ -147,7 +153,10 @@ pub fn diagnose_refusal(r: &Refusal<'_>) -> Verdict {
             format!(
                 "HTTP 426 Upgrade Required{by}: a hop in between does not speak websocket version 13 or downgraded the request to HTTP/1.0"
             ),
-            format!("make the proxy pass the upgrade unchanged: {}", hints::NGINX_UPGRADE),
+            format!(
+                "make the proxy pass the upgrade unchanged: {}",
+                hints::NGINX_UPGRADE
+            ),
         ),
         502 => Verdict::fail(
             format!(
@@ -185,7 +194,9 @@ pub fn diagnose_refusal(r: &Refusal<'_>) -> Verdict {
         300..=399 => {
             let to = r.location.map(|l| format!(" to {l}")).unwrap_or_default();
             Verdict::fail(
-                format!("HTTP {status} redirect{to} instead of 101{by}: websockets do not follow redirects"),
+                format!(
+                    "HTTP {status} redirect{to} instead of 101{by}: websockets do not follow redirects"
+                ),
                 "use the URL the server redirects to (often https://) with `odoo-bus login`, or stop the proxy from redirecting /websocket",
             )
         }
@@ -200,7 +211,9 @@ pub fn diagnose_refusal(r: &Refusal<'_>) -> Verdict {
             ),
         ),
         401 | 403 | 407 => Verdict::fail(
-            format!("HTTP {status} instead of 101{by}: something in front of Odoo refuses the websocket"),
+            format!(
+                "HTTP {status} instead of 101{by}: something in front of Odoo refuses the websocket"
+            ),
             "allow /websocket through the proxy's access rules, WAF or authentication gateway",
         ),
         _ => Verdict::fail(
@@ -217,7 +230,10 @@ pub fn diagnose_refusal(r: &Refusal<'_>) -> Verdict {
 /// How an open socket ended before a check could finish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SocketEnd {
-    Closed { code: Option<u16>, reason: String },
+    Closed {
+        code: Option<u16>,
+        reason: String,
+    },
     Broken(String),
     /// Nothing came within the time allowed.
     Timeout,
@@ -529,7 +545,11 @@ mod tests {
     fn refusals_name_the_hop_even_without_a_body() {
         let v = refusal(400, Some("text/html; charset=utf-8"), "");
         assert!(v.detail.contains("Upgrade/Connection"), "{v:?}");
-        assert!(v.hint.unwrap().contains("proxy_set_header Upgrade $http_upgrade"));
+        assert!(
+            v.hint
+                .unwrap()
+                .contains("proxy_set_header Upgrade $http_upgrade")
+        );
         let v = refusal(404, None, "");
         assert!(v.detail.contains("not routed"));
         assert!(v.hint.unwrap().contains("location /websocket"));
@@ -568,17 +588,30 @@ mod tests {
             body: "",
         });
         assert!(v.detail.contains("(Server: nginx/1.22.1)"), "{v:?}");
-        assert!(v.detail.contains("to https://erp.example.com/websocket"), "{v:?}");
+        assert!(
+            v.detail.contains("to https://erp.example.com/websocket"),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn only_the_users_own_presence_counts() {
         let p = r#"{"im_status": "online", "partner_id": 3}"#;
         assert!(is_own_presence("bus.bus/im_status_updated", p, 3, "online"));
-        assert!(!is_own_presence("bus.bus/im_status_updated", p, 7, "online"));
+        assert!(!is_own_presence(
+            "bus.bus/im_status_updated",
+            p,
+            7,
+            "online"
+        ));
         assert!(!is_own_presence("bus.bus/im_status_updated", p, 3, "away"));
         assert!(!is_own_presence("mail.record/insert", p, 3, "online"));
-        assert!(!is_own_presence("bus.bus/im_status_updated", "nope", 3, "online"));
+        assert!(!is_own_presence(
+            "bus.bus/im_status_updated",
+            "nope",
+            3,
+            "online"
+        ));
     }
 
     #[test]
@@ -590,7 +623,10 @@ mod tests {
         let v = delivery_failure(&Outcome::NeverHeard, t);
         assert!(v.detail.contains("may be public"), "{v:?}");
         let hint = v.hint.unwrap();
-        assert!(hint.contains("proxy_mode = True") && hint.contains("pgbouncer"), "{hint}");
+        assert!(
+            hint.contains("proxy_mode = True") && hint.contains("pgbouncer"),
+            "{hint}"
+        );
         let v = delivery_failure(
             &Outcome::Ended(SocketEnd::Closed {
                 code: Some(4001),
