@@ -45,7 +45,8 @@ pub struct EmulatorConfig {
     pub rate_limit_delay: Duration,
     /// Largest incoming websocket message (Odoo: 1 MiB); bigger closes with 1009.
     pub max_message: usize,
-    /// Login failures (per client IP) before the cooldown starts (`base.login_cooldown_after`).
+    /// Login failures (per client IP) before the cooldown starts (`base.login_cooldown_after`:
+    /// the code's fallback is 5, but a database with `mail` sets 10, as measured).
     pub login_cooldown_after: u32,
     /// Cooldown length (`base.login_cooldown_duration`).
     pub login_cooldown_duration: Duration,
@@ -75,7 +76,7 @@ impl Default for EmulatorConfig {
             rate_limit_burst: 10,
             rate_limit_delay: Duration::from_millis(200),
             max_message: 1 << 20,
-            login_cooldown_after: 5,
+            login_cooldown_after: 10,
             login_cooldown_duration: Duration::from_secs(60),
             session_max_age: 604_800,
             public_samesite_ws: false,
