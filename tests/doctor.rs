@@ -401,7 +401,8 @@ mod nginx {
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
-    /// A running nginx, killed when dropped.
+    /// A running nginx, killed when dropped. It runs as one process (`master_process off`), so
+    /// killing it leaves no orphaned worker behind.
     pub struct Nginx {
         child: Child,
         pub port: u16,
@@ -443,7 +444,7 @@ mod nginx {
         let upstream = upstream.trim_start_matches("http://");
         let conf = format!(
             r#"
-worker_processes 1;
+master_process off;
 pid {p}/nginx.pid;
 error_log {p}/logs/error.log warn;
 events {{ worker_connections 64; }}

@@ -38,7 +38,7 @@ fn session_lost_hint() -> String {
 
 fn session_lost_fix() -> String {
     format!(
-        "set `{}` in odoo.conf behind a proxy and forward {}; with ODOO_BUS_PUBLIC_SAMESITE_WS set, the Origin must equal the Host Odoo sees",
+        "set `{}` in odoo.conf behind a proxy and forward the original Host and scheme (nginx: {}), since with ODOO_BUS_PUBLIC_SAMESITE_WS set the Origin must equal the Host Odoo sees",
         hints::ODOO_PROXY_MODE,
         hints::NGINX_FORWARDED
     )
@@ -576,6 +576,26 @@ mod tests {
             assert_eq!(v.status, Status::Fail);
             assert!(v.hint.is_some());
         }
+    }
+
+    #[test]
+    fn handshakes_that_never_answer_or_break_are_named() {
+        let opts = ConnectOptions {
+            url: ServerUrl::parse("http://127.0.0.1:8069").unwrap(),
+            worker_version: None,
+            tls: crate::tls::client_config(false).unwrap(),
+            user_agent: "t".into(),
+            connect_timeout: Duration::from_secs(10),
+        };
+        let v = upgrade_failure(&ConnectError::Timeout, &opts);
+        assert!(v.detail.contains("within 10 s"), "{v:?}");
+        assert!(v.hint.unwrap().contains("proxy_http_version 1.1"));
+        let v = upgrade_failure(
+            &ConnectError::Other("connection lost during the handshake: eof".into()),
+            &opts,
+        );
+        assert!(v.detail.contains("eof"), "{v:?}");
+        assert!(v.hint.unwrap().contains("drops websocket upgrades"));
     }
 
     #[test]
