@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use odoo_bus::emulator::{EmulatorConfig, Faults};
+use odoo_bus::emulator::{EmulatorConfig, Faults, UserSpec};
 use serde_json::Value;
 use support::TestEnv;
 
@@ -298,6 +298,24 @@ fn notifications_that_never_arrive_are_named() {
     let line = run.line("delivery");
     assert!(line.contains("notifications never arrive"), "{line}");
     assert!(line.contains("may be public"), "{line}");
+    run.assert_passed("socket-auth");
+}
+
+#[test]
+fn a_portal_user_outside_every_channel_is_told_why_nothing_arrives() {
+    let env = TestEnv::with_config(slow_pings());
+    env.control().add_user(UserSpec {
+        internal: false,
+        ..UserSpec::internal("portal", "portal", "Portal User")
+    });
+    env.logged_in("portal");
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_failed("delivery", "never arrive");
+    assert!(
+        run.line("delivery").contains("portal user"),
+        "{}",
+        run.stdout
+    );
     run.assert_passed("socket-auth");
 }
 

@@ -135,6 +135,8 @@ fn judge_health(web: &Health, ws: &Health) -> Verdict {
 pub struct SessionFacts {
     pub partner_id: Option<i64>,
     pub worker_version: Option<String>,
+    /// An internal user (not portal): may watch any partner's presence.
+    pub internal_user: bool,
 }
 
 /// `/web/session/check`, then `get_session_info` for the user and the websocket worker version.
@@ -192,6 +194,7 @@ pub async fn check_session(
     let facts = SessionFacts {
         partner_id: info.partner_id,
         worker_version: info.websocket_worker_version.clone(),
+        internal_user: info.is_internal_user.unwrap_or(true),
     };
     (
         Verdict::pass(format!("valid: {who}{db}{worker}")),

@@ -294,7 +294,7 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
             r.skip(SOCKET_AUTH, Verdict::skip(why));
             r.skip(DELIVERY, Verdict::skip(why));
         }
-        (Some(sid), Some(_), Some(partner)) => {
+        (Some(sid), Some(facts), Some(partner)) => {
             let work = async {
                 websocket::check_socket_auth(
                     &mut conn,
@@ -312,7 +312,13 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
                 .await;
             if status == Status::Pass {
                 let work = async {
-                    let v = websocket::check_delivery(&mut conn, partner, timing.delivery).await;
+                    let v = websocket::check_delivery(
+                        &mut conn,
+                        partner,
+                        facts.internal_user,
+                        timing.delivery,
+                    )
+                    .await;
                     (v, ())
                 };
                 r.time(DELIVERY, "waiting for a notification", work).await;

@@ -337,6 +337,21 @@ pub async fn check_socket_auth(
     }
     let replayed = match subscribe_and_settle(conn, partner_id, timeout).await {
         Ok(n) => n,
+        Err(SocketEnd::Timeout) => {
+            return (
+                Verdict::fail(
+                    format!(
+                        "no answer within {} s to a ping sent right after the subscribe: a hop in between holds or swallows websocket frames",
+                        timeout.as_secs()
+                    ),
+                    format!(
+                        "let the proxy pass the websocket untouched ({}); a WAF or load balancer inspecting frames can hold them",
+                        hints::NGINX_UPGRADE
+                    ),
+                ),
+                false,
+            );
+        }
         Err(end) => {
             let hint = if end.session_expired() {
                 session_lost_hint()
@@ -444,7 +459,12 @@ const REPOLL_WAIT: Duration = Duration::from_secs(3);
 /// a subscribe by polling the table itself, without NOTIFY, so the stored change arrives then
 /// if only the NOTIFY path is broken, and never if the socket is public (a public socket may
 /// not listen to the user's presence, and its `update_presence` changed nothing).
-pub async fn check_delivery(conn: &mut Connection, partner_id: i64, timeout: Duration) -> Verdict {
+pub async fn check_delivery(
+    conn: &mut Connection,
+    partner_id: i64,
+    internal_user: bool,
+    timeout: Duration,
+) -> Verdict {
     let sent = async {
         conn.send_text(protocol::update_presence_event(AWAY_MS))
             .await?;
@@ -481,7 +501,15 @@ pub async fn check_delivery(conn: &mut Connection, partner_id: i64, timeout: Dur
         Awaited::Nothing => Outcome::NeverHeard,
         Awaited::Ended(end) => Outcome::Ended(end),
     };
-    delivery_failure(&outcome, timeout)
+    let mut verdict = delivery_failure(&outcome, timeout);
+    if outcome == Outcome::NeverHeard && !internal_user {
+        // Odoo lets a portal user watch only the presence of people it shares a discuss
+        // channel with, itself included: outside every channel it never hears its own.
+        verdict.detail.push_str(
+            " (or, for this portal user, it is in no discuss channel: Odoo then does not let it watch even its own presence; run doctor as an internal user)",
+        );
+    }
+    verdict
 }
 
 /// Why the delivery failed.
