@@ -26,6 +26,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
+use crate::odoo::client::{CookieChange, session_cookie_change};
 use crate::odoo::url::ServerUrl;
 use crate::secret::SessionId;
 
@@ -239,15 +240,16 @@ async fn connect_inner(
             .await
             .map_err(classify_handshake_error)?;
 
-    let rotated_session = response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(session_cookie_value)
-        .next_back()
-        .filter(|sid| sid != session.expose())
-        .map(SessionId::new);
+    // The same reading of Set-Cookie as every HTTP response gets (last one wins, deletions
+    // recognised); a deleted cookie at the handshake is not a rotation we could use.
+    let set_cookies = response.headers().get_all(SET_COOKIE);
+    let rotated_session = match session_cookie_change(
+        set_cookies.iter().filter_map(|v| v.to_str().ok()),
+        cookie::time::OffsetDateTime::now_utc(),
+    ) {
+        Some(CookieChange::Set(sid)) if sid.expose() != session.expose() => Some(sid),
+        _ => None,
+    };
 
     Ok((
         Connection {
@@ -259,12 +261,6 @@ async fn connect_inner(
             url: ws_url,
         },
     ))
-}
-
-/// The `session_id` value of one `Set-Cookie` header, if that is what it sets.
-pub fn session_cookie_value(set_cookie: &str) -> Option<String> {
-    let parsed = cookie::Cookie::parse(set_cookie).ok()?;
-    (parsed.name() == "session_id").then(|| parsed.value().to_string())
 }
 
 fn classify_handshake_error(e: tungstenite::Error) -> ConnectError {
@@ -528,15 +524,5 @@ mod tests {
         let later = t0 + Duration::from_millis(1500);
         assert_eq!(b.delay_at(later), Duration::from_millis(500));
         assert_eq!(b.delay_at(t0 + Duration::from_secs(2)), Duration::ZERO);
-    }
-
-    #[test]
-    fn reads_the_session_cookie_only() {
-        assert_eq!(
-            session_cookie_value("session_id=abc; Path=/; HttpOnly").as_deref(),
-            Some("abc")
-        );
-        assert_eq!(session_cookie_value("tz=UTC; Path=/"), None);
-        assert_eq!(session_cookie_value("garbage"), None);
     }
 }
