@@ -1847,3 +1847,35 @@ fn test_env_writes_a_logged_in_profile() {
     assert!(env.config_text().contains("[profiles.other]"));
     assert!(env.config_path().starts_with(env.home()));
 }
+
+#[tokio::test]
+async fn demo_traffic_is_believable_and_starts_at_once() {
+    let (emu, control) = start(EmulatorConfig::fast()).await;
+    let admin = login(&emu.url(), "admin", "admin").await;
+    let (mut ws, _) = connect(&emu.url(), Some(&admin), None, None).await;
+    subscribe(&mut ws, json!([]), 0).await;
+    processed(&control, 1).await;
+    // The first notification comes ~200 ms / rate after the start (next_batch waits up to 5 s).
+    let _traffic = odoo_bus::emulator::traffic::spawn(control.clone(), 4.0);
+    let first = next_batch(&mut ws).await;
+    assert_eq!(first[0].1, "mail.record/insert", "someone starts typing");
+    assert_eq!(first[0].2["discuss.channel.member"][0]["isTyping"], true);
+    // Within a few seconds (rate 4×), a chat message with a real author.
+    let mut seen_message = false;
+    while !seen_message {
+        for (_, kind, payload) in next_batch(&mut ws).await {
+            if kind == "discuss.channel/new_message" {
+                let author = payload["data"]["res.partner"][0]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                assert!(
+                    ["Marc Demo", "Joel Willis", "Audrey Peterson"].contains(&author.as_str()),
+                    "{author}"
+                );
+                seen_message = true;
+            }
+        }
+    }
+    assert!(control.find_user("joel").is_some() && control.find_channel("sales") == Some(3));
+}

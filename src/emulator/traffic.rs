@@ -78,16 +78,16 @@ pub fn spawn(control: Control, rate: f64) -> TrafficHandle {
             let ms = rand::rng().random_range(lo..hi) as f64 / rate;
             tokio::time::sleep(Duration::from_millis(ms as u64))
         };
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        for uid in speakers {
-            control.set_presence(uid, "online");
-            pause(150, 400).await;
-        }
+        // Something visible on the member channels right away, presences a moment later.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut first = true;
+        let mut to_greet = speakers.to_vec();
         loop {
-            let roll: f64 = rand::rng().random();
             let speaker = *speakers.choose(&mut rand::rng()).unwrap_or(&demo);
-            if roll < 0.8 {
-                let channel = *channels.choose(&mut rand::rng()).unwrap_or(&1);
+            if let (false, Some(uid)) = (first, to_greet.pop()) {
+                control.set_presence(uid, "online");
+            } else if first || rand::rng().random_bool(0.8) {
+                let channel = *channels.choose(&mut rand::rng()).unwrap_or(&general);
                 control.typing(speaker, channel, true);
                 pause(600, 1500).await;
                 control.typing(speaker, channel, false);
@@ -101,6 +101,7 @@ pub fn spawn(control: Control, rate: f64) -> TrafficHandle {
                 };
                 control.set_presence(speaker, status);
             }
+            first = false;
             pause(700, 1600).await;
         }
     });
