@@ -1879,3 +1879,60 @@ async fn demo_traffic_is_believable_and_starts_at_once() {
     }
     assert!(control.find_user("joel").is_some() && control.find_channel("sales") == Some(3));
 }
+
+#[tokio::test]
+async fn mixed_case_upgrade_and_samesite_origin() {
+    let (emu, control) = start(EmulatorConfig {
+        public_samesite_ws: true,
+        ..EmulatorConfig::fast()
+    })
+    .await;
+    let url = emu.url();
+    // Live facts: `Upgrade: WebSocket` upgrades, with werkzeug's `Connection: close` left in.
+    let mut raw = Raw::open(
+        &url,
+        &format!(
+            "{}Origin: {url}\r\n",
+            STD_UPGRADE.replace("Upgrade: websocket", "Upgrade: WebSocket")
+        ),
+    )
+    .await;
+    assert_eq!(raw.status(), 101, "{}", raw.head);
+    assert!(
+        raw.header("connection")
+            .is_some_and(|c| c.contains("close")),
+        "{}",
+        raw.head
+    );
+    raw.frame(0x89, b"hi", false).await;
+    assert_eq!(
+        raw.read_frame().await,
+        Some((0xA, b"hi".to_vec())),
+        "the socket works"
+    );
+    // §2.4 ODOO_BUS_PUBLIC_SAMESITE_WS: an Origin that is not the Host → public socket, but the
+    // 101 still sets the caller's own cookie.
+    let sid = login(&url, "demo", "demo").await;
+    let mut raw = Raw::open(
+        &url,
+        &format!("{STD_UPGRADE}Origin: http://elsewhere\r\nCookie: session_id={sid}\r\n"),
+    )
+    .await;
+    assert!(raw.header("set-cookie").is_some_and(|c| c.contains(&sid)));
+    raw.frame(
+        0x81,
+        br#"{"event_name": "subscribe", "data": {"channels": [], "last": 0}}"#,
+        false,
+    )
+    .await;
+    processed(&control, 1).await;
+    control.notify(Target::Partner(7), "t", json!(null));
+    let b = control.notify(Target::Broadcast, "t", json!(null));
+    let (op, text) = raw.read_frame().await.unwrap();
+    assert_eq!(op, 1);
+    assert!(
+        String::from_utf8(text)
+            .unwrap()
+            .starts_with(&format!("[{{\"id\": {b}, "))
+    );
+}

@@ -56,12 +56,15 @@ pub fn spawn(control: Control, rate: f64) -> TrafficHandle {
     };
     let admin = control.find_user("admin").map(|u| u.uid).unwrap_or(2);
     let demo = control.find_user("demo").map(|u| u.uid).unwrap_or(6);
-    let joel = control
-        .add_user(UserSpec::internal("joel", "joel", "Joel Willis"))
-        .uid;
-    let audrey = control
-        .add_user(UserSpec::internal("audrey", "audrey", "Audrey Peterson"))
-        .uid;
+    // Spawning twice on one emulator reuses the same colleagues.
+    let colleague = |login: &str, name: &str| {
+        control
+            .find_user(login)
+            .unwrap_or_else(|| control.add_user(UserSpec::internal(login, login, name)))
+            .uid
+    };
+    let joel = colleague("joel", "Joel Willis");
+    let audrey = colleague("audrey", "Audrey Peterson");
     let general = control.find_channel("general").unwrap_or(1);
     let sales = control
         .find_channel("sales")

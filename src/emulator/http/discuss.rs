@@ -3,7 +3,6 @@
 //! and the bus controller's HTTP fallback (`peek_notifications`, `update_bus_presence`,
 //! `on_closed`).
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use serde_json::{Map, Value, json};
@@ -320,7 +319,7 @@ pub fn peek_notifications(ctx: &mut Ctx, params: &Params) -> Result<Nested, RpcE
     let notifications: Vec<Value> = inner
         .db
         .bus
-        .poll(&sub.channels, sub.last, &HashSet::new(), now, window)
+        .poll(&sub.channels, sub.last, |_| false, now, window)
         .into_iter()
         .map(|r| json!({"id": r.id, "message": serde_json::from_str::<Value>(&r.message).unwrap_or(Value::Null)}))
         .collect();

@@ -451,7 +451,7 @@ impl Socket {
                     let rows = inner.db.bus.poll(
                         &self.channels,
                         self.cursor.last,
-                        &self.cursor.ignored(),
+                        |id| self.cursor.was_sent(id),
                         now,
                         cfg.last0_window,
                     );
