@@ -1936,3 +1936,41 @@ async fn mixed_case_upgrade_and_samesite_origin() {
             .starts_with(&format!("[{{\"id\": {b}, "))
     );
 }
+
+#[tokio::test]
+async fn missed_presences_go_to_the_subscribers_own_partner() {
+    let (emu, control) = start(EmulatorConfig::fast()).await;
+    let url = emu.url();
+    let (admin, demo) = admin_demo(&control);
+    control.set_presence(demo, "online");
+    // §3.2: a presence updated within the last 2 s is re-sent on subscribe, to the caller's
+    // own partner channel (a new row), so it is not lost while the socket was connecting.
+    let sid = control.create_session(admin);
+    let (mut ws, _) = connect(&url, Some(sid.expose()), None, None).await;
+    subscribe(
+        &mut ws,
+        json!(["odoo-presence-res.partner_7"]),
+        control.max_id(),
+    )
+    .await;
+    let batch = next_batch(&mut ws).await;
+    assert_eq!(batch.len(), 1, "{batch:?}");
+    assert_eq!(batch[0].1, "bus.bus/im_status_updated");
+    assert_eq!(batch[0].2, json!({"im_status": "online", "partner_id": 7}));
+    // Portal users may only watch partners they share a channel with.
+    let portal = control.add_user(UserSpec {
+        internal: false,
+        ..UserSpec::internal("p", "p", "Portal Pete")
+    });
+    let sid = control.create_session(portal.uid);
+    let (mut ws, _) = connect(&url, Some(sid.expose()), None, None).await;
+    subscribe(
+        &mut ws,
+        json!(["odoo-presence-res.partner_7"]),
+        control.max_id(),
+    )
+    .await;
+    processed(&control, 2).await;
+    control.set_presence(demo, "away");
+    assert!(quiet_for(&mut ws, Duration::from_millis(300)).await);
+}
