@@ -239,17 +239,18 @@ pub fn call_kw(ctx: &Ctx, params: &Params) -> Result<Nested, RpcError> {
         Ok(out)
     };
     let records = |ids: &[i64], fields: &[String]| -> Nested {
-        let list: Vec<Value> = ids
+        // `read` order: id first, then the fields as requested.
+        let list: Vec<Nested> = ids
             .iter()
             .map(|id| {
                 let mut d = Dict::new().set("id", *id);
                 for f in fields.iter().filter(|f| f.as_str() != "id") {
                     d.insert(f, channel_field(db, uid, *id, f));
                 }
-                serde_json::to_value(&d).unwrap_or(Value::Null)
+                Nested::from(d)
             })
             .collect();
-        Nested::Plain(Value::Array(list))
+        Nested::List(list)
     };
     let domain_arg = args.first().or(kwargs.get("domain"));
     match method {
