@@ -1618,12 +1618,18 @@ async fn fault_downgrade_session_and_no_dispatch() {
         ..Faults::default()
     });
     let (mut ws, _) = connect(&url, Some(&sid), None, None).await;
+    let before = control.client_events().len();
     subscribe(&mut ws, json!([]), 0).await;
-    control.notify(Target::Partner(7), "t", json!(null));
+    processed(&control, before + 1).await;
+    let id = control.notify(Target::Partner(7), "t", json!(null));
     assert!(
         quiet_for(&mut ws, Duration::from_millis(400)).await,
         "stored, never pushed"
     );
+    // Only NOTIFY is broken: a new subscribe polls on its own and hands the stored row over.
+    subscribe(&mut ws, json!([]), 0).await;
+    let frame = next_text(&mut ws).await;
+    assert!(frame.contains(&format!("\"id\": {id}")), "{frame}");
 }
 
 #[tokio::test]
