@@ -369,7 +369,7 @@ const DOC_EMULATOR_URL: &str = "http://127.0.0.1:8070";
 const EXAMPLE_LIMIT: Duration = Duration::from_secs(30);
 
 /// How many examples run at once.
-const PARALLEL: usize = 6;
+const PARALLEL: usize = 8;
 
 /// One `# emulator` line, with the exit code it must end with.
 #[derive(Debug, Clone)]
@@ -401,13 +401,12 @@ fn runnable_examples() -> Vec<Runnable> {
     let mut found: Vec<Runnable> = Vec::new();
     for path in documents() {
         for example in document_examples(&path) {
-            if !example.marked("emulator") || found.iter().any(|r| r.location == example.location)
-            {
+            if !example.marked("emulator") || found.iter().any(|r| r.location == example.location) {
                 continue;
             }
             let comment = example.comment.as_deref().unwrap_or_default();
-            let exit = expected_exit(comment)
-                .unwrap_or_else(|e| panic!("{}: {e}", example.location));
+            let exit =
+                expected_exit(comment).unwrap_or_else(|e| panic!("{}: {e}", example.location));
             found.push(Runnable {
                 location: example.location,
                 line: example.line,
@@ -532,18 +531,27 @@ fn emulator_examples_run() {
     let env = TestEnv::new();
     let _traffic = odoo_bus::emulator::traffic::spawn(env.control().clone(), 5.0);
     // A backlog in the server's 50 s replay window, so `tail -n N` examples answer at once.
+    let started = Instant::now();
     let warm_up = Instant::now();
-    while env.control().max_id() < 40 {
+    while env.control().max_id() < 30 {
         assert!(
             warm_up.elapsed() < Duration::from_secs(20),
             "the emulator's traffic did not start"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let warmed_up = warm_up.elapsed();
     let bin = assert_cmd::cargo::cargo_bin!("odoo-bus");
     let bin_dir = bin.parent().unwrap().to_path_buf();
 
-    let queue = Arc::new(Mutex::new(examples.clone()));
+    // The workers pop from the end: the lines that wait on a clock start first.
+    let mut queue = examples.clone();
+    queue.sort_by_key(|e| {
+        ["--timeout", "--listen", "demo"]
+            .iter()
+            .any(|slow| e.line.contains(slow))
+    });
+    let queue = Arc::new(Mutex::new(queue));
     let results = Arc::new(Mutex::new(Vec::new()));
     std::thread::scope(|scope| {
         for _ in 0..PARALLEL {
@@ -561,6 +569,17 @@ fn emulator_examples_run() {
     });
 
     let results = results.lock().unwrap();
+    eprintln!(
+        "ran {} `# emulator` examples in {:.1?} (after {:.1?} of warm-up); the slowest:",
+        results.len(),
+        started.elapsed(),
+        warmed_up
+    );
+    let mut by_time: Vec<_> = results.iter().collect();
+    by_time.sort_by_key(|(_, o)| std::cmp::Reverse(o.elapsed));
+    for (example, outcome) in by_time.iter().take(5) {
+        eprintln!("  {:>5.1?}  {}", outcome.elapsed, example.location);
+    }
     let mut failures = Vec::new();
     for (example, outcome) in results.iter() {
         if outcome.code != Some(example.exit) {
