@@ -137,7 +137,10 @@ impl Socket {
         let mut kill = self.shared.drop_all.subscribe();
         loop {
             let timer = self.next_timer();
+            // Biased: frames already received (a PONG that arrived during a long flood) are
+            // handled before a timer that expired meanwhile can drop the connection.
             let step = tokio::select! {
+                biased;
                 _ = kill.changed() => Step::End(End::Killed),
                 cmd = cmds.recv() => match cmd {
                     Some(cmd) => self.command(ws, cmd).await,
@@ -448,7 +451,7 @@ impl Socket {
                     let rows = inner.db.bus.poll(
                         &self.channels,
                         self.cursor.last,
-                        &self.cursor.ignored(),
+                        |id| self.cursor.was_sent(id),
                         now,
                         cfg.last0_window,
                     );
