@@ -69,6 +69,8 @@ pub async fn follow(
     let deadline = args.timeout.map(|d| tokio::time::Instant::now() + d);
     let mut tally = Tally::default();
     let mut spinner = None;
+    // Set when --count cut a frame short: the position to save instead of the highest id seen.
+    let mut resume_after: Option<u64> = None;
     let started = Instant::now();
 
     let ending = loop {
@@ -97,7 +99,12 @@ pub async fn follow(
                 });
                 if let Some(limit) = args.count {
                     let room = limit.saturating_sub(tally.printed) as usize;
-                    chosen.truncate(room);
+                    if chosen.len() > room {
+                        // The rest of this frame stays unprinted: resume after the last printed
+                        // one (a frame is sorted by id), not after the frame's highest id.
+                        chosen.truncate(room);
+                        resume_after = chosen.last().map(|n| n.id);
+                    }
                 }
                 if chosen.is_empty() {
                     continue;
@@ -124,7 +131,7 @@ pub async fn follow(
         }
     };
     drop(spinner);
-    let last = stream.max_id();
+    let last = resume_after.or(stream.max_id());
     stream.close().await;
     save_last_id(ctx, last);
     finish(ctx, args, ending, &tally, started.elapsed())
