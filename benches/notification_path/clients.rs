@@ -168,11 +168,13 @@ impl Setup<'_> {
     }
 
     /// websocat with the handshake Odoo requires (Origin, the session cookie), in text mode,
-    /// after writing the subscribe to its stdin.
+    /// ending when the server closes, after writing the subscribe to its stdin.
     fn websocat(&self, stdout: Stdio) -> io::Result<(Proc, ChildStdin)> {
         let path = self.tools.websocat.as_ref().ok_or_else(|| missing("websocat"))?;
         let mut child = Command::new(path)
             .arg("--text")
+            // Without it websocat outlives the server's close while its stdin stays open.
+            .arg("--exit-on-eof")
             .arg(format!("-H=Origin: {}", self.origin))
             .arg(format!("-H=Cookie: session_id={}", self.session))
             .arg(&self.ws_url)

@@ -1,13 +1,18 @@
 //! Running a client as whole processes and reading what the kernel accounted for them.
 //!
-//! Why `wait4` and not `Child::wait`: it returns the child's own resource usage (user and system
-//! CPU time, peak RSS) with the exit status, exactly for that process, with no extra tool and no
-//! polling. `getrusage(RUSAGE_CHILDREN)` would mix all children together (its `ru_maxrss` is the
-//! largest of them, not the last one's).
+//! CPU time comes from `wait4`: the child's own user and system time, exactly, with the exit
+//! status. Peak RSS does not: `ru_maxrss` survives `exec`, and `Command::spawn` starts the child
+//! as a vfork of this process, so every child would report at least the bench's own peak (the
+//! prebuilt flood makes that ~100 MB). `VmHWM` in `/proc/<pid>/status` belongs to the address
+//! space `exec` created, so a thread polls it every 2 ms while the process runs (`spawn` returns
+//! only after the `exec`). The high-water mark never goes down, so the last reading is the peak
+//! up to 2 ms before the exit, when a process only frees memory.
 
 use std::io;
 use std::process::Child;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// What one process used, from `wait4`.
@@ -15,11 +20,18 @@ use std::time::{Duration, Instant};
 pub struct Usage {
     /// User + system CPU time.
     pub cpu: Duration,
-    /// Peak resident set size (`ru_maxrss`), KiB.
+    /// Peak resident set size (`VmHWM`), KiB.
     pub max_rss_kib: u64,
 }
 
 impl Usage {
+    fn with_peak(self, max_rss_kib: u64) -> Usage {
+        Usage {
+            max_rss_kib,
+            ..self
+        }
+    }
+
     /// Two processes side by side (a pipeline): CPU adds up, and so does memory, since both
     /// peaks are held at the same time for most of the run.
     pub fn plus(self, other: Usage) -> Usage {
@@ -58,6 +70,7 @@ pub struct Proc {
     pid: libc::pid_t,
     /// Kept so the pipes the caller did not take stay open as long as the process runs.
     _child: Child,
+    peak: PeakRss,
     done: Option<(Exit, Usage)>,
 }
 
@@ -67,6 +80,7 @@ impl Proc {
         Proc {
             pid,
             _child: child,
+            peak: PeakRss::watch(pid),
             done: None,
         }
     }
@@ -77,8 +91,9 @@ impl Proc {
 
     /// The exit and usage if the process has ended, without blocking.
     pub fn try_finish(&mut self) -> io::Result<Option<(Exit, Usage)>> {
-        if self.done.is_none() {
-            self.done = wait4(self.pid, libc::WNOHANG)?;
+        if self.done.is_none() && exited(self.pid)? {
+            let peak = self.peak.stop();
+            self.done = wait4(self.pid, 0)?.map(|(exit, usage)| (exit, usage.with_peak(peak)));
         }
         Ok(self.done)
     }
@@ -111,7 +126,10 @@ impl Proc {
         let _ = stop.send(());
         let killed = watchdog.join().unwrap_or(false);
         waited?;
-        let done = wait4(pid, 0)?.ok_or_else(|| io::Error::other("wait4 returned nothing"))?;
+        let peak = self.peak.stop();
+        let (exit, usage) =
+            wait4(pid, 0)?.ok_or_else(|| io::Error::other("wait4 returned nothing"))?;
+        let done = (exit, usage.with_peak(peak));
         self.done = Some(done);
         if killed {
             return Err(io::Error::new(
@@ -130,12 +148,29 @@ impl Proc {
         unsafe {
             libc::kill(self.pid, libc::SIGKILL);
         }
+        let _ = wait_exited(self.pid);
+        self.peak.stop();
         self.done = wait4(self.pid, 0).ok().flatten();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
 /// Block until `pid` has exited, leaving it unreaped (`waitid(P_PID, WEXITED | WNOWAIT)`).
 fn wait_exited(pid: libc::pid_t) -> io::Result<()> {
+    waitid_nowait(pid, 0).map(|_| ())
+}
+
+/// Whether `pid` has exited (it stays unreaped).
+fn exited(pid: libc::pid_t) -> io::Result<bool> {
+    waitid_nowait(pid, libc::WNOHANG)
+}
+
+fn waitid_nowait(pid: libc::pid_t, extra: libc::c_int) -> io::Result<bool> {
     loop {
         // SAFETY: siginfo_t is plain old data; waitid fills it in.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -145,11 +180,13 @@ fn wait_exited(pid: libc::pid_t) -> io::Result<()> {
                 libc::P_PID,
                 pid as libc::id_t,
                 &mut info,
-                libc::WEXITED | libc::WNOWAIT,
+                libc::WEXITED | libc::WNOWAIT | extra,
             )
         };
         if r == 0 {
-            return Ok(());
+            // With WNOHANG and nothing to report, the kernel leaves si_pid at 0.
+            // SAFETY: waitid succeeded, so info is initialised.
+            return Ok(unsafe { info.si_pid() } != 0);
         }
         let err = io::Error::last_os_error();
         if err.kind() != io::ErrorKind::Interrupted {
@@ -158,10 +195,56 @@ fn wait_exited(pid: libc::pid_t) -> io::Result<()> {
     }
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
+/// The `VmHWM` poller of one process.
+struct PeakRss {
+    kib: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl PeakRss {
+    fn watch(pid: libc::pid_t) -> PeakRss {
+        let kib = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (kib, stop) = (kib.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let path = format!("/proc/{pid}/status");
+                while !stop.load(Ordering::Relaxed) {
+                    // None once the process is a zombie (its memory is gone).
+                    match std::fs::read_to_string(&path).ok().and_then(|s| vm_hwm_kib(&s)) {
+                        Some(v) => kib.fetch_max(v, Ordering::Relaxed),
+                        None => break,
+                    };
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            })
+        };
+        PeakRss {
+            kib,
+            stop,
+            thread: Some(thread),
+        }
     }
+
+    /// Stop polling (before the pid is reaped and can be reused); the peak seen, KiB.
+    fn stop(&mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.kib.load(Ordering::Relaxed)
+    }
+}
+
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line["VmHWM:".len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// `wait4(pid, options)`: `None` when WNOHANG found it still running.
@@ -193,7 +276,7 @@ fn wait4(pid: libc::pid_t, options: libc::c_int) -> io::Result<Option<(Exit, Usa
         exit,
         Usage {
             cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-            max_rss_kib: usage.ru_maxrss as u64,
+            max_rss_kib: 0,
         },
     )))
 }
