@@ -94,9 +94,29 @@ pub struct Setup<'a> {
     pub origin: String,
     /// The bench's scratch directory (output files, stderr logs).
     pub dir: &'a Path,
+    /// A command `odoo-bus` runs under (`--wrap 'strace -c -o /tmp/s'`), for profiling; empty
+    /// for measurements.
+    pub wrap: Vec<String>,
 }
 
 impl Setup<'_> {
+    /// `odoo-bus` with the test environment, under the `--wrap` command if one was given.
+    pub fn tail_command(&self) -> Command {
+        let plain = self.env.std_cmd();
+        let Some((wrapper, wrapper_args)) = self.wrap.split_first() else {
+            return plain;
+        };
+        let mut cmd = Command::new(wrapper);
+        cmd.args(wrapper_args).arg(plain.get_program());
+        for (key, value) in plain.get_envs() {
+            match value {
+                Some(v) => cmd.env(key, v),
+                None => cmd.env_remove(key),
+            };
+        }
+        cmd
+    }
+
     /// The file a client's stdout goes to with [`Sink::File`].
     pub fn output_file(&self) -> PathBuf {
         self.dir.join("stdout")
@@ -131,7 +151,7 @@ impl Setup<'_> {
     pub fn start(&self, client: &Client, sink: Sink) -> io::Result<Started> {
         match client {
             Client::Tail { args, .. } => {
-                let mut cmd = self.env.std_cmd();
+                let mut cmd = self.tail_command();
                 cmd.arg("tail")
                     .args(*args)
                     .stdin(Stdio::null())

@@ -10,7 +10,10 @@
 //!
 //! Options: `--runs N` timed runs per client after one warm-up (5); `--frames N` frames of 10
 //! notifications per flood (10 000); `--long N` notifications of the long-stream memory run
-//! (1 000 000; 0 skips it); `--startup N` start-up runs (20; 0 skips them).
+//! (1 000 000; 0 skips it); `--startup N` start-up runs (20; 0 skips them); `--wrap CMD` runs
+//! every `odoo-bus` under CMD, a profiling aid (`--wrap 'strace -f -c -o /tmp/s.txt'`,
+//! `--wrap 'perf record -g -o /tmp/perf.data'`); its figures are the wrapper's then;
+//! `--only TEXT` keeps the clients whose label contains TEXT (`--only pretty`).
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -44,6 +47,10 @@ const PROCESS_LIMIT: Duration = Duration::from_secs(120);
 const SUBSCRIBE_LIMIT: Duration = Duration::from_secs(30);
 
 struct Options {
+    /// Profiling aid: run `odoo-bus` under this command (figures are then the wrapper's).
+    wrap: Vec<String>,
+    /// Only the clients whose label contains this.
+    only: Option<String>,
     runs: usize,
     frames: usize,
     long: usize,
@@ -52,6 +59,8 @@ struct Options {
 
 fn options() -> Result<Options, String> {
     let mut o = Options {
+        wrap: Vec::new(),
+        only: None,
         runs: 5,
         frames: 10_000,
         long: 1_000_000,
@@ -62,6 +71,15 @@ fn options() -> Result<Options, String> {
         let slot = match arg.as_str() {
             // cargo bench passes --bench to harness-less benches.
             "--bench" => continue,
+            "--only" => {
+                o.only = Some(args.next().ok_or("--only needs a text")?);
+                continue;
+            }
+            "--wrap" => {
+                let cmd = args.next().ok_or("--wrap needs a command")?;
+                o.wrap = shell_words::split(&cmd).map_err(|e| format!("--wrap: {e}"))?;
+                continue;
+            }
             "--runs" => &mut o.runs,
             "--frames" => &mut o.frames,
             "--long" => &mut o.long,
@@ -120,6 +138,7 @@ fn run(opts: &Options) -> Result<(), String> {
         ),
         origin: env.url(),
         dir: scratch.path(),
+        wrap: opts.wrap.clone(),
     };
 
     let build = Instant::now();
@@ -182,6 +201,9 @@ fn run(opts: &Options) -> Result<(), String> {
         }
     }
 
+    if let Some(only) = &opts.only {
+        rows.retain(|r| r.client.label().contains(only.as_str()));
+    }
     // Warm-up: caches, the page cache for the binary, and a check that each client printed
     // exactly what it should.
     for r in &rows {
@@ -535,7 +557,7 @@ fn startup(setup: &Setup, control: &Control, partner: i64, n: usize) -> Result<(
         wait_for_no_sockets(control)?;
         let before = control.stats();
         let subscribes = subscribe_count(control);
-        let mut cmd = setup.env.std_cmd();
+        let mut cmd = setup.tail_command();
         cmd.args(["tail", "-o", "ndjson", "-n", "1", "--timeout", "20s"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -5,7 +5,7 @@
 //! and what exit code that means. The same loop serves `demo`.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, IsTerminal};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{SignalKind, signal};
@@ -76,7 +76,10 @@ pub async fn follow(
             timestamps: args.timestamps,
             width,
         },
-        Box::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())),
+        // No BufWriter: every printer already formats a whole frame into its own buffer and
+        // hands it over with one write_all + flush. Stdout's line buffering then passes a
+        // newline-terminated block straight to one write(2); a BufWriter would only add a copy.
+        Box::new(std::io::stdout()),
     );
 
     let options = StreamOptions {

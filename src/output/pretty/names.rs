@@ -60,6 +60,7 @@ impl Bounded {
         self.names.contains_key(&id)
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.names.len()
     }

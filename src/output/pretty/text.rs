@@ -17,7 +17,7 @@ pub(super) fn html_to_text_into(html: &str, stripped: &mut String, out: &mut Str
     stripped.clear();
     out.clear();
     let mut rest = html;
-    while let Some(lt) = rest.find('<') {
+    while let Some(lt) = memchr::memchr(b'<', rest.as_bytes()) {
         stripped.push_str(&rest[..lt]);
         let tag = &rest[lt + 1..];
         // Only `<` followed by a letter, `/` or `!` opens a tag; "a < b" stays text.
@@ -26,7 +26,7 @@ pub(super) fn html_to_text_into(html: &str, stripped: &mut String, out: &mut Str
             rest = tag;
             continue;
         }
-        let Some(gt) = tag.find('>') else {
+        let Some(gt) = memchr::memchr(b'>', tag.as_bytes()) else {
             // An unterminated tag: drop the rest rather than print half a tag.
             rest = "";
             break;
@@ -37,12 +37,43 @@ pub(super) fn html_to_text_into(html: &str, stripped: &mut String, out: &mut Str
         rest = &tag[gt + 1..];
     }
     stripped.push_str(rest);
-    let decoded = html_escape::decode_html_entities(stripped.as_str());
-    for word in decoded.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
+    if memchr::memchr(b'&', stripped.as_bytes()).is_some() {
+        html_escape::decode_html_entities_to_string(stripped.as_str(), out);
+        std::mem::swap(stripped, out);
+        out.clear();
+    }
+    collapse_whitespace(stripped, out);
+}
+
+/// Appends `text` to `out` with every run of whitespace made one space, none at either end.
+fn collapse_whitespace(text: &str, out: &mut String) {
+    if !text.is_ascii() {
+        for word in text.split_whitespace() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(word);
         }
-        out.push_str(word);
+        return;
+    }
+    // ASCII: the same rule (`char::is_whitespace`, vertical tab included), word by word.
+    let bytes = text.as_bytes();
+    let blank = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && blank(bytes[i]) {
+            i += 1;
+        }
+        let start = i;
+        while i < bytes.len() && !blank(bytes[i]) {
+            i += 1;
+        }
+        if start < i {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(&text[start..i]);
+        }
     }
 }
 
@@ -111,9 +142,10 @@ pub(super) struct Fit {
 ///
 /// Printable ASCII (nearly every line) takes a fast path: one byte, one column, copied as is.
 pub(super) fn fit_into(out: &mut Vec<u8>, parts: &[&str], budget: usize) -> Fit {
-    let printable_ascii = parts
-        .iter()
-        .all(|p| !p.bytes().any(|b| !(0x20..0x7f).contains(&b)));
+    // `fold` rather than `any`: no early exit, so the loop vectorizes.
+    let printable_ascii = parts.iter().all(|p| {
+        p.is_ascii() && !p.bytes().fold(false, |bad, b| bad | (b < 0x20) | (b == 0x7f))
+    });
     if printable_ascii {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         if total <= budget {
@@ -197,6 +229,15 @@ mod tests {
         ];
         for (html, want) in cases {
             assert_eq!(html_to_text(html), want, "{html}");
+        }
+    }
+
+    #[test]
+    fn ascii_collapse_is_split_whitespace() {
+        for text in [" a  b\t\x0bc\n", "", "   ", "x", "a\x0c\rb ", "é  è\u{a0}x\u{3000}y"] {
+            let mut out = String::from("");
+            collapse_whitespace(text, &mut out);
+            assert_eq!(out, text.split_whitespace().collect::<Vec<_>>().join(" "), "{text:?}");
         }
     }
 
