@@ -8,19 +8,23 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::{Context, LoggedIn};
 use crate::bus::stream::{Backoff, BusStream, Event, StartAt, Status, StreamOptions};
 use crate::cli::{OutputFormat, TailArgs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::filter::{ChannelSelector, TypeFilter};
+use crate::output::pump::Pump;
 use crate::output::{self, FrameView, PrintOptions};
 
 /// Test knobs (documented in docs/testing.md): shorten the reconnect delay and the dead-peer
 /// watchdog so fault-injection tests run in seconds instead of minutes.
 const RECONNECT_DELAY_ENV: &str = "ODOO_BUS_RECONNECT_DELAY";
 const WATCHDOG_ENV: &str = "ODOO_BUS_WATCHDOG";
+
+/// After Ctrl-C or SIGTERM, how long the frames already received may take to reach stdout.
+const SIGNALLED_DRAIN: Duration = Duration::from_millis(200);
 
 /// Odoo pings after 45 s of silence; 75 s without a single byte means the peer is gone.
 const DEFAULT_WATCHDOG: Duration = Duration::from_secs(75);
@@ -69,6 +73,12 @@ pub async fn follow(
     let width = stdout_tty
         .then(|| terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| w.0 as usize))
         .flatten();
+    // Stdout is written by a thread of its own (see `output::pump`): a stuck reader of our
+    // output must not stop this loop from seeing Ctrl-C, the deadline or the server's close.
+    // No BufWriter: each frame arrives whole and goes out with one write(2) (Stdout's line
+    // buffering passes a newline-terminated block straight through).
+    let mut pump = Pump::start(std::io::stdout())
+        .map_err(|e| Error::other(format!("cannot start the stdout writer thread: {e}")))?;
     let mut printer = output::printer(
         format,
         PrintOptions {
@@ -76,10 +86,7 @@ pub async fn follow(
             timestamps: args.timestamps,
             width,
         },
-        // No BufWriter: every printer already formats a whole frame into its own buffer and
-        // hands it over with one write_all + flush. Stdout's line buffering then passes a
-        // newline-terminated block straight to one write(2); a BufWriter would only add a copy.
-        Box::new(std::io::stdout()),
+        Box::new(pump.collector()),
     );
 
     let options = StreamOptions {
@@ -140,15 +147,25 @@ pub async fn follow(
                     received_at: batch.received_at,
                     notifications: &chosen,
                 };
-                if let Err(e) = printer.frame(&frame) {
-                    if e.kind() == std::io::ErrorKind::BrokenPipe {
-                        break Ending::StdoutClosed;
-                    }
-                    save_last_id(ctx, stream.max_id());
-                    return Err(Error::other(format!("cannot write to stdout: {e}")));
-                }
+                // Formatting goes to memory (the collector never fails); writing is the pump's.
+                let formatted = printer.frame(&frame);
                 for n in &chosen {
                     tally.add(&n.kind);
+                }
+                let handed = match formatted {
+                    Ok(()) => hand_over(&mut pump, &mut sigint, &mut sigterm, deadline).await,
+                    Err(e) => Err(e),
+                };
+                match handed {
+                    Ok(Some(ending)) => break ending,
+                    Ok(None) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                        break Ending::StdoutClosed;
+                    }
+                    Err(e) => {
+                        save_last_id(ctx, stream.max_id());
+                        return Err(Error::other(format!("cannot write to stdout: {e}")));
+                    }
                 }
                 if args.count.is_some_and(|limit| tally.printed >= limit) {
                     break Ending::CountReached;
@@ -160,7 +177,60 @@ pub async fn follow(
     let last = stream.max_id();
     stream.close().await;
     save_last_id(ctx, last);
+    let ending = drain(&mut pump, ending, &mut sigint, &mut sigterm).await?;
     finish(ctx, args, ending, &tally, started.elapsed())
+}
+
+/// Queues the frame the printer just formatted, waiting while the stdout thread is behind;
+/// signals and the deadline are still heard meanwhile. `Some` when the tail must stop.
+async fn hand_over(
+    pump: &mut Pump,
+    sigint: &mut Signal,
+    sigterm: &mut Signal,
+    deadline: Option<tokio::time::Instant>,
+) -> std::io::Result<Option<Ending>> {
+    tokio::select! {
+        biased;
+        _ = sigint.recv() => Ok(Some(Ending::Signal(ErrorKind::Interrupted))),
+        _ = sigterm.recv() => Ok(Some(Ending::Signal(ErrorKind::Terminated))),
+        _ = sleep_until(deadline) => Ok(Some(Ending::TimeoutPassed)),
+        sent = pump.send_collected() => sent.map(|()| None),
+    }
+}
+
+/// Lets the stdout thread write what is still queued before the process exits. After a signal
+/// that gets a moment only (the user asked to stop); a signal during the wait ends it.
+async fn drain(
+    pump: &mut Pump,
+    ending: Ending,
+    sigint: &mut Signal,
+    sigterm: &mut Signal,
+) -> Result<Ending> {
+    let patience = match ending {
+        Ending::Signal(_) => Some(SIGNALLED_DRAIN),
+        _ => None,
+    };
+    let written = async {
+        match patience {
+            Some(limit) => tokio::time::timeout(limit, pump.finish())
+                .await
+                .unwrap_or(Ok(())),
+            None => pump.finish().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        _ = sigint.recv() => Ok(Ending::Signal(ErrorKind::Interrupted)),
+        _ = sigterm.recv() => Ok(Ending::Signal(ErrorKind::Terminated)),
+        written = written => match written {
+            Ok(()) => Ok(ending),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(match ending {
+                Ending::Signal(_) => ending,
+                _ => Ending::StdoutClosed,
+            }),
+            Err(e) => Err(Error::other(format!("cannot write to stdout: {e}"))),
+        },
+    }
 }
 
 /// Turn the way the loop ended into the documented exit code.
