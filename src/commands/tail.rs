@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::{Context, LoggedIn};
-use crate::bus::stream::{Backoff, BusStream, Event, StartAt, Status, StreamOptions};
+use crate::bus::stream::{
+    Backoff, BusStream, Event, SessionKeeper, StartAt, Status, StreamOptions,
+};
 use crate::cli::{OutputFormat, TailArgs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::filter::{ChannelSelector, TypeFilter};
@@ -112,12 +114,34 @@ pub async fn follow(
     let started = Instant::now();
 
     let ending = loop {
+        // A burst filled the hand-over: wait for the stdout thread before reading more.
+        if pump.collected_len() >= Pump::HAND_OVER_BYTES {
+            match hand_over(&mut pump, &mut sigint, &mut sigterm, deadline).await {
+                Ok(Some(ending)) => break ending,
+                Ok(None) => {}
+                Err(e) => match stdout_failure(ctx, &stream, e) {
+                    Ok(ending) => break ending,
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+        // Output waits only while the next frame is already there: once the socket has nothing
+        // ready, what was printed goes to stdout. Only on an open connection, where dropping
+        // `stream.next()` for the hand-over is safe (a reconnect delay would be cut short).
+        let idle_hand_over = pump.collected_len() > 0 && stream.pending_delay().is_none();
         let event = tokio::select! {
             biased;
             _ = sigint.recv() => break Ending::Signal(ErrorKind::Interrupted),
             _ = sigterm.recv() => break Ending::Signal(ErrorKind::Terminated),
             _ = sleep_until(deadline) => break Ending::TimeoutPassed,
             event = stream.next() => event,
+            sent = pump.send_collected(), if idle_hand_over => match sent {
+                Ok(()) => continue,
+                Err(e) => match stdout_failure(ctx, &stream, e) {
+                    Ok(ending) => break ending,
+                    Err(e) => return Err(e),
+                },
+            },
         };
         match event {
             Err(e) => {
@@ -148,24 +172,14 @@ pub async fn follow(
                     notifications: &chosen,
                 };
                 // Formatting goes to memory (the collector never fails); writing is the pump's.
-                let formatted = printer.frame(&frame);
+                if let Err(e) = printer.frame(&frame) {
+                    match stdout_failure(ctx, &stream, e) {
+                        Ok(ending) => break ending,
+                        Err(e) => return Err(e),
+                    }
+                }
                 for n in &chosen {
                     tally.add(&n.kind);
-                }
-                let handed = match formatted {
-                    Ok(()) => hand_over(&mut pump, &mut sigint, &mut sigterm, deadline).await,
-                    Err(e) => Err(e),
-                };
-                match handed {
-                    Ok(Some(ending)) => break ending,
-                    Ok(None) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                        break Ending::StdoutClosed;
-                    }
-                    Err(e) => {
-                        save_last_id(ctx, stream.max_id());
-                        return Err(Error::other(format!("cannot write to stdout: {e}")));
-                    }
                 }
                 if args.count.is_some_and(|limit| tally.printed >= limit) {
                     break Ending::CountReached;
@@ -181,8 +195,22 @@ pub async fn follow(
     finish(ctx, args, ending, &tally, started.elapsed())
 }
 
-/// Queues the frame the printer just formatted, waiting while the stdout thread is behind;
-/// signals and the deadline are still heard meanwhile. `Some` when the tail must stop.
+/// A write error: a closed stdout (`| head`) ends the tail quietly; anything else is an error
+/// (the position is saved first).
+fn stdout_failure<K: SessionKeeper>(
+    ctx: &Context,
+    stream: &BusStream<K>,
+    e: std::io::Error,
+) -> Result<Ending> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return Ok(Ending::StdoutClosed);
+    }
+    save_last_id(ctx, stream.max_id());
+    Err(Error::other(format!("cannot write to stdout: {e}")))
+}
+
+/// Hands the collected output over, waiting while the stdout thread is behind; signals and
+/// the deadline are still heard meanwhile. `Some` when the tail must stop.
 async fn hand_over(
     pump: &mut Pump,
     sigint: &mut Signal,

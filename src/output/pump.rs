@@ -2,10 +2,13 @@
 //! scrolled back, a paused consumer) never blocks the task that reads the websocket: Ctrl-C,
 //! SIGTERM, `--timeout` and the server's close keep being handled while a write waits.
 //!
-//! The printers format each frame in memory as before, into a [`Collector`]; the tail loop then
-//! hands the frame to the [`Pump`] (one `write_all` + `flush` per frame on the thread), waiting
-//! asynchronously when [`Pump::DEPTH`] frames are already queued: backpressure reaches the
-//! socket, never memory. Buffers travel back to be reused, so a frame costs no allocation.
+//! The printers format each frame in memory as before, into the [`Collector`]; the tail loop
+//! hands what was collected to the [`Pump`] as soon as it has nothing more to read (so output
+//! is as prompt as with a flush per frame), or once [`Pump::HAND_OVER_BYTES`] piled up during a
+//! burst (so a flood costs one thread wake-up and one `write` per 64 KiB, not per frame). The
+//! thread writes each hand-over with one `write_all` + `flush`. At most [`Pump::DEPTH`]
+//! hand-overs wait in the queue; then the loop waits (asynchronously), so backpressure reaches
+//! the socket, never memory. Buffers travel back to be reused: no allocation per frame.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -48,8 +51,11 @@ impl Write for Collector {
 }
 
 impl Pump {
-    /// Frames queued at most before [`Pump::send_collected`] waits.
+    /// Hand-overs queued at most before [`Pump::send_collected`] waits.
     pub const DEPTH: usize = 16;
+
+    /// During a burst, hand over once this much output has been collected.
+    pub const HAND_OVER_BYTES: usize = 64 << 10;
 
     /// Starts the thread that writes to `out`.
     pub fn start<W: Write + Send + 'static>(mut out: W) -> io::Result<Pump> {
@@ -89,9 +95,29 @@ impl Pump {
         Collector(self.collected.clone())
     }
 
+    /// Bytes collected and not handed over yet.
+    pub fn collected_len(&self) -> usize {
+        self.collected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     /// Queues what the collector holds (nothing when empty), waiting while the queue is full.
     /// An error is the writer's (kind unchanged: `BrokenPipe` when stdout was closed).
+    ///
+    /// Cancel-safe: the bytes are taken only once the queue has room, so a `select!` that
+    /// drops this future loses nothing.
     pub async fn send_collected(&mut self) -> io::Result<()> {
+        if self.collected_len() == 0 {
+            return Ok(());
+        }
+        let Some(frames) = &self.frames else {
+            return Err(self.failure());
+        };
+        let Ok(permit) = frames.reserve().await else {
+            return Err(self.failure());
+        };
         let spare = self.spare.try_recv().unwrap_or_default();
         let frame = std::mem::replace(
             &mut *self
@@ -100,32 +126,26 @@ impl Pump {
                 .unwrap_or_else(PoisonError::into_inner),
             spare,
         );
-        if frame.is_empty() {
-            return Ok(());
-        }
-        let Some(frames) = &self.frames else {
-            return Err(self.failure());
-        };
-        match frames.send(frame).await {
-            Ok(()) => Ok(()),
-            Err(_) => Err(self.failure()),
-        }
+        permit.send(frame);
+        Ok(())
     }
 
-    /// Waits until everything queued is written; the first write error, if any.
+    /// Hands over what is left and waits until everything is written; the first write error,
+    /// if any.
     pub async fn finish(&mut self) -> io::Result<()> {
+        let sent = self.send_collected().await;
         drop(self.frames.take());
         if let Some(done) = self.done.take() {
             let _ = done.await;
         }
-        match self
+        let failure = self
             .failure
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            Some(e) => Err(e),
-            None => Ok(()),
+            .take();
+        match (failure, sent) {
+            (Some(e), _) | (None, Err(e)) => Err(e),
+            (None, Ok(())) => Ok(()),
         }
     }
 
@@ -208,7 +228,9 @@ mod tests {
         assert!(waited.is_err(), "the send should wait for room");
         drop(held);
         pump.finish().await.unwrap();
-        assert_eq!(gate.bytes.lock().unwrap().len(), (Pump::DEPTH + 1) * 2);
+        // The waiting frame was not lost: finish handed it over.
+        let written = gate.bytes.lock().unwrap().len();
+        assert_eq!(written, (Pump::DEPTH + 1) * 2 + "one too many\n".len());
     }
 
     #[tokio::test]
@@ -232,6 +254,31 @@ mod tests {
             .copied()
             .or(finished.err().map(|e| e.kind()));
         assert_eq!(kind, Some(io::ErrorKind::BrokenPipe));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_send_loses_nothing_and_finish_sends_the_rest() {
+        let gate = Gate::default();
+        let held = gate.hold.lock().unwrap();
+        let mut pump = Pump::start(gate.clone()).unwrap();
+        for _ in 0..=Pump::DEPTH {
+            frame(&pump, "x\n");
+            pump.send_collected().await.unwrap();
+        }
+        frame(&pump, "kept\n");
+        // The queue is full: the send waits and is dropped, as a select! would.
+        let cancelled = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            pump.send_collected(),
+        )
+        .await;
+        assert!(cancelled.is_err());
+        assert_eq!(pump.collected_len(), 5);
+        frame(&pump, "last\n");
+        drop(held);
+        pump.finish().await.unwrap();
+        let written = String::from_utf8(gate.bytes.lock().unwrap().clone()).unwrap();
+        assert!(written.ends_with("x\nkept\nlast\n"), "{written}");
     }
 
     #[test]
