@@ -45,7 +45,8 @@ pub(super) fn html_to_text_into(html: &str, stripped: &mut String, out: &mut Str
     collapse_whitespace(stripped, out);
 }
 
-/// Appends `text` to `out` with every run of whitespace made one space, none at either end.
+/// Writes `text` into the empty `out` with every run of whitespace made one space, none at
+/// either end.
 fn collapse_whitespace(text: &str, out: &mut String) {
     if !text.is_ascii() {
         for word in text.split_whitespace() {
@@ -56,25 +57,31 @@ fn collapse_whitespace(text: &str, out: &mut String) {
         }
         return;
     }
-    // ASCII: the same rule (`char::is_whitespace`, vertical tab included), word by word.
+    // ASCII: the same rule (`char::is_whitespace`, vertical tab included). Text between
+    // changes is copied in one piece: a lone space between words is already right.
     let bytes = text.as_bytes();
     let blank = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
-    let mut i = 0;
-    while i < bytes.len() {
-        while i < bytes.len() && blank(bytes[i]) {
+    let start = bytes.iter().position(|&b| !blank(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|&b| !blank(b)).map_or(start, |last| last + 1);
+    let (mut kept, mut i) = (start, start);
+    while i < end {
+        let b = bytes[i];
+        if b > b' ' || !blank(b) {
             i += 1;
+            continue;
         }
-        let start = i;
-        while i < bytes.len() && !blank(bytes[i]) {
-            i += 1;
+        let mut run_end = i + 1;
+        while blank(bytes[run_end]) {
+            run_end += 1;
         }
-        if start < i {
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            out.push_str(&text[start..i]);
+        if b != b' ' || run_end > i + 1 {
+            out.push_str(&text[kept..i]);
+            out.push(' ');
+            kept = run_end;
         }
+        i = run_end;
     }
+    out.push_str(&text[kept..end]);
 }
 
 /// Whether a tag (the text between `<` and `>`) ends a word: block elements and line breaks.
@@ -234,7 +241,16 @@ mod tests {
 
     #[test]
     fn ascii_collapse_is_split_whitespace() {
-        for text in [" a  b\t\x0bc\n", "", "   ", "x", "a\x0c\rb ", "é  è\u{a0}x\u{3000}y"] {
+        for text in [
+            " a  b\t\x0bc\n",
+            "",
+            "   ",
+            "x",
+            "a\x0c\rb ",
+            "one two  three\tfour \nfive",
+            "\x01 a \x1b b",
+            "é  è\u{a0}x\u{3000}y",
+        ] {
             let mut out = String::from("");
             collapse_whitespace(text, &mut out);
             assert_eq!(out, text.split_whitespace().collect::<Vec<_>>().join(" "), "{text:?}");
