@@ -2,7 +2,7 @@
 //! websocket), so `--insecure` means the same thing everywhere and certificates are otherwise
 //! verified against the platform's trust store.
 
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -20,7 +20,23 @@ pub fn install_crypto_provider() {
 }
 
 /// The client TLS config. `insecure` accepts any certificate: the caller must warn the user.
+///
+/// Built once per process and shared: loading the platform trust store reads every file of
+/// `/etc/ssl/certs` (a few milliseconds), and `tail` needs the config twice before its first
+/// notification (the HTTP session check, then the websocket).
 pub fn client_config(insecure: bool) -> Result<Arc<ClientConfig>> {
+    static BUILT: Mutex<[Option<Arc<ClientConfig>>; 2]> = Mutex::new([None, None]);
+    let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    let slot = &mut built[usize::from(insecure)];
+    if let Some(config) = slot {
+        return Ok(config.clone());
+    }
+    let config = build_client_config(insecure)?;
+    *slot = Some(config.clone());
+    Ok(config)
+}
+
+fn build_client_config(insecure: bool) -> Result<Arc<ClientConfig>> {
     install_crypto_provider();
     let builder = ClientConfig::builder();
     let mut config = if insecure {
@@ -91,3 +107,19 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
 /// The warning printed every time `--insecure` is used.
 pub const INSECURE_WARNING: &str = "--insecure: TLS certificates are NOT verified; anyone on the network path can read and steal your session";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_is_built_once_per_mode() {
+        let insecure = client_config(true).unwrap();
+        assert!(Arc::ptr_eq(&insecure, &client_config(true).unwrap()));
+        // The platform trust store may be missing on a build machine; the cache still holds.
+        if let Ok(verified) = client_config(false) {
+            assert!(!Arc::ptr_eq(&insecure, &verified));
+            assert!(Arc::ptr_eq(&verified, &client_config(false).unwrap()));
+        }
+    }
+}

@@ -568,6 +568,30 @@ fn a_closed_stdout_ends_quietly_with_0() {
 }
 
 #[test]
+fn a_stuck_stdout_does_not_stop_sigterm() {
+    // Nobody reads the tail's stdout (a paused `| less`): the pipe fills up, yet SIGTERM must
+    // still end the process at once with 143.
+    let env = env();
+    let c = env.control();
+    let mut cmd = env.std_cmd();
+    cmd.args(["tail", "--json"]);
+    let mut t = support::running::Running::spawn_raw(cmd);
+    let unread = t.take_stdout();
+    wait_subscribed(&env, 1);
+    let sent_before = c.stats().frames_sent;
+    c.flood(Target::Partner(ADMIN_PARTNER), 2_000, 10, 200, 0.0);
+    // 300 frames of ~3 KB are far more than a pipe (64 KB) and the tail's queue hold.
+    assert!(
+        c.wait_until(WAIT, |s, _| s.frames_sent >= sent_before + 300),
+        "the flood did not go out"
+    );
+    t.signal("TERM");
+    let done = t.wait(WAIT);
+    assert_eq!(done.code, Some(143), "{}", done.stderr);
+    drop(unread);
+}
+
+#[test]
 fn a_session_lost_at_the_handshake_is_exit_3() {
     let env = env();
     env.control().set_faults(Faults {

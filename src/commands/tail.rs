@@ -5,22 +5,28 @@
 //! and what exit code that means. The same loop serves `demo`.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, IsTerminal};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::{Context, LoggedIn};
-use crate::bus::stream::{Backoff, BusStream, Event, StartAt, Status, StreamOptions};
+use crate::bus::stream::{
+    Backoff, BusStream, Event, SessionKeeper, StartAt, Status, StreamOptions,
+};
 use crate::cli::{OutputFormat, TailArgs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::filter::{ChannelSelector, TypeFilter};
+use crate::output::pump::Pump;
 use crate::output::{self, FrameView, PrintOptions};
 
 /// Test knobs (documented in docs/testing.md): shorten the reconnect delay and the dead-peer
 /// watchdog so fault-injection tests run in seconds instead of minutes.
 const RECONNECT_DELAY_ENV: &str = "ODOO_BUS_RECONNECT_DELAY";
 const WATCHDOG_ENV: &str = "ODOO_BUS_WATCHDOG";
+
+/// After Ctrl-C or SIGTERM, how long the frames already received may take to reach stdout.
+const SIGNALLED_DRAIN: Duration = Duration::from_millis(200);
 
 /// Odoo pings after 45 s of silence; 75 s without a single byte means the peer is gone.
 const DEFAULT_WATCHDOG: Duration = Duration::from_secs(75);
@@ -57,7 +63,19 @@ pub async fn follow(
     super::subscribe::check_subscription(ctx, &me.profile, &args.channels)?;
     let channels = merged_channels(&me.profile.channels, &args.channels);
 
-    let mut printer = stdout_printer(ctx, args.output, args.json, args.timestamps);
+    // Stdout is written by a thread of its own (see `output::pump`): a stuck reader of our
+    // output must not stop this loop from seeing Ctrl-C, the deadline or the server's close.
+    // No BufWriter: each frame arrives whole and goes out with one write(2) (Stdout's line
+    // buffering passes a newline-terminated block straight through).
+    let mut pump = Pump::start(std::io::stdout())
+        .map_err(|e| Error::other(format!("cannot start the stdout writer thread: {e}")))?;
+    let mut printer = stdout_printer(
+        ctx,
+        args.output,
+        args.json,
+        args.timestamps,
+        Box::new(pump.collector()),
+    );
     let options = stream_options(ctx, me, channels, start, !args.no_reconnect, args.presence)?;
     let keeper = super::client::ProfileSessionKeeper::new(ctx, client);
     let mut stream = BusStream::new(options, keeper);
@@ -74,12 +92,34 @@ pub async fn follow(
     let started = Instant::now();
 
     let ending = loop {
+        // A burst filled the hand-over: wait for the stdout thread before reading more.
+        if pump.collected_len() >= Pump::HAND_OVER_BYTES {
+            match hand_over(&mut pump, &mut sigint, &mut sigterm, deadline).await {
+                Ok(Some(ending)) => break ending,
+                Ok(None) => {}
+                Err(e) => match stdout_failure(ctx, &stream, e) {
+                    Ok(ending) => break ending,
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+        // Output waits only while the next frame is already there: once the socket has nothing
+        // ready, what was printed goes to stdout. Only on an open connection, where dropping
+        // `stream.next()` for the hand-over is safe (a reconnect delay would be cut short).
+        let idle_hand_over = pump.collected_len() > 0 && stream.pending_delay().is_none();
         let event = tokio::select! {
             biased;
             _ = sigint.recv() => break Ending::Signal(ErrorKind::Interrupted),
             _ = sigterm.recv() => break Ending::Signal(ErrorKind::Terminated),
             _ = sleep_until(deadline) => break Ending::TimeoutPassed,
             event = stream.next() => event,
+            sent = pump.send_collected(), if idle_hand_over => match sent {
+                Ok(()) => continue,
+                Err(e) => match stdout_failure(ctx, &stream, e) {
+                    Ok(ending) => break ending,
+                    Err(e) => return Err(e),
+                },
+            },
         };
         match event {
             Err(e) => {
@@ -114,12 +154,12 @@ pub async fn follow(
                     received_at: batch.received_at,
                     notifications: &chosen,
                 };
+                // Formatting goes to memory (the collector never fails); writing is the pump's.
                 if let Err(e) = printer.frame(&frame) {
-                    if e.kind() == std::io::ErrorKind::BrokenPipe {
-                        break Ending::StdoutClosed;
+                    match stdout_failure(ctx, &stream, e) {
+                        Ok(ending) => break ending,
+                        Err(e) => return Err(e),
                     }
-                    save_last_id(ctx, stream.max_id());
-                    return Err(Error::other(format!("cannot write to stdout: {e}")));
                 }
                 for n in &chosen {
                     tally.add(&n.kind);
@@ -134,6 +174,7 @@ pub async fn follow(
     let last = resume_after.or(stream.max_id());
     stream.close().await;
     save_last_id(ctx, last);
+    let ending = drain(&mut pump, ending, &mut sigint, &mut sigterm).await?;
     finish(ctx, args, ending, &tally, started.elapsed())
 }
 
@@ -144,6 +185,7 @@ pub(super) fn stdout_printer(
     output: Option<OutputFormat>,
     json: bool,
     timestamps: bool,
+    out: Box<dyn std::io::Write + Send>,
 ) -> Box<dyn output::Printer + Send> {
     let stdout_tty = std::io::stdout().is_terminal();
     let format = if json {
@@ -165,7 +207,7 @@ pub(super) fn stdout_printer(
             timestamps,
             width,
         },
-        Box::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())),
+        out,
     )
 }
 
@@ -189,6 +231,72 @@ pub(super) fn stream_options(
         watchdog: duration_env(WATCHDOG_ENV)?.unwrap_or(DEFAULT_WATCHDOG),
         dedup_window: 8192,
     })
+}
+
+/// A write error: a closed stdout (`| head`) ends the tail quietly; anything else is an error
+/// (the position is saved first).
+fn stdout_failure<K: SessionKeeper>(
+    ctx: &Context,
+    stream: &BusStream<K>,
+    e: std::io::Error,
+) -> Result<Ending> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return Ok(Ending::StdoutClosed);
+    }
+    save_last_id(ctx, stream.max_id());
+    Err(Error::other(format!("cannot write to stdout: {e}")))
+}
+
+/// Hands the collected output over, waiting while the stdout thread is behind; signals and
+/// the deadline are still heard meanwhile. `Some` when the tail must stop.
+async fn hand_over(
+    pump: &mut Pump,
+    sigint: &mut Signal,
+    sigterm: &mut Signal,
+    deadline: Option<tokio::time::Instant>,
+) -> std::io::Result<Option<Ending>> {
+    tokio::select! {
+        biased;
+        _ = sigint.recv() => Ok(Some(Ending::Signal(ErrorKind::Interrupted))),
+        _ = sigterm.recv() => Ok(Some(Ending::Signal(ErrorKind::Terminated))),
+        _ = sleep_until(deadline) => Ok(Some(Ending::TimeoutPassed)),
+        sent = pump.send_collected() => sent.map(|()| None),
+    }
+}
+
+/// Lets the stdout thread write what is still queued before the process exits. After a signal
+/// that gets a moment only (the user asked to stop); a signal during the wait ends it.
+async fn drain(
+    pump: &mut Pump,
+    ending: Ending,
+    sigint: &mut Signal,
+    sigterm: &mut Signal,
+) -> Result<Ending> {
+    let patience = match ending {
+        Ending::Signal(_) => Some(SIGNALLED_DRAIN),
+        _ => None,
+    };
+    let written = async {
+        match patience {
+            Some(limit) => tokio::time::timeout(limit, pump.finish())
+                .await
+                .unwrap_or(Ok(())),
+            None => pump.finish().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        _ = sigint.recv() => Ok(Ending::Signal(ErrorKind::Interrupted)),
+        _ = sigterm.recv() => Ok(Ending::Signal(ErrorKind::Terminated)),
+        written = written => match written {
+            Ok(()) => Ok(ending),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(match ending {
+                Ending::Signal(_) => ending,
+                _ => Ending::StdoutClosed,
+            }),
+            Err(e) => Err(Error::other(format!("cannot write to stdout: {e}"))),
+        },
+    }
 }
 
 /// Turn the way the loop ended into the documented exit code.

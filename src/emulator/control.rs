@@ -121,6 +121,32 @@ pub struct FloodInfo {
     pub bytes: usize,
 }
 
+/// Flood batches built by [`Control::prepare_flood`], ready for [`Control::send_flood`].
+#[derive(Debug, Clone)]
+pub struct PreparedFlood {
+    channel: Channel,
+    batches: Arc<Vec<Utf8Bytes>>,
+    first_id: u64,
+    last_id: u64,
+    bytes: usize,
+}
+
+impl PreparedFlood {
+    /// First and last notification id (consecutive).
+    pub fn ids(&self) -> (u64, u64) {
+        (self.first_id, self.last_id)
+    }
+
+    /// Total frame text, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn frames(&self) -> usize {
+        self.batches.len()
+    }
+}
+
 /// A cloneable handle on a running emulator.
 #[derive(Clone, Debug)]
 pub struct Control {
@@ -253,6 +279,22 @@ impl Control {
         payload_bytes: usize,
         insert_ratio: f64,
     ) -> FloodInfo {
+        let flood = self.prepare_flood(target, frames, per_frame, payload_bytes, insert_ratio);
+        self.send_flood(&flood)
+    }
+
+    /// The first half of [`Control::flood`]: take the ids and encode the batches, without
+    /// sending anything. Why separate: a benchmark must not time the encoding (100 000
+    /// notifications take a noticeable while to build), and can push the same batches to
+    /// several clients in turn with [`Control::send_flood`].
+    pub fn prepare_flood(
+        &self,
+        target: Target,
+        frames: usize,
+        per_frame: usize,
+        payload_bytes: usize,
+        insert_ratio: f64,
+    ) -> PreparedFlood {
         let channel = target.channel();
         let total = (frames * per_frame) as u64;
         let mut inner = self.shared.lock();
@@ -269,24 +311,36 @@ impl Control {
             &channel,
         );
         let bytes = batches.iter().map(String::len).sum();
-        let batches: Arc<Vec<Utf8Bytes>> =
-            Arc::new(batches.into_iter().map(Utf8Bytes::from).collect());
+        PreparedFlood {
+            channel,
+            batches: Arc::new(batches.into_iter().map(Utf8Bytes::from).collect()),
+            first_id,
+            last_id,
+            bytes,
+        }
+    }
+
+    /// The second half of [`Control::flood`]: queue the prepared batches on every socket
+    /// subscribed to its target. A socket sends them before any command queued after this call
+    /// (so `close_all` right after arrives once the last batch went out). Sending the same
+    /// flood again repeats its ids.
+    pub fn send_flood(&self, flood: &PreparedFlood) -> FloodInfo {
         let inner = self.shared.lock();
         let mut sockets = 0;
         for s in inner
             .sockets
             .values()
-            .filter(|s| s.channels.contains(&channel))
+            .filter(|s| s.channels.contains(&flood.channel))
         {
-            if s.cmd.send(SocketCmd::Flood(batches.clone())).is_ok() {
+            if s.cmd.send(SocketCmd::Flood(flood.batches.clone())).is_ok() {
                 sockets += 1;
             }
         }
         FloodInfo {
             sockets,
-            first_id,
-            last_id,
-            bytes,
+            first_id: flood.first_id,
+            last_id: flood.last_id,
+            bytes: flood.bytes,
         }
     }
 

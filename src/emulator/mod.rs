@@ -43,7 +43,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 pub use config::EmulatorConfig;
-pub use control::{ClientEvent, Control, Faults, FloodInfo, Frame, Stats, Target};
+pub use control::{ClientEvent, Control, Faults, FloodInfo, Frame, PreparedFlood, Stats, Target};
 pub use model::{ChannelKind, UserIds, UserSpec};
 
 use state::{ListenerCmd, Shared, SocketCmd};

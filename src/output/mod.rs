@@ -9,6 +9,7 @@
 pub mod filter;
 mod ndjson;
 mod pretty;
+pub mod pump;
 mod raw;
 
 use std::io::{self, Write};

@@ -2,27 +2,36 @@
 //! `23:06:28.123 15 discuss.channel/new_message    #general Marc Demo: hello`
 //! (local receive time, id, type colored by family, a summary, see [`summary`]), cut to the
 //! terminal width.
+//!
+//! Lines are written straight into the frame buffer ([`line`]), and payloads are read for the
+//! few fields a summary shows ([`store`]), so that pretty output keeps up with a busy server.
 
+mod json;
+mod line;
+mod names;
+mod store;
 mod summary;
 mod text;
 
 use std::io::{self, Write};
 
-use colored::{Color, Colorize};
+use colored::Color;
 use jiff::tz::TimeZone;
 
 use super::{FrameView, PrintOptions, Printer, emit};
-use summary::{Emphasis, summarize};
-use text::fit;
+use line::{Line, Style};
+use summary::Summarizer;
 
 /// Types are padded to this many columns so summaries line up for the common types.
 const TYPE_COLUMNS: usize = 28;
+const PADDING: &str = "                            ";
 
 pub struct PrettyPrinter<W> {
     out: W,
     opts: PrintOptions,
     tz: TimeZone,
     buf: Vec<u8>,
+    summarizer: Summarizer,
 }
 
 impl<W: Write> PrettyPrinter<W> {
@@ -36,22 +45,14 @@ impl<W: Write> PrettyPrinter<W> {
             out,
             opts,
             tz,
-            buf: Vec::with_capacity(4 << 10),
+            buf: Vec::with_capacity(16 << 10),
+            summarizer: Summarizer::default(),
         }
     }
 
     pub fn into_inner(self) -> W {
         self.out
     }
-}
-
-/// How a part of the line is shown.
-#[derive(Debug, Clone, Copy)]
-enum Style {
-    Plain,
-    Dim,
-    Bold,
-    Family(Color),
 }
 
 /// One color per family of types (the part before `/`, grouped by its first word).
@@ -67,76 +68,47 @@ fn family_color(kind: &str) -> Color {
     }
 }
 
-impl<W: Write> Printer for PrettyPrinter<W> {
-    fn frame(&mut self, frame: &FrameView<'_>) -> io::Result<()> {
-        let at =
-            jiff::Timestamp::try_from(frame.received_at).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-        let local = self.tz.to_datetime(at);
-        let clock = format!(
-            "{:02}:{:02}:{:02}.{:03}",
-            local.hour(),
-            local.minute(),
-            local.second(),
-            local.millisecond()
-        );
-        for n in frame.notifications {
-            let kind_padded = format!("{:<TYPE_COLUMNS$}", n.kind.as_ref());
-            let mut parts: Vec<(String, Style)> = vec![
-                (clock.clone(), Style::Dim),
-                (" ".into(), Style::Plain),
-                (n.id.to_string(), Style::Dim),
-                (" ".into(), Style::Plain),
-                (kind_padded, Style::Family(family_color(&n.kind))),
-                (" ".into(), Style::Plain),
-            ];
-            parts.extend(
-                summarize(&n.kind, n.payload)
-                    .into_iter()
-                    .map(|(text, emphasis)| {
-                        let style = match emphasis {
-                            Emphasis::Strong => Style::Bold,
-                            Emphasis::Normal => Style::Plain,
-                        };
-                        (text, style)
-                    }),
-            );
-            self.write_line(&parts)?;
+/// `HH:MM:SS.mmm` of the receive time, in `tz`.
+fn clock(frame: &FrameView<'_>, tz: &TimeZone) -> [u8; 12] {
+    let at = jiff::Timestamp::try_from(frame.received_at).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let local = tz.to_datetime(at);
+    let mut out = *b"00:00:00.000";
+    let digits = |out: &mut [u8], value: i64| {
+        let mut v = value.unsigned_abs();
+        for d in out.iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
         }
-        emit(&mut self.out, &mut self.buf)
-    }
+    };
+    digits(&mut out[0..2], local.hour().into());
+    digits(&mut out[3..5], local.minute().into());
+    digits(&mut out[6..8], local.second().into());
+    digits(&mut out[9..12], local.millisecond().into());
+    out
 }
 
-impl<W: Write> PrettyPrinter<W> {
-    /// Appends the parts as one line, made displayable, cut to the width, colored if asked.
-    fn write_line(&mut self, parts: &[(String, Style)]) -> io::Result<()> {
-        let mut budget = self.opts.width.unwrap_or(usize::MAX);
-        let mut line = String::new();
-        for (text, style) in parts {
-            if budget == 0 {
-                break;
-            }
-            let fitted = fit(text, budget);
-            budget -= fitted.columns;
-            let shown = fitted.text;
-            if self.opts.color {
-                let styled = match *style {
-                    Style::Plain => shown.normal(),
-                    Style::Dim => shown.dimmed(),
-                    Style::Bold => shown.bold(),
-                    Style::Family(color) => shown.color(color),
-                };
-                line.push_str(&styled.to_string());
-            } else {
-                line.push_str(&shown);
-            }
-            if fitted.cut {
-                break;
-            }
+impl<W: Write> Printer for PrettyPrinter<W> {
+    fn frame(&mut self, frame: &FrameView<'_>) -> io::Result<()> {
+        let clock = clock(frame, &self.tz);
+        // ASCII digits and colons only.
+        let clock = std::str::from_utf8(&clock).unwrap_or("??:??:??.???");
+        let mut id = itoa::Buffer::new();
+        for n in frame.notifications {
+            let mut line = Line::new(&mut self.buf, self.opts.width, self.opts.color);
+            line.push(&[clock], Style::Dim);
+            line.push(&[" "], Style::Plain);
+            line.push(&[id.format(n.id)], Style::Dim);
+            line.push(&[" "], Style::Plain);
+            let pad = TYPE_COLUMNS.saturating_sub(n.kind.chars().count());
+            line.push(
+                &[&n.kind, &PADDING[..pad]],
+                Style::Family(family_color(&n.kind)),
+            );
+            line.push(&[" "], Style::Plain);
+            self.summarizer.write(&n.kind, n.payload, &mut line);
+            line.finish();
         }
-        let line = line.trim_end();
-        self.buf.extend_from_slice(line.as_bytes());
-        self.buf.push(b'\n');
-        Ok(())
+        emit(&mut self.out, &mut self.buf)
     }
 }
 

@@ -76,7 +76,16 @@ pub(super) async fn run(ctx: &Context, name: &str, args: &SendArgs) -> Result<i3
     ctx.ui.debug(1, format!("sending {frame}"));
     stream.send_event(frame).await?;
 
-    let mut printer = tail::stdout_printer(ctx, args.output, false, false);
+    let mut printer = tail::stdout_printer(
+        ctx,
+        args.output,
+        false,
+        false,
+        Box::new(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        )),
+    );
     let deadline = tokio::time::Instant::now() + args.listen;
     let mut printed = 0usize;
     let mut no_spinner = None;

@@ -1,174 +1,169 @@
 //! A short human summary of a notification, for the types a person tails for (chat messages,
 //! presence, typing); anything else is shown as compact JSON.
 //!
-//! Pretty output is for eyes, not throughput, so this parses the payload into a `Value`.
+//! Payloads are read in one pass with only the fields a line shows (see [`super::store`]), and
+//! partner, guest and channel names are remembered from them (see [`super::names`]) so that
+//! later lines can name who is online or where someone types.
 
-use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::text::html_to_text;
+use super::json::compact_into;
+use super::line::{Line, Style};
+use super::names::{Bounded, Names};
+use super::store::{self, Persona};
+use super::text::html_to_text_into;
 
-/// How a piece of the summary is emphasised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Emphasis {
-    Normal,
-    Strong,
+/// Writes summaries. Owns the remembered names and the scratch text a line reuses, so a
+/// summary allocates nothing once these have grown (a name seen for the first time excepted).
+#[derive(Debug, Default)]
+pub(super) struct Summarizer {
+    names: Names,
+    stripped: String,
+    text: String,
 }
 
-pub(super) type Summary = Vec<(String, Emphasis)>;
-
-pub(super) fn summarize(kind: &str, payload: &RawValue) -> Summary {
-    let Ok(value) = serde_json::from_str::<Value>(payload.get()) else {
-        return vec![(payload.get().to_string(), Emphasis::Normal)];
-    };
-    let special = match kind {
-        "discuss.channel/new_message" => new_message(&value),
-        "bus.bus/im_status_updated" => presence(&value),
-        "mail.record/insert" => typing(&value),
-        _ => None,
-    };
-    // serde_json's Display is compact JSON, with `\u` escapes decoded.
-    special.unwrap_or_else(|| vec![(value.to_string(), Emphasis::Normal)])
-}
-
-/// `#general Marc Demo: hello`
-fn new_message(payload: &Value) -> Option<Summary> {
-    let channel_id = payload.get("id")?.as_u64()?;
-    let data = payload.get("data")?;
-    let message = records(data.get("mail.message")?).next()?;
-    let channel = channel_name(data, channel_id)
-        .or_else(|| {
-            let model = message.get("model").and_then(Value::as_str);
-            matches!(model, None | Some("discuss.channel"))
-                .then(|| message.get("record_name").and_then(Value::as_str))
-                .flatten()
-                .filter(|name| !name.is_empty())
-        })
-        .map_or_else(|| format!("#{channel_id}"), |name| format!("#{name}"));
-    let author = match message.get("author") {
-        Some(author @ Value::Object(_)) => persona_name(data, author),
-        // Messages from outside (email) have no author record, only `email_from`.
-        _ => message
-            .get("email_from")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| "someone".to_string()),
-    };
-    let body = message.get("body").map(body_text).unwrap_or_default();
-    let body = if !body.is_empty() {
-        body
-    } else {
-        match message
-            .get("attachment_ids")
-            .and_then(Value::as_array)
-            .map(Vec::len)
-        {
-            Some(1) => "(1 attachment)".to_string(),
-            Some(n) if n > 1 => format!("({n} attachments)"),
-            _ => "(no text)".to_string(),
+impl Summarizer {
+    /// Appends the summary of one notification to `line`.
+    pub fn write(&mut self, kind: &str, payload: &RawValue, line: &mut Line<'_>) {
+        let written = match kind {
+            "discuss.channel/new_message" => self.new_message(payload, line),
+            "bus.bus/im_status_updated" => self.presence(payload, line),
+            "mail.record/insert" => self.insert(payload, line),
+            _ => false,
+        };
+        // Known types with unexpected shapes fall back to JSON too.
+        if !written {
+            if compact_into(payload.get(), &mut self.text) {
+                line.push(&[&self.text], Style::Plain);
+            } else {
+                line.push(&[payload.get()], Style::Plain);
+            }
         }
-    };
-    Some(vec![
-        (channel, Emphasis::Strong),
-        (" ".into(), Emphasis::Normal),
-        (author, Emphasis::Strong),
-        (": ".into(), Emphasis::Normal),
-        (body, Emphasis::Normal),
-    ])
+    }
+
+    /// `#general Marc Demo: hello`. False (nothing written) when the payload is not shaped so.
+    fn new_message(&mut self, payload: &RawValue, line: &mut Line<'_>) -> bool {
+        let Some(parsed) = store::new_message(payload, &mut self.names) else {
+            return false;
+        };
+        let (Some(channel_id), Some(message)) =
+            (parsed.channel.0, parsed.data.and_then(|d| d.message))
+        else {
+            return false;
+        };
+        // A message in a channel carries the channel's name as `record_name`; a name from a
+        // `discuss.channel` record (this payload's or an earlier one) is preferred.
+        if matches!(message.model.as_str(), None | Some("discuss.channel"))
+            && let Some(name) = message.record_name.non_empty()
+            && !self.names.channels.contains(channel_id)
+        {
+            self.names.channels.learn(channel_id, name);
+        }
+        push_channel(&self.names.channels, channel_id, line);
+        line.push(&[" "], Style::Plain);
+        match &message.author {
+            Some(author) if author.is_object => push_persona(&self.names, author, line),
+            // Messages from outside (email) have no author record, only `email_from`.
+            _ => line.push(
+                &[message.email_from.as_str().unwrap_or("someone")],
+                Style::Bold,
+            ),
+        }
+        line.push(&[": "], Style::Plain);
+        match &message.body.0 {
+            Some(html) => html_to_text_into(html, &mut self.stripped, &mut self.text),
+            None => self.text.clear(),
+        }
+        if !self.text.is_empty() {
+            line.push(&[&self.text], Style::Plain);
+        } else {
+            let mut n = itoa::Buffer::new();
+            match message.attachments.0 {
+                Some(1) => line.push(&["(1 attachment)"], Style::Plain),
+                Some(count) if count > 1 => {
+                    line.push(&["(", n.format(count), " attachments)"], Style::Plain)
+                }
+                _ => line.push(&["(no text)"], Style::Plain),
+            }
+        }
+        true
+    }
+
+    /// `Marc Demo is online` (`partner 7 is online` while the name is unknown).
+    fn presence(&mut self, payload: &RawValue, line: &mut Line<'_>) -> bool {
+        let Some(presence) = store::presence(payload) else {
+            return false;
+        };
+        let Some(status) = presence.status.as_str() else {
+            return false;
+        };
+        let (guest, id) = match (presence.partner.0, presence.guest.0) {
+            (Some(id), _) => (false, id),
+            (None, Some(id)) => (true, id),
+            (None, None) => return false,
+        };
+        let (names, label) = if guest {
+            (&self.names.guests, "guest")
+        } else {
+            (&self.names.partners, "partner")
+        };
+        push_named(names, label, id, line);
+        line.push(&[" is ", status], Style::Plain);
+        true
+    }
+
+    /// `Marc Demo is typing in #general` (a Store insert of a channel member with `isTyping`).
+    /// Any other insert is shown as JSON, but its names are remembered.
+    fn insert(&mut self, payload: &RawValue, line: &mut Line<'_>) -> bool {
+        let Some(member) = store::store(payload, &mut self.names).and_then(|s| s.typing) else {
+            return false;
+        };
+        let Some(is_typing) = member.is_typing else {
+            return false;
+        };
+        match &member.persona {
+            Some(persona) => push_persona(&self.names, persona, line),
+            None => line.push(&["someone"], Style::Bold),
+        }
+        let verb = if is_typing {
+            " is typing in "
+        } else {
+            " stopped typing in "
+        };
+        line.push(&[verb], Style::Plain);
+        match member.channel() {
+            Some(id) => push_channel(&self.names.channels, id, line),
+            None => line.push(&["a channel"], Style::Bold),
+        }
+        true
+    }
 }
 
-/// `partner 7 is online`
-fn presence(payload: &Value) -> Option<Summary> {
-    let status = payload.get("im_status")?.as_str()?;
-    let who = if let Some(id) = payload.get("partner_id").and_then(Value::as_u64) {
-        format!("partner {id}")
+/// `#general`, or `#5` while the channel's name is unknown.
+fn push_channel(channels: &Bounded, id: u64, line: &mut Line<'_>) {
+    match channels.get(id) {
+        Some(name) => line.push(&["#", name], Style::Bold),
+        None => line.push(&["#", itoa::Buffer::new().format(id)], Style::Bold),
+    }
+}
+
+/// The name of `{"id": N, "type": "partner"|"guest"}`, else `partner N` (`someone` without id).
+fn push_persona(names: &Names, persona: &Persona<'_>, line: &mut Line<'_>) {
+    let Some(id) = persona.id else {
+        line.push(&["someone"], Style::Bold);
+        return;
+    };
+    let known = if persona.is_guest() {
+        &names.guests
     } else {
-        format!("guest {}", payload.get("guest_id")?.as_u64()?)
+        &names.partners
     };
-    Some(vec![
-        (who, Emphasis::Strong),
-        (format!(" is {status}"), Emphasis::Normal),
-    ])
+    push_named(known, persona.kind.as_str().unwrap_or("partner"), id, line);
 }
 
-/// `Marc Demo is typing in #1` (a Store insert of a channel member with `isTyping`).
-fn typing(payload: &Value) -> Option<Summary> {
-    let member =
-        records(payload.get("discuss.channel.member")?).find(|m| m.get("isTyping").is_some())?;
-    let is_typing = member.get("isTyping")?.as_bool()?;
-    let who = member
-        .get("persona")
-        .map_or_else(|| "someone".to_string(), |p| persona_name(payload, p));
-    let channel_id = member
-        .get("thread")
-        .or_else(|| member.get("channel_id"))
-        .and_then(|c| c.as_u64().or_else(|| c.get("id")?.as_u64()));
-    let where_ = match channel_id {
-        Some(id) => format!("#{}", channel_name(payload, id).unwrap_or(&id.to_string())),
-        None => "a channel".to_string(),
-    };
-    let verb = if is_typing {
-        " is typing in "
-    } else {
-        " stopped typing in "
-    };
-    Some(vec![
-        (who, Emphasis::Strong),
-        (verb.into(), Emphasis::Normal),
-        (where_, Emphasis::Strong),
-    ])
-}
-
-/// The records of a Store entry: a list, or one record for singleton models.
-fn records(entry: &Value) -> impl Iterator<Item = &Value> {
-    let (list, single) = match entry {
-        Value::Array(list) => (list.as_slice(), None),
-        record @ Value::Object(_) => (&[][..], Some(record)),
-        _ => (&[][..], None),
-    };
-    list.iter().chain(single)
-}
-
-fn find_record<'v>(store: &'v Value, model: &str, id: u64) -> Option<&'v Value> {
-    records(store.get(model)?).find(|r| r.get("id").and_then(Value::as_u64) == Some(id))
-}
-
-fn channel_name(store: &Value, id: u64) -> Option<&str> {
-    find_record(store, "discuss.channel", id)?
-        .get("name")?
-        .as_str()
-        .filter(|name| !name.is_empty())
-}
-
-/// The name of `{"id": N, "type": "partner"|"guest"}` from the Store it came with, else
-/// `partner N`.
-fn persona_name(store: &Value, persona: &Value) -> String {
-    let kind = persona
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("partner");
-    let Some(id) = persona.get("id").and_then(Value::as_u64) else {
-        return "someone".to_string();
-    };
-    let model = if kind == "guest" {
-        "mail.guest"
-    } else {
-        "res.partner"
-    };
-    find_record(store, model, id)
-        .and_then(|r| r.get("name")?.as_str())
-        .filter(|name| !name.is_empty())
-        .map_or_else(|| format!("{kind} {id}"), str::to_string)
-}
-
-/// A body is an HTML string, or `["markup", html]` in some builds.
-fn body_text(body: &Value) -> String {
-    match body {
-        Value::String(html) => html_to_text(html),
-        Value::Array(parts) => match parts.as_slice() {
-            [Value::String(tag), Value::String(html)] if tag == "markup" => html_to_text(html),
-            _ => String::new(),
-        },
-        _ => String::new(),
+fn push_named(names: &Bounded, label: &str, id: u64, line: &mut Line<'_>) {
+    match names.get(id) {
+        Some(name) => line.push(&[name], Style::Bold),
+        None => line.push(&[label, " ", itoa::Buffer::new().format(id)], Style::Bold),
     }
 }

@@ -1,15 +1,23 @@
 //! Turning untrusted text into something safe and short for a terminal line.
 
-use std::borrow::Cow;
-
 use unicode_width::UnicodeWidthChar;
 
 /// Plain text of a message body: tags removed (block tags and `<br>` become spaces), entities
 /// decoded, whitespace collapsed. `<p>caf&eacute; <b>x</b></p><p>y</p>` → `café x y`.
+#[cfg(test)]
 pub(super) fn html_to_text(html: &str) -> String {
-    let mut stripped = String::with_capacity(html.len());
+    let (mut stripped, mut out) = (String::new(), String::new());
+    html_to_text_into(html, &mut stripped, &mut out);
+    out
+}
+
+/// [`html_to_text`] into `out`, with `stripped` as scratch space: both are cleared first and
+/// reused from line to line, so a body costs no allocation once they have grown.
+pub(super) fn html_to_text_into(html: &str, stripped: &mut String, out: &mut String) {
+    stripped.clear();
+    out.clear();
     let mut rest = html;
-    while let Some(lt) = rest.find('<') {
+    while let Some(lt) = memchr::memchr(b'<', rest.as_bytes()) {
         stripped.push_str(&rest[..lt]);
         let tag = &rest[lt + 1..];
         // Only `<` followed by a letter, `/` or `!` opens a tag; "a < b" stays text.
@@ -18,7 +26,7 @@ pub(super) fn html_to_text(html: &str) -> String {
             rest = tag;
             continue;
         }
-        let Some(gt) = tag.find('>') else {
+        let Some(gt) = memchr::memchr(b'>', tag.as_bytes()) else {
             // An unterminated tag: drop the rest rather than print half a tag.
             rest = "";
             break;
@@ -29,8 +37,54 @@ pub(super) fn html_to_text(html: &str) -> String {
         rest = &tag[gt + 1..];
     }
     stripped.push_str(rest);
-    let decoded = html_escape::decode_html_entities(&stripped);
-    collapse_whitespace(&decoded)
+    if memchr::memchr(b'&', stripped.as_bytes()).is_some() {
+        html_escape::decode_html_entities_to_string(stripped.as_str(), out);
+        std::mem::swap(stripped, out);
+        out.clear();
+    }
+    collapse_whitespace(stripped, out);
+}
+
+/// Writes `text` into the empty `out` with every run of whitespace made one space, none at
+/// either end.
+fn collapse_whitespace(text: &str, out: &mut String) {
+    if !text.is_ascii() {
+        for word in text.split_whitespace() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+        return;
+    }
+    // ASCII: the same rule (`char::is_whitespace`, vertical tab included). Text between
+    // changes is copied in one piece: a lone space between words is already right.
+    let bytes = text.as_bytes();
+    let blank = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+    let start = bytes.iter().position(|&b| !blank(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !blank(b))
+        .map_or(start, |last| last + 1);
+    let (mut kept, mut i) = (start, start);
+    while i < end {
+        let b = bytes[i];
+        if b > b' ' || !blank(b) {
+            i += 1;
+            continue;
+        }
+        let mut run_end = i + 1;
+        while blank(bytes[run_end]) {
+            run_end += 1;
+        }
+        if b != b' ' || run_end > i + 1 {
+            out.push_str(&text[kept..i]);
+            out.push(' ');
+            kept = run_end;
+        }
+        i = run_end;
+    }
+    out.push_str(&text[kept..end]);
 }
 
 /// Whether a tag (the text between `<` and `>`) ends a word: block elements and line breaks.
@@ -67,17 +121,6 @@ fn separates_words(tag: &str) -> bool {
     BLOCKS.iter().any(|block| block.eq_ignore_ascii_case(name))
 }
 
-fn collapse_whitespace(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    out
-}
-
 /// What a character shows as on a terminal line: layout whitespace becomes a space; control
 /// characters (an ESC could restyle or move the cursor) and bidi overrides (they could disguise
 /// what follows) become U+FFFD.
@@ -95,55 +138,83 @@ fn columns(c: char) -> usize {
     c.width().unwrap_or(0)
 }
 
-/// `text` made displayable and cut to a column budget.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct Fitted<'a> {
-    pub text: Cow<'a, str>,
-    /// Columns `text` takes.
+/// What [`fit_into`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Fit {
+    /// Columns the written text takes.
     pub columns: usize,
     /// Whether something was cut (the text then ends with `…`).
     pub cut: bool,
 }
 
-/// Makes `text` displayable and, when needed, cuts it to at most `budget` columns, ending with
-/// `…` if anything was cut.
-pub(super) fn fit(text: &str, budget: usize) -> Fitted<'_> {
-    let mut used = 0;
-    let mut clean = true;
-    for c in text.chars() {
-        let shown = displayable(c);
-        clean &= shown == c;
-        used += columns(shown);
-    }
-    if used <= budget {
-        let text = if clean {
-            Cow::Borrowed(text)
-        } else {
-            Cow::Owned(text.chars().map(displayable).collect())
+/// Appends the concatenation of `parts`, made displayable and, when needed, cut to at most
+/// `budget` columns, ending with `…` if anything was cut.
+///
+/// Printable ASCII (nearly every line) takes a fast path: one byte, one column, copied as is.
+pub(super) fn fit_into(out: &mut Vec<u8>, parts: &[&str], budget: usize) -> Fit {
+    // `fold` rather than `any`: no early exit, so the loop vectorizes.
+    let printable_ascii = parts.iter().all(|p| {
+        p.is_ascii()
+            && !p
+                .bytes()
+                .fold(false, |bad, b| bad | (b < 0x20) | (b == 0x7f))
+    });
+    if printable_ascii {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total <= budget {
+            for p in parts {
+                out.extend_from_slice(p.as_bytes());
+            }
+            return Fit {
+                columns: total,
+                cut: false,
+            };
+        }
+        if budget == 0 {
+            return Fit {
+                columns: 0,
+                cut: true,
+            };
+        }
+        let mut keep = budget - 1;
+        for p in parts {
+            let take = keep.min(p.len());
+            out.extend_from_slice(&p.as_bytes()[..take]);
+            keep -= take;
+        }
+        out.extend_from_slice("…".as_bytes());
+        return Fit {
+            columns: budget,
+            cut: true,
         };
-        return Fitted {
-            text,
-            columns: used,
+    }
+    let chars = || parts.iter().flat_map(|p| p.chars()).map(displayable);
+    let total: usize = chars().map(columns).sum();
+    let mut utf8 = [0u8; 4];
+    if total <= budget {
+        for c in chars() {
+            out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+        }
+        return Fit {
+            columns: total,
             cut: false,
         };
     }
     // Cut: keep what fits in budget - 1 columns, then the ellipsis.
-    let mut out = String::new();
     let mut used = 0;
-    for c in text.chars().map(displayable) {
+    for c in chars() {
         let w = columns(c);
         if used + w + 1 > budget {
             break;
         }
-        out.push(c);
+        out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
         used += w;
     }
     if budget > 0 {
-        out.push('…');
+        out.extend_from_slice("…".as_bytes());
         used += 1;
     }
-    Fitted {
-        text: Cow::Owned(out),
+    Fit {
         columns: used,
         cut: true,
     }
@@ -175,37 +246,92 @@ mod tests {
     }
 
     #[test]
+    fn ascii_collapse_is_split_whitespace() {
+        for text in [
+            " a  b\t\x0bc\n",
+            "",
+            "   ",
+            "x",
+            "a\x0c\rb ",
+            "one two  three\tfour \nfive",
+            "\x01 a \x1b b",
+            "é  è\u{a0}x\u{3000}y",
+        ] {
+            let mut out = String::from("");
+            collapse_whitespace(text, &mut out);
+            assert_eq!(
+                out,
+                text.split_whitespace().collect::<Vec<_>>().join(" "),
+                "{text:?}"
+            );
+        }
+    }
+
+    /// `fit_into` as a string, for assertions.
+    fn fit(text: &str, budget: usize) -> (String, Fit) {
+        let mut out = Vec::new();
+        let fit = fit_into(&mut out, &[text], budget);
+        (String::from_utf8(out).unwrap(), fit)
+    }
+
+    #[test]
     fn control_and_bidi_characters_are_neutralised() {
-        let fitted = fit("a\x1b[31mred\u{202E}x\ty", 100);
-        assert_eq!(fitted.text, "a\u{FFFD}[31mred\u{FFFD}x y");
+        let (text, fitted) = fit("a\x1b[31mred\u{202E}x\ty", 100);
+        assert_eq!(text, "a\u{FFFD}[31mred\u{FFFD}x y");
         assert_eq!(fitted.columns, 13);
         assert!(!fitted.cut);
     }
 
     #[test]
     fn fit_cuts_on_characters_and_counts_columns() {
-        let whole = fit("hello", 5);
-        assert!(matches!(whole.text, Cow::Borrowed("hello")));
-        assert_eq!((whole.columns, whole.cut), (5, false));
-        let cut = fit("hello world", 6);
         assert_eq!(
-            (cut.text.as_ref(), cut.columns, cut.cut),
-            ("hello…", 6, true)
+            fit("hello", 5),
+            (
+                "hello".into(),
+                Fit {
+                    columns: 5,
+                    cut: false
+                }
+            )
+        );
+        assert_eq!(
+            fit("hello world", 6),
+            (
+                "hello…".into(),
+                Fit {
+                    columns: 6,
+                    cut: true
+                }
+            )
         );
         // é is one column, 😀 two: never split a character, never overflow.
-        assert_eq!(fit("café😀😀", 6).text, "café…");
-        assert_eq!(fit("😀😀😀", 4).text, "😀…");
-        assert_eq!(fit("😀😀😀", 4).columns, 3);
-        assert_eq!(fit("abc", 1).text, "…");
-        assert_eq!(fit("abc", 0).text, "");
+        assert_eq!(fit("café😀😀", 6).0, "café…");
+        assert_eq!(fit("😀😀😀", 4).0, "😀…");
+        assert_eq!(fit("😀😀😀", 4).1.columns, 3);
+        assert_eq!(fit("abc", 1).0, "…");
+        assert_eq!(fit("abc", 0).0, "");
         for budget in 0..12 {
-            let fitted = fit("日本語のテキスト😀abc", budget);
+            let (text, fitted) = fit("日本語のテキスト😀abc", budget);
             assert!(fitted.columns <= budget, "{fitted:?} > {budget}");
-            assert_eq!(
-                fitted.columns,
-                fitted.text.chars().map(columns).sum::<usize>()
-            );
+            assert_eq!(fitted.columns, text.chars().map(columns).sum::<usize>());
             assert!(fitted.cut);
+        }
+    }
+
+    #[test]
+    fn parts_fit_as_one_text() {
+        let mut out = Vec::new();
+        let fitted = fit_into(&mut out, &["#", "general"], 5);
+        assert_eq!((out.as_slice(), fitted.cut), ("#gen…".as_bytes(), true));
+        let mut out = Vec::new();
+        let fitted = fit_into(&mut out, &["partner", " ", "7"], 9);
+        assert_eq!((out.as_slice(), fitted.columns), (&b"partner 7"[..], 9));
+        // The ASCII fast path and the general path cut at the same place.
+        for budget in 0..8 {
+            let ascii = fit("abcdefg", budget);
+            let mut out = Vec::new();
+            let general = fit_into(&mut out, &["abcdef", "\u{e9}"], budget);
+            assert_eq!(ascii.1.columns.min(budget), general.columns.min(budget));
         }
     }
 }
