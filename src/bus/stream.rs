@@ -112,6 +112,9 @@ pub enum Status {
         code: Option<u16>,
         reason: String,
         explanation: String,
+        /// How long the stream waits before the next attempt (short after 4002, backing off
+        /// after anything else), so the user knows it is not stuck.
+        retry_in: Duration,
     },
     Retrying {
         delay: Duration,
@@ -402,6 +405,7 @@ impl<K: SessionKeeper> BusStream<K> {
                     code,
                     reason,
                     explanation,
+                    retry_in: delay,
                 }))
             }
             CloseAction::Backoff => self.lost(code, explanation),
@@ -415,11 +419,12 @@ impl<K: SessionKeeper> BusStream<K> {
                 "disconnected: {explanation} (not reconnecting: --no-reconnect)"
             )));
         }
-        self.schedule_backoff();
+        let retry_in = self.schedule_backoff();
         Ok(Event::Status(Status::Disconnected {
             code,
             reason: String::new(),
             explanation,
+            retry_in,
         }))
     }
 

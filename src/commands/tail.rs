@@ -248,7 +248,8 @@ fn save_last_id(ctx: &Context, last: Option<u64>) {
     }
 }
 
-fn duration_env(name: &str) -> Result<Option<Duration>> {
+/// A duration from a test knob; empty or unset is `None`, anything unparsable a usage error.
+pub(super) fn duration_env(name: &str) -> Result<Option<Duration>> {
     match std::env::var(name) {
         Ok(v) if !v.is_empty() => crate::cli::parse_duration(&v)
             .map(Some)
@@ -300,9 +301,16 @@ fn report(ctx: &Context, status: &Status, spinner: &mut Option<crate::ui::Spinne
             };
             ui.info(format!("{what} {} (from {from})", strip_query(url)));
         }
-        Status::Disconnected { explanation, .. } => {
+        Status::Disconnected {
+            explanation,
+            retry_in,
+            ..
+        } => {
             spinner.take();
-            ui.warn(format!("disconnected: {explanation}"));
+            ui.warn(format!(
+                "disconnected: {explanation}; reconnecting in {}",
+                humantime::format_duration(round_ms(*retry_in))
+            ));
         }
         Status::Retrying { delay, error, .. } => {
             spinner.take();
