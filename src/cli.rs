@@ -148,7 +148,7 @@ pub struct LoginArgs {
     pub user: Option<String>,
 
     /// Read the password from the first line of stdin (else ODOO_PASSWORD, else a prompt)
-    #[arg(long, conflicts_with = "session_id")]
+    #[arg(long)]
     pub password_stdin: bool,
 
     /// Two-factor code, for accounts with TOTP enabled (prompted on a terminal when missing)
@@ -192,7 +192,7 @@ pub struct SubscribeArgs {
     #[arg(long, conflicts_with_all = ["channels", "remove"])]
     pub clear: bool,
 
-    /// Format of --list
+    /// Format of --list: one name a line; ndjson prints each as a JSON string
     #[arg(short, long, value_enum, value_name = "FORMAT")]
     pub output: Option<OutputFormat>,
 }

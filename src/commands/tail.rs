@@ -54,41 +54,11 @@ pub async fn follow(
         .only_channels
         .then(|| ChannelSelector::new(&args.channels));
     let start = start_point(ctx, me, args)?;
+    super::subscribe::check_subscription(ctx, &me.profile, &args.channels)?;
     let channels = merged_channels(&me.profile.channels, &args.channels);
 
-    let stdout_tty = std::io::stdout().is_terminal();
-    let format = if args.json {
-        OutputFormat::Ndjson
-    } else {
-        args.output.unwrap_or(if stdout_tty {
-            OutputFormat::Pretty
-        } else {
-            OutputFormat::Ndjson
-        })
-    };
-    let width = stdout_tty
-        .then(|| terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| w.0 as usize))
-        .flatten();
-    let mut printer = output::printer(
-        format,
-        PrintOptions {
-            color: ctx.ui.color_stdout,
-            timestamps: args.timestamps,
-            width,
-        },
-        Box::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())),
-    );
-
-    let options = StreamOptions {
-        connect: ctx.connect_options(me)?,
-        channels,
-        start,
-        reconnect: !args.no_reconnect,
-        presence: args.presence,
-        backoff: backoff_from_env()?,
-        watchdog: duration_env(WATCHDOG_ENV)?.unwrap_or(DEFAULT_WATCHDOG),
-        dedup_window: 8192,
-    };
+    let mut printer = stdout_printer(ctx, args.output, args.json, args.timestamps);
+    let options = stream_options(ctx, me, channels, start, !args.no_reconnect, args.presence)?;
     let keeper = super::client::ProfileSessionKeeper::new(ctx, client);
     let mut stream = BusStream::new(options, keeper);
 
@@ -158,6 +128,60 @@ pub async fn follow(
     stream.close().await;
     save_last_id(ctx, last);
     finish(ctx, args, ending, &tally, started.elapsed())
+}
+
+/// The stdout printer under tail's format rules (pretty on a terminal, NDJSON otherwise, `--json`
+/// = `-o ndjson`); shared with `send --event`.
+pub(super) fn stdout_printer(
+    ctx: &Context,
+    output: Option<OutputFormat>,
+    json: bool,
+    timestamps: bool,
+) -> Box<dyn output::Printer + Send> {
+    let stdout_tty = std::io::stdout().is_terminal();
+    let format = if json {
+        OutputFormat::Ndjson
+    } else {
+        output.unwrap_or(if stdout_tty {
+            OutputFormat::Pretty
+        } else {
+            OutputFormat::Ndjson
+        })
+    };
+    let width = stdout_tty
+        .then(|| terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| w.0 as usize))
+        .flatten();
+    output::printer(
+        format,
+        PrintOptions {
+            color: ctx.ui.color_stdout,
+            timestamps,
+            width,
+        },
+        Box::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())),
+    )
+}
+
+/// The stream settings of this profile (test knobs from the environment included); shared with
+/// `send`.
+pub(super) fn stream_options(
+    ctx: &Context,
+    me: &LoggedIn,
+    channels: Vec<String>,
+    start: StartAt,
+    reconnect: bool,
+    presence: bool,
+) -> Result<StreamOptions> {
+    Ok(StreamOptions {
+        connect: ctx.connect_options(me)?,
+        channels,
+        start,
+        reconnect,
+        presence,
+        backoff: backoff_from_env()?,
+        watchdog: duration_env(WATCHDOG_ENV)?.unwrap_or(DEFAULT_WATCHDOG),
+        dedup_window: 8192,
+    })
 }
 
 /// Turn the way the loop ended into the documented exit code.
@@ -268,7 +292,7 @@ fn backoff_from_env() -> Result<Backoff> {
 }
 
 /// Connection states on stderr: a spinner on a terminal, plain lines otherwise, nothing with -q.
-fn report(ctx: &Context, status: &Status, spinner: &mut Option<crate::ui::Spinner>) {
+pub(super) fn report(ctx: &Context, status: &Status, spinner: &mut Option<crate::ui::Spinner>) {
     let ui = &ctx.ui;
     match status {
         Status::Connecting { attempt } => {

@@ -160,6 +160,11 @@ impl Control {
         self.shared.lock().db.add_channel(name, kind, members)
     }
 
+    /// A discuss channel by name (the seed has "general" = 1, "sales" = 3, ...).
+    pub fn find_channel(&self, name: &str) -> Option<i64> {
+        self.shared.lock().db.channel_by_name(name)
+    }
+
     /// Add a member to a channel.
     pub fn join_channel(&self, channel_id: i64, uid: i64) {
         self.shared.lock().db.add_member(channel_id, uid);
@@ -174,20 +179,18 @@ impl Control {
         )
     }
 
-    /// Make every session of `uid` stale (a password change); open sockets close with 4001.
+    /// Make every session of `uid` stale (a password change). Open sockets notice at their
+    /// next client message or dispatch and close with 4001, as on a real server.
     pub fn invalidate_sessions(&self, uid: i64) {
-        let mut inner = self.shared.lock();
-        if let Some(u) = inner.db.users.get_mut(&uid) {
+        if let Some(u) = self.shared.lock().db.users.get_mut(&uid) {
             u.security_stamp += 1;
         }
-        inner.wake_sessions(|s| s.uid == Some(uid));
     }
 
-    /// Forget a session (its file deleted); sockets using it close with 4001.
+    /// Forget a session (its file deleted); sockets using it close with 4001 at their next
+    /// client message or dispatch.
     pub fn delete_session(&self, sid: &SessionId) {
-        let mut inner = self.shared.lock();
-        inner.db.sessions.remove(sid.expose());
-        inner.wake_sessions(|s| s.sid == sid.expose());
+        self.shared.lock().db.sessions.remove(sid.expose());
     }
 
     /// True while `sid` is a logged-in session whose token still matches.

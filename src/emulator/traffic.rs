@@ -62,11 +62,16 @@ pub fn spawn(control: Control, rate: f64) -> TrafficHandle {
     let audrey = control
         .add_user(UserSpec::internal("audrey", "audrey", "Audrey Peterson"))
         .uid;
-    control.join_channel(1, joel);
-    control.join_channel(1, audrey);
-    let sales = control.add_channel("sales", ChannelKind::Public, &[admin, demo, joel, audrey]);
+    let general = control.find_channel("general").unwrap_or(1);
+    let sales = control
+        .find_channel("sales")
+        .unwrap_or_else(|| control.add_channel("sales", ChannelKind::Public, &[]));
+    for uid in [admin, demo, joel, audrey] {
+        control.join_channel(general, uid);
+        control.join_channel(sales, uid);
+    }
     let speakers = [demo, joel, audrey];
-    let channels = [1, sales];
+    let channels = [general, sales];
     let runtime = control.shared.runtime.clone();
     let task = runtime.spawn(async move {
         let pause = |lo: u64, hi: u64| {

@@ -389,6 +389,15 @@ mod tests {
         decode_response(200, Some("application/json"), body.as_bytes())
     }
 
+    /// An error as Odoo's dispatcher reports a Python exception (code 200).
+    fn odoo_error(name: &str, message: &str) -> RpcError {
+        RpcError::Odoo {
+            code: 200,
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+
     fn server() -> ServerUrl {
         ServerUrl::parse("http://127.0.0.1:8069").unwrap()
     }
@@ -542,27 +551,18 @@ mod tests {
             login: false,
             ..login
         };
-        let denied = RpcError::Odoo {
-            code: 200,
-            name: names::ACCESS_DENIED.into(),
-            message: "Access Denied".into(),
-        };
+        let denied = odoo_error(names::ACCESS_DENIED, "Access Denied");
         let e = denied.user_error(&login);
         assert_eq!(e.exit_code(), 3);
         assert!(e.message.contains("wrong login or password"), "{e}");
-        let cooldown = RpcError::Odoo {
-            code: 200,
-            name: names::ACCESS_DENIED.into(),
-            message: "Too many login failures, please wait a bit before trying again.".into(),
-        };
+        let cooldown = odoo_error(
+            names::ACCESS_DENIED,
+            "Too many login failures, please wait a bit before trying again.",
+        );
         let e = cooldown.user_error(&login);
         assert_eq!(e.exit_code(), 3);
         assert!(e.message.contains("wait a minute"), "{e}");
-        let no_db = RpcError::Odoo {
-            code: 200,
-            name: names::ACCESS_ERROR.into(),
-            message: "Database not found.".into(),
-        };
+        let no_db = odoo_error(names::ACCESS_ERROR, "Database not found.");
         let e = no_db.user_error(&login);
         assert_eq!(e.exit_code(), 1);
         assert!(e.message.contains("--db"), "{e}");

@@ -303,7 +303,7 @@ pub fn peek_notifications(ctx: &mut Ctx, params: &Params) -> Result<Nested, RpcE
     if first {
         session.websocket_session = true;
     } else if !session.websocket_session {
-        return Err(RpcError::session_expired());
+        return Err(RpcError::session_expired_in_handler());
     }
     let Some(sub) =
         events::prepare_subscribe(&inner.db, ctx.uid, &params["channels"], &params["last"])
@@ -348,7 +348,7 @@ pub fn update_bus_presence(ctx: &Ctx, params: &Params) -> Result<Nested, RpcErro
         .get(&ctx.sid)
         .is_some_and(|s| s.websocket_session)
     {
-        return Err(RpcError::session_expired());
+        return Err(RpcError::session_expired_in_handler());
     }
     let inactivity = params["inactivity_period"]
         .as_f64()

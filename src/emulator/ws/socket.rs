@@ -19,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
@@ -90,8 +91,6 @@ pub async fn run(shared: Arc<Shared>, upgraded: Upgraded, accepted: Accepted) {
     shared.lock().sockets.insert(
         id,
         SocketEntry {
-            sid: accepted.sid.clone(),
-            uid: accepted.uid,
             channels: HashSet::new(),
             wake: wake.clone(),
             cmd: cmd_tx,
@@ -300,10 +299,18 @@ impl Socket {
                 Step::Continue
             }
             Message::Close(frame) => {
-                // Echo (an empty close is answered with 1000), then terminate.
-                let (code, reason) = frame
-                    .map(|f| (u16::from(f.code), f.reason.to_string()))
-                    .unwrap_or((1000, String::new()));
+                // Echo (an empty close is answered with 1000), then terminate. tungstenite has
+                // already swapped a code that is not allowed (1005, 1015, ...) for 1002
+                // "Protocol violation"; Odoo answers those with 1002 "Invalid close code: N".
+                let (code, reason) = match frame {
+                    None => (1000, String::new()),
+                    Some(f)
+                        if f.code == CloseCode::Protocol && f.reason == "Protocol violation" =>
+                    {
+                        (1002, "Invalid close code".to_string())
+                    }
+                    Some(f) => (u16::from(f.code), f.reason.to_string()),
+                };
                 send_close_frame(&self.shared, ws, code, &reason).await;
                 Step::End(End::Closed)
             }
@@ -335,10 +342,7 @@ impl Socket {
     async fn protocol_error(&mut self, ws: &mut Ws, e: WsError) -> Step {
         let (code, reason) = match e {
             WsError::Capacity(CapacityError::MessageTooLong { .. }) => (1009, String::new()),
-            WsError::Utf8(_) => (
-                1007,
-                "'utf-8' codec can't decode bytes: invalid utf-8".to_string(),
-            ),
+            WsError::Utf8(detail) => (1007, python_utf8_error(&detail)),
             WsError::Protocol(p) => match p {
                 ProtocolError::UnmaskedFrameFromClient => (1002, "Frame must be masked".into()),
                 ProtocolError::NonZeroReservedBits => (1002, "Reserved bits must be unset".into()),
@@ -471,6 +475,16 @@ impl Socket {
             }
         }
     }
+}
+
+/// Python's wording for a decoding error, from Rust's ("... from index N").
+fn python_utf8_error(detail: &str) -> String {
+    let position = detail
+        .rsplit("index ")
+        .next()
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    format!("'utf-8' codec can't decode byte in position {position}: invalid start byte")
 }
 
 /// A close frame as the server writes it: unmasked, code + reason (≤ 125 bytes).
