@@ -296,11 +296,13 @@ pub struct SendArgs {
     pub event: Option<String>,
 
     /// The event's data, as JSON
-    #[arg(long, value_name = "JSON", requires = "event")]
+    // `conflicts_with` as well as `requires`: clap waives a requirement that conflicts with an
+    // argument present, so `send CHANNEL TEXT --data X` would silently drop --data.
+    #[arg(long, value_name = "JSON", requires = "event", conflicts_with = "channel")]
     pub data: Option<String>,
 
     /// With --event: print what arrives for this long afterwards
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s", requires = "event")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s", requires = "event", conflicts_with = "channel")]
     pub listen: Duration,
 
     /// Output format for --wait results and --event notifications

@@ -121,6 +121,7 @@ fn a_full_session_at_maximum_verbosity_never_prints_a_session_id_or_the_password
     let done = t.wait(WAIT);
     assert_eq!(done.code, Some(0), "{}", done.stderr);
     output += &done.stdout.join("\n");
+    output.push('\n');
     output += &done.stderr;
     track(&env, &mut sids);
 

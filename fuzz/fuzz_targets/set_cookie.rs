@@ -1,10 +1,10 @@
-//! `Set-Cookie` header values from the server, as the websocket handshake and the HTTP client
-//! read them; and the log redaction that must hide a session id wherever it appears.
+//! `Set-Cookie` header values from the server, as the HTTP client and the websocket handshake
+//! read them (one parser: `odoo::client::session_cookie_change`); and the log redaction that
+//! must hide a session id wherever it appears.
 #![no_main]
 
 use cookie::time::OffsetDateTime;
 use libfuzzer_sys::fuzz_target;
-use odoo_bus::bus::connection::session_cookie_value;
 use odoo_bus::odoo::client::{CookieChange, redact, session_cookie_change};
 
 const SID: &str =
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     // One header value per line, as several Set-Cookie headers.
     let values: Vec<&str> = text.split('\n').collect();
     for v in &values {
-        let _ = session_cookie_value(v);
+        let _ = session_cookie_change([*v], OffsetDateTime::UNIX_EPOCH);
     }
     let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("fixed time");
     if let Some(CookieChange::Set(sid)) = session_cookie_change(values.iter().copied(), now) {
