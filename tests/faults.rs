@@ -232,6 +232,7 @@ fn a_5_mb_frame_is_printed_intact_with_bounded_memory() {
     let expected = format!("{{\"id\":{id},\"type\":\"big/frame\",\"payload\":{payload}}}");
     assert!(line == expected, "the payload was altered ({} bytes printed, {} expected)", line.len(), expected.len());
     let peak = t.peak_rss();
+    eprintln!("5 MB frame: peak RSS {} MB", peak >> 20);
     assert!(peak < MEMORY_BOUND, "peak RSS {} MB", peak >> 20);
     // Still streaming afterwards.
     let next = notify(&env, 1);
@@ -423,6 +424,12 @@ fn a_blocked_stdout_holds_the_server_back_without_growing_memory_or_dropping_any
         printed.push(parse(&line)["id"].as_u64().unwrap());
     }
     let peak = t.peak_rss();
+    eprintln!(
+        "blocked stdout: {} MB sent, peak RSS {} MB while blocked, {} MB after",
+        sent.bytes >> 20,
+        peak_blocked >> 20,
+        peak >> 20
+    );
     assert!(
         peak_blocked < MEMORY_BOUND && peak < MEMORY_BOUND,
         "peak RSS {} MB while blocked, {} MB after ({} MB were sent)",
@@ -436,4 +443,31 @@ fn a_blocked_stdout_holds_the_server_back_without_growing_memory_or_dropping_any
     drop(out);
     let done = t.wait(WAIT);
     assert_eq!(done.code, Some(130), "{}", done.stderr);
+}
+
+#[test]
+fn a_blocked_stdout_does_not_stop_sigterm_or_the_timeout() {
+    let env = env();
+    for (signal, args, code) in [
+        (Some("TERM"), &["--json"][..], 143),
+        (Some("INT"), &["--json"][..], 130),
+        (None, &["--json", "--timeout", "3s"][..], 0),
+    ] {
+        let mut t = Running::spawn_raw(tail_cmd(&env, args));
+        let n = subscribes(&env).len();
+        wait_subscribed(&env, n + 1);
+        let sent = env
+            .control()
+            .flood(Target::Partner(ADMIN_PARTNER), 2_000, 2, 1000, 0.0);
+        assert_eq!(sent.sockets, 1);
+        // Nobody reads: the tail is stuck writing to stdout.
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(t.is_running());
+        if let Some(name) = signal {
+            t.signal(name);
+        }
+        let _stdout = t.take_stdout(); // kept open (unread) until the process is gone
+        let done = t.wait(WAIT);
+        assert_eq!(done.code, Some(code), "{signal:?}: {}", done.stderr);
+    }
 }

@@ -15,6 +15,7 @@ use crate::bus::stream::{Backoff, BusStream, Event, StartAt, Status, StreamOptio
 use crate::cli::{OutputFormat, TailArgs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::filter::{ChannelSelector, TypeFilter};
+use crate::output::sink::{Captured, StdoutSink};
 use crate::output::{self, FrameView, PrintOptions};
 
 /// Test knobs (documented in docs/testing.md): shorten the reconnect delay and the dead-peer
@@ -57,7 +58,21 @@ pub async fn follow(
     super::subscribe::check_subscription(ctx, &me.profile, &args.channels)?;
     let channels = merged_channels(&me.profile.channels, &args.channels);
 
-    let mut printer = stdout_printer(ctx, args.output, args.json, args.timestamps);
+    // Frames are formatted into memory and written by a thread, so a stdout nobody reads
+    // never keeps this loop from seeing Ctrl-C, SIGTERM or the deadline (see output::sink).
+    let formatted = Captured::default();
+    let mut printer = printer_into(
+        ctx,
+        args.output,
+        args.json,
+        args.timestamps,
+        Box::new(formatted.clone()),
+    );
+    let mut sink = StdoutSink::spawn(
+        Box::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())),
+        OUTPUT_QUEUE_FRAMES,
+    )
+    .map_err(|e| Error::other(format!("cannot start the stdout writer: {e}")))?;
     let options = stream_options(ctx, me, channels, start, !args.no_reconnect, args.presence)?;
     let keeper = super::client::ProfileSessionKeeper::new(ctx, client);
     let mut stream = BusStream::new(options, keeper);
@@ -69,6 +84,7 @@ pub async fn follow(
     let deadline = args.timeout.map(|d| tokio::time::Instant::now() + d);
     let mut tally = Tally::default();
     let mut spinner = None;
+    let mut unqueued = false;
     let started = Instant::now();
 
     let ending = loop {
@@ -82,7 +98,8 @@ pub async fn follow(
         match event {
             Err(e) => {
                 drop(spinner.take());
-                save_last_id(ctx, stream.max_id());
+                let drained = drain(&mut sink, &mut sigint, &mut sigterm, None).await;
+                save_last_id(ctx, drained.position(&sink, stream.max_id()));
                 return Err(e);
             }
             Ok(Event::End) => break Ending::ServerClosed,
@@ -107,15 +124,38 @@ pub async fn follow(
                     received_at: batch.received_at,
                     notifications: &chosen,
                 };
-                if let Err(e) = printer.frame(&frame) {
+                // Formatting into memory cannot fail; the write happens below.
+                printer
+                    .frame(&frame)
+                    .map_err(|e| Error::other(format!("cannot format a frame: {e}")))?;
+                for n in &chosen {
+                    tally.add(&n.kind);
+                }
+                let position = stream.max_id().unwrap_or_default();
+                // Waits while the output queue is full (a slow reader holds the socket back),
+                // still watching signals and the deadline.
+                let written = tokio::select! {
+                    biased;
+                    _ = sigint.recv() => Err(Ending::Signal(ErrorKind::Interrupted)),
+                    _ = sigterm.recv() => Err(Ending::Signal(ErrorKind::Terminated)),
+                    _ = sleep_until(deadline) => Err(Ending::TimeoutPassed),
+                    written = sink.send(formatted.take(), position) => Ok(written),
+                };
+                let written = match written {
+                    Ok(w) => w,
+                    Err(ending) => {
+                        // This frame never reached the queue: the saved position must not
+                        // include it.
+                        unqueued = true;
+                        break ending;
+                    }
+                };
+                if let Err(e) = written {
                     if e.kind() == std::io::ErrorKind::BrokenPipe {
                         break Ending::StdoutClosed;
                     }
-                    save_last_id(ctx, stream.max_id());
+                    save_last_id(ctx, Some(sink.written_position()).filter(|&p| p > 0));
                     return Err(Error::other(format!("cannot write to stdout: {e}")));
-                }
-                for n in &chosen {
-                    tally.add(&n.kind);
                 }
                 if args.count.is_some_and(|limit| tally.printed >= limit) {
                     break Ending::CountReached;
@@ -124,10 +164,73 @@ pub async fn follow(
         }
     };
     drop(spinner);
-    let last = stream.max_id();
+    // What was printed must reach stdout before the exit; after a signal or the deadline only
+    // for a moment (the reader may be stuck for good).
+    let grace = matches!(ending, Ending::Signal(_) | Ending::TimeoutPassed).then_some(DRAIN_GRACE);
+    let drained = drain(&mut sink, &mut sigint, &mut sigterm, grace).await;
+    let last = if unqueued {
+        Some(sink.written_position()).filter(|&p| p > 0)
+    } else {
+        drained.position(&sink, stream.max_id())
+    };
     stream.close().await;
     save_last_id(ctx, last);
+    let ending = match drained {
+        Drained::Failed(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(Error::other(format!("cannot write to stdout: {e}")));
+        }
+        Drained::Signal(kind) if !matches!(ending, Ending::Signal(_)) => Ending::Signal(kind),
+        _ => ending,
+    };
     finish(ctx, args, ending, &tally, started.elapsed())
+}
+
+/// Frames formatted ahead of a slow stdout: a bound on memory, not a buffer to fill.
+const OUTPUT_QUEUE_FRAMES: usize = 8;
+
+/// How long the last frames may take to reach stdout after Ctrl-C, SIGTERM or `--timeout`.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
+/// How waiting for the output queue ended.
+enum Drained {
+    /// Everything printed reached stdout.
+    All,
+    /// A signal came first.
+    Signal(ErrorKind),
+    /// The grace period passed first.
+    GaveUp,
+    /// The writer failed (a closed pipe, a full disk).
+    Failed(std::io::Error),
+}
+
+impl Drained {
+    /// The position to save for `--resume`: the stream's when everything was printed, else
+    /// that of the last frame that really reached stdout (so a resume prints the rest).
+    fn position(&self, sink: &StdoutSink, stream_max: Option<u64>) -> Option<u64> {
+        match self {
+            Drained::All => stream_max,
+            _ => Some(sink.written_position()).filter(|&p| p > 0),
+        }
+    }
+}
+
+async fn drain(
+    sink: &mut StdoutSink,
+    sigint: &mut tokio::signal::unix::Signal,
+    sigterm: &mut tokio::signal::unix::Signal,
+    grace: Option<Duration>,
+) -> Drained {
+    let limit = grace.map(|g| tokio::time::Instant::now() + g);
+    tokio::select! {
+        biased;
+        _ = sigint.recv() => Drained::Signal(ErrorKind::Interrupted),
+        _ = sigterm.recv() => Drained::Signal(ErrorKind::Terminated),
+        _ = sleep_until(limit) => Drained::GaveUp,
+        done = sink.drain() => match done {
+            Ok(()) => Drained::All,
+            Err(e) => Drained::Failed(e),
+        },
+    }
 }
 
 /// The stdout printer under tail's format rules (pretty on a terminal, NDJSON otherwise, `--json`
@@ -137,6 +240,23 @@ pub(super) fn stdout_printer(
     output: Option<OutputFormat>,
     json: bool,
     timestamps: bool,
+) -> Box<dyn output::Printer + Send> {
+    printer_into(
+        ctx,
+        output,
+        json,
+        timestamps,
+        Box::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())),
+    )
+}
+
+/// The printer tail's format rules choose for stdout, writing to `out`.
+fn printer_into(
+    ctx: &Context,
+    output: Option<OutputFormat>,
+    json: bool,
+    timestamps: bool,
+    out: Box<dyn std::io::Write + Send>,
 ) -> Box<dyn output::Printer + Send> {
     let stdout_tty = std::io::stdout().is_terminal();
     let format = if json {
@@ -158,7 +278,7 @@ pub(super) fn stdout_printer(
             timestamps,
             width,
         },
-        Box::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())),
+        out,
     )
 }
 

@@ -10,6 +10,7 @@ pub mod filter;
 mod ndjson;
 mod pretty;
 mod raw;
+pub mod sink;
 
 use std::io::{self, Write};
 use std::time::SystemTime;
