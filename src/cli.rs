@@ -298,7 +298,12 @@ pub struct SendArgs {
     /// The event's data, as JSON
     // `conflicts_with` as well as `requires`: clap waives a requirement that conflicts with an
     // argument present, so `send CHANNEL TEXT --data X` would silently drop --data.
-    #[arg(long, value_name = "JSON", requires = "event", conflicts_with = "channel")]
+    #[arg(
+        long,
+        value_name = "JSON",
+        requires = "event",
+        conflicts_with = "channel"
+    )]
     pub data: Option<String>,
 
     /// With --event: print what arrives for this long afterwards
@@ -417,8 +422,7 @@ pub fn one_line_usage_error(e: &clap::Error, args: &[std::ffi::OsString]) -> Str
     let subcommands: Vec<String> = command()
         .get_subcommands()
         .flat_map(|c| {
-            std::iter::once(c.get_name().to_string())
-                .chain(c.get_all_aliases().map(str::to_string))
+            std::iter::once(c.get_name().to_string()).chain(c.get_all_aliases().map(str::to_string))
         })
         .collect();
     let sub = args
@@ -462,7 +466,12 @@ mod tests {
     #[test]
     fn durations_too_long_for_a_deadline_are_refused() {
         // 500,000,000,000 years overflowed `Instant::now() + d` in `tail --timeout` (a panic).
-        for absurd in ["500000000000y", "100000000000y", "40000y", "18446744073709551615s"] {
+        for absurd in [
+            "500000000000y",
+            "100000000000y",
+            "40000y",
+            "18446744073709551615s",
+        ] {
             let err = parse_duration(absurd).unwrap_err();
             assert!(err.contains(absurd), "{err}");
         }
@@ -478,9 +487,8 @@ mod tests {
             &["odoo-bus", "nosuch"],
             &["odoo-bus", "-v", "-q", "status"],
         ];
-        let os = |args: &[&str]| -> Vec<std::ffi::OsString> {
-            args.iter().map(Into::into).collect()
-        };
+        let os =
+            |args: &[&str]| -> Vec<std::ffi::OsString> { args.iter().map(Into::into).collect() };
         for args in cases {
             let err = command().try_get_matches_from(*args).unwrap_err();
             let line = one_line_usage_error(&err, &os(args));
@@ -491,7 +499,10 @@ mod tests {
         let args = ["odoo-bus", "tail", "--jsn"];
         let err = command().try_get_matches_from(args).unwrap_err();
         let line = one_line_usage_error(&err, &os(&args));
-        assert!(line.contains("'--jsn'") && line.contains("'--json'"), "{line}");
+        assert!(
+            line.contains("'--jsn'") && line.contains("'--json'"),
+            "{line}"
+        );
         assert!(line.ends_with("see `odoo-bus tail --help`"), "{line}");
         // The arguments clap lists on lines of their own stay in the message.
         let args = ["odoo-bus", "tail", "--only-channels"];

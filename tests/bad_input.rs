@@ -82,6 +82,7 @@ const fn case(
     }
 }
 
+#[rustfmt::skip]
 const CASES: &[Case] = &[
     // --- the command line itself
     case("unknown subcommand", Setup::Fresh, &["tial"], 2, "unrecognized subcommand 'tial'"),
@@ -205,7 +206,11 @@ fn run_case(c: &Case) -> Result<Outcome, String> {
     let before = config_bytes_and_mtime(&config);
     let url = env.url();
     let args: Vec<String> = c.args.iter().map(|a| a.replace("{url}", &url)).collect();
-    let out = cmd.args(&args).envs(c.env.iter().copied()).output().unwrap();
+    let out = cmd
+        .args(&args)
+        .envs(c.env.iter().copied())
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let shown = format!("odoo-bus {}", args.join(" "));
 
@@ -228,7 +233,11 @@ fn run_case(c: &Case) -> Result<Outcome, String> {
         problems.push(format!("{:?} is not in the error", c.says));
     }
     if out.status.code() != Some(c.code) {
-        problems.push(format!("exit {:?} instead of {}", out.status.code(), c.code));
+        problems.push(format!(
+            "exit {:?} instead of {}",
+            out.status.code(),
+            c.code
+        ));
     }
     // A failed command never changes the config file (bytes and mtime).
     if config_bytes_and_mtime(&config) != before {
@@ -253,7 +262,9 @@ fn markdown(outcomes: &[(&Case, Outcome)]) -> String {
     let cell = |s: &str| s.replace('|', "\\|");
     let mut out = String::new();
     out.push_str(TABLE_START);
-    out.push_str("\n\n| what was wrong | setup | command | exit | stderr |\n|---|---|---|---|---|\n");
+    out.push_str(
+        "\n\n| what was wrong | setup | command | exit | stderr |\n|---|---|---|---|---|\n",
+    );
     for (c, o) in outcomes {
         let args: Vec<String> = c
             .args

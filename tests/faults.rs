@@ -151,7 +151,10 @@ fn a_hanging_handshake_after_a_disconnect_is_retried_until_the_server_answers_ag
     // Several attempts time out (1 s each) and the process keeps going.
     let mut timeouts = 0;
     for _ in 0..200 {
-        timeouts = t.stderr_so_far().matches("timed out while connecting").count();
+        timeouts = t
+            .stderr_so_far()
+            .matches("timed out while connecting")
+            .count();
         if timeouts >= 2 {
             break;
         }
@@ -159,12 +162,20 @@ fn a_hanging_handshake_after_a_disconnect_is_retried_until_the_server_answers_ag
     }
     assert!(timeouts >= 2, "{}", t.stderr_so_far());
     assert!(t.is_running(), "tail gave up while the server hung");
-    assert_eq!(subscribes(&env).len(), 1, "no handshake got through yet: {}", t.stderr_so_far());
+    assert_eq!(
+        subscribes(&env).len(),
+        1,
+        "no handshake got through yet: {}",
+        t.stderr_so_far()
+    );
 
     c.set_faults(Faults::default());
     wait_subscribed(&env, 2);
     let resumed = subscribes(&env)[1]["last"].as_u64().unwrap();
-    assert!(before <= resumed && resumed < during, "resumed after {resumed}");
+    assert!(
+        before <= resumed && resumed < during,
+        "resumed after {resumed}"
+    );
     wait_for_id(&t, during);
     t.signal("INT");
     let done = t.wait(WAIT);
@@ -230,7 +241,12 @@ fn a_5_mb_frame_is_printed_intact_with_bounded_memory() {
         .find(|l| l.contains("big/frame"))
         .expect("the big frame is printed");
     let expected = format!("{{\"id\":{id},\"type\":\"big/frame\",\"payload\":{payload}}}");
-    assert!(line == expected, "the payload was altered ({} bytes printed, {} expected)", line.len(), expected.len());
+    assert!(
+        line == expected,
+        "the payload was altered ({} bytes printed, {} expected)",
+        line.len(),
+        expected.len()
+    );
     let peak = t.peak_rss();
     eprintln!("5 MB frame: peak RSS {} MB", peak >> 20);
     assert!(peak < MEMORY_BOUND, "peak RSS {} MB", peak >> 20);
@@ -278,7 +294,12 @@ fn announced_delay(stderr: &str) -> Duration {
 
 /// Close the tail's socket with `code` (1006: drop TCP without a close frame) and return what
 /// the tail printed on stderr about it, once it has subscribed again.
-fn close_and_resubscribe(env: &TestEnv, t: &Running, code: u16, subscribes_before: usize) -> String {
+fn close_and_resubscribe(
+    env: &TestEnv,
+    t: &Running,
+    code: u16,
+    subscribes_before: usize,
+) -> String {
     if code == 1006 {
         env.control().drop_all();
     } else {
@@ -350,7 +371,11 @@ fn close_1000_ends_with_0_outdated_with_1_and_4001_with_an_expired_session_with_
     c.close_all(4001, "");
     let done = t.wait(WAIT);
     assert_eq!(done.code, Some(3), "{}", done.stderr);
-    assert_eq!(subscribes(&env).len(), n + 1, "no reconnect after 4001 + expired");
+    assert_eq!(
+        subscribes(&env).len(),
+        n + 1,
+        "no reconnect after 4001 + expired"
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -378,7 +403,11 @@ fn twenty_restarts_lose_nothing_repeat_nothing_and_never_end_the_tail() {
             produced.push(notify(&env, 100 + i));
         }
         wait_subscribed(&env, round + 2);
-        assert!(t.is_running(), "the tail ended during restart {}", round + 1);
+        assert!(
+            t.is_running(),
+            "the tail ended during restart {}",
+            round + 1
+        );
     }
     for i in 0..PER_ROUND * 2 {
         produced.push(notify(&env, 1000 + i));

@@ -88,11 +88,24 @@ fn a_full_session_at_maximum_verbosity_never_prints_a_session_id_or_the_password
     let mut output = String::new();
 
     // Password from the environment, then from stdin.
-    output += &run(&env, &["-vvv", "login", &url, "--db", &db, "--user", "eve"], None);
+    output += &run(
+        &env,
+        &["-vvv", "login", &url, "--db", &db, "--user", "eve"],
+        None,
+    );
     track(&env, &mut sids);
     output += &run(
         &env,
-        &["-vvv", "login", &url, "--db", &db, "--user", "eve", "--password-stdin"],
+        &[
+            "-vvv",
+            "login",
+            &url,
+            "--db",
+            &db,
+            "--user",
+            "eve",
+            "--password-stdin",
+        ],
         Some(&format!("{PASSWORD}\n")),
     );
     track(&env, &mut sids);
@@ -113,11 +126,19 @@ fn a_full_session_at_maximum_verbosity_never_prints_a_session_id_or_the_password
         .env("ODOO_BUS_RECONNECT_DELAY", "20ms");
     let t = Running::spawn(cmd);
     assert!(c.wait_for_subscribes(1, WAIT));
-    c.notify(Target::Partner(user.partner_id), "secret/test", json!({"n": 1}));
+    c.notify(
+        Target::Partner(user.partner_id),
+        "secret/test",
+        json!({"n": 1}),
+    );
     assert!(t.next_line(WAIT).is_some());
     c.close_all(4001, "");
     assert!(c.wait_for_subscribes(2, WAIT));
-    c.notify(Target::Partner(user.partner_id), "secret/test", json!({"n": 2}));
+    c.notify(
+        Target::Partner(user.partner_id),
+        "secret/test",
+        json!({"n": 2}),
+    );
     let done = t.wait(WAIT);
     assert_eq!(done.code, Some(0), "{}", done.stderr);
     output += &done.stdout.join("\n");
@@ -244,12 +265,16 @@ fn a_redirect_to_another_host_never_carries_the_cookie_and_is_a_clear_error() {
         redirect_to(format!("{target}{path}"))(head)
     });
     let env = TestEnv::new();
-    let sid = "UfZPnkrFQVwm4-49u15V9mqheZSpzaZjzUAxWroagcyDoXU_JLZa8MN5Xbe0Z2_TPDT7Ja1IGlskjdikwODV";
+    let sid =
+        "UfZPnkrFQVwm4-49u15V9mqheZSpzaZjzUAxWroagcyDoXU_JLZa8MN5Xbe0Z2_TPDT7Ja1IGlskjdikwODV";
     let config = env.config_path();
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(
         &config,
-        format!("[profiles.default]\nurl = \"http://{}\"\nsession_id = \"{sid}\"\n", a.addr),
+        format!(
+            "[profiles.default]\nurl = \"http://{}\"\nsession_id = \"{sid}\"\n",
+            a.addr
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -262,7 +287,10 @@ fn a_redirect_to_another_host_never_carries_the_cookie_and_is_a_clear_error() {
     ] {
         let out = env.cmd().args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() || args == ["logout"], "{args:?}: {stderr}");
+        assert!(
+            !out.status.success() || args == ["logout"],
+            "{args:?}: {stderr}"
+        );
         assert!(
             stderr.contains("redirects to") || stderr.contains("redirect"),
             "{args:?}: the user is told about the redirect:\n{stderr}"
@@ -272,7 +300,14 @@ fn a_redirect_to_another_host_never_carries_the_cookie_and_is_a_clear_error() {
     // Same for a session adopted on the command line.
     let out = env
         .cmd()
-        .args(["-p", "other", "login", &format!("http://{}", a.addr), "--session-id", sid])
+        .args([
+            "-p",
+            "other",
+            "login",
+            &format!("http://{}", a.addr),
+            "--session-id",
+            sid,
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -280,7 +315,8 @@ fn a_redirect_to_another_host_never_carries_the_cookie_and_is_a_clear_error() {
     let at_a = a.requests();
     assert!(!at_a.is_empty(), "the commands did talk to A");
     assert!(
-        at_a.iter().any(|h| h.to_ascii_lowercase().contains("cookie: session_id=")),
+        at_a.iter()
+            .any(|h| h.to_ascii_lowercase().contains("cookie: session_id=")),
         "A (the configured server) gets the cookie: {at_a:?}"
     );
     let at_b = b.requests();
@@ -288,7 +324,10 @@ fn a_redirect_to_another_host_never_carries_the_cookie_and_is_a_clear_error() {
         at_b.iter().all(|h| !h.contains(sid)),
         "the session reached the other host: {at_b:?}"
     );
-    assert!(at_b.is_empty(), "redirects are not followed at all: {at_b:?}");
+    assert!(
+        at_b.is_empty(),
+        "redirects are not followed at all: {at_b:?}"
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -324,7 +363,10 @@ fn plain_http_to_a_remote_host_warns_before_anything_is_sent() {
             .position(|l| l.starts_with("warning:") && l.contains("travels in clear text"))
             .unwrap_or_else(|| panic!("{args:?}: no cleartext warning:\n{stderr}"));
         if let Some(error) = stderr.lines().position(|l| l.starts_with("error:")) {
-            assert!(warning < error, "{args:?}: warning after the error:\n{stderr}");
+            assert!(
+                warning < error,
+                "{args:?}: warning after the error:\n{stderr}"
+            );
         }
         config_with_url(&env, "http://localhost.example:1");
     }
@@ -424,6 +466,10 @@ fn the_config_is_private_even_with_a_permissive_umask_and_a_readable_one_is_warn
         .arg("logout")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(mode(&config), 0o600, "config file after a write");
 }

@@ -104,7 +104,12 @@ impl StdoutSink {
             let _ = done.await;
             self.done = None;
         }
-        match self.failure.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        match self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -116,7 +121,12 @@ impl StdoutSink {
     }
 
     fn failure(&self) -> io::Error {
-        match self.failure.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        match self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
             Some(e) => io::Error::new(e.kind(), e.to_string()),
             None => io::Error::other("the stdout writer stopped"),
         }
