@@ -15,7 +15,7 @@ Exit codes:
   1    other error (server error, config file problem)
   2    usage error (bad option or value)
   3    authentication: not logged in, wrong password, session expired, two-factor needed
-  4    connection: unreachable, TLS failure, websocket refused, reconnects given up
+  4    connection: unreachable, TLS failure, websocket refused, disconnected with --no-reconnect
   5    doctor found a failing check
   124  --timeout passed before the asked-for result
   130  interrupted (Ctrl-C); 143 terminated (SIGTERM)";
@@ -211,7 +211,8 @@ pub enum OutputFormat {
 /// The options shared by `tail` and `demo` (what to print and how).
 #[derive(Debug, Clone, Args)]
 pub struct TailArgs {
-    /// Also subscribe to this channel (repeatable); added to the profile's saved channels
+    /// Also subscribe to this channel, for this run only, on top of the profile's saved channels
+    /// (repeatable; `odoo-bus subscribe` saves channels)
     #[arg(short, long = "channel", value_name = "CHANNEL")]
     pub channels: Vec<String>,
 

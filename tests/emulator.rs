@@ -1619,11 +1619,19 @@ async fn fault_downgrade_session_and_no_dispatch() {
     });
     let (mut ws, _) = connect(&url, Some(&sid), None, None).await;
     subscribe(&mut ws, json!([]), 0).await;
-    control.notify(Target::Partner(7), "t", json!(null));
+    // The subscribe's own poll replays the earlier row (last 50 s): wait for it, so the next
+    // notification can only travel by NOTIFY.
+    let replay = next_text(&mut ws).await;
+    assert!(replay.contains("\"type\": \"t\""), "{replay}");
+    let id = control.notify(Target::Partner(7), "t", json!(null));
     assert!(
         quiet_for(&mut ws, Duration::from_millis(400)).await,
         "stored, never pushed"
     );
+    // Only NOTIFY is broken: a new subscribe polls on its own and hands the stored row over.
+    subscribe(&mut ws, json!([]), 0).await;
+    let frame = next_text(&mut ws).await;
+    assert!(frame.contains(&format!("\"id\": {id}")), "{frame}");
 }
 
 #[tokio::test]
@@ -1851,4 +1859,131 @@ fn test_env_writes_a_logged_in_profile() {
     env.logged_in_profile("other", "admin");
     assert!(env.config_text().contains("[profiles.other]"));
     assert!(env.config_path().starts_with(env.home()));
+}
+
+#[tokio::test]
+async fn demo_traffic_is_believable_and_starts_at_once() {
+    let (emu, control) = start(EmulatorConfig::fast()).await;
+    let admin = login(&emu.url(), "admin", "admin").await;
+    let (mut ws, _) = connect(&emu.url(), Some(&admin), None, None).await;
+    subscribe(&mut ws, json!([]), 0).await;
+    processed(&control, 1).await;
+    // The first notification comes ~200 ms / rate after the start (next_batch waits up to 5 s).
+    let _traffic = odoo_bus::emulator::traffic::spawn(control.clone(), 4.0);
+    let first = next_batch(&mut ws).await;
+    assert_eq!(first[0].1, "mail.record/insert", "someone starts typing");
+    assert_eq!(first[0].2["discuss.channel.member"][0]["isTyping"], true);
+    // Within a few seconds (rate 4×), a chat message with a real author.
+    let mut seen_message = false;
+    while !seen_message {
+        for (_, kind, payload) in next_batch(&mut ws).await {
+            if kind == "discuss.channel/new_message" {
+                let author = payload["data"]["res.partner"][0]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                assert!(
+                    ["Marc Demo", "Joel Willis", "Audrey Peterson"].contains(&author.as_str()),
+                    "{author}"
+                );
+                seen_message = true;
+            }
+        }
+    }
+    assert!(control.find_user("joel").is_some() && control.find_channel("sales") == Some(3));
+}
+
+#[tokio::test]
+async fn mixed_case_upgrade_and_samesite_origin() {
+    let (emu, control) = start(EmulatorConfig {
+        public_samesite_ws: true,
+        ..EmulatorConfig::fast()
+    })
+    .await;
+    let url = emu.url();
+    // Live facts: `Upgrade: WebSocket` upgrades, with werkzeug's `Connection: close` left in.
+    let mut raw = Raw::open(
+        &url,
+        &format!(
+            "{}Origin: {url}\r\n",
+            STD_UPGRADE.replace("Upgrade: websocket", "Upgrade: WebSocket")
+        ),
+    )
+    .await;
+    assert_eq!(raw.status(), 101, "{}", raw.head);
+    assert!(
+        raw.header("connection")
+            .is_some_and(|c| c.contains("close")),
+        "{}",
+        raw.head
+    );
+    raw.frame(0x89, b"hi", false).await;
+    assert_eq!(
+        raw.read_frame().await,
+        Some((0xA, b"hi".to_vec())),
+        "the socket works"
+    );
+    // §2.4 ODOO_BUS_PUBLIC_SAMESITE_WS: an Origin that is not the Host → public socket, but the
+    // 101 still sets the caller's own cookie.
+    let sid = login(&url, "demo", "demo").await;
+    let mut raw = Raw::open(
+        &url,
+        &format!("{STD_UPGRADE}Origin: http://elsewhere\r\nCookie: session_id={sid}\r\n"),
+    )
+    .await;
+    assert!(raw.header("set-cookie").is_some_and(|c| c.contains(&sid)));
+    raw.frame(
+        0x81,
+        br#"{"event_name": "subscribe", "data": {"channels": [], "last": 0}}"#,
+        false,
+    )
+    .await;
+    processed(&control, 1).await;
+    control.notify(Target::Partner(7), "t", json!(null));
+    let b = control.notify(Target::Broadcast, "t", json!(null));
+    let (op, text) = raw.read_frame().await.unwrap();
+    assert_eq!(op, 1);
+    assert!(
+        String::from_utf8(text)
+            .unwrap()
+            .starts_with(&format!("[{{\"id\": {b}, "))
+    );
+}
+
+#[tokio::test]
+async fn missed_presences_go_to_the_subscribers_own_partner() {
+    let (emu, control) = start(EmulatorConfig::fast()).await;
+    let url = emu.url();
+    let (admin, demo) = admin_demo(&control);
+    control.set_presence(demo, "online");
+    // §3.2: a presence updated within the last 2 s is re-sent on subscribe, to the caller's
+    // own partner channel (a new row), so it is not lost while the socket was connecting.
+    let sid = control.create_session(admin);
+    let (mut ws, _) = connect(&url, Some(sid.expose()), None, None).await;
+    subscribe(
+        &mut ws,
+        json!(["odoo-presence-res.partner_7"]),
+        control.max_id(),
+    )
+    .await;
+    let batch = next_batch(&mut ws).await;
+    assert_eq!(batch.len(), 1, "{batch:?}");
+    assert_eq!(batch[0].1, "bus.bus/im_status_updated");
+    assert_eq!(batch[0].2, json!({"im_status": "online", "partner_id": 7}));
+    // Portal users may only watch partners they share a channel with.
+    let portal = control.add_user(UserSpec {
+        internal: false,
+        ..UserSpec::internal("p", "p", "Portal Pete")
+    });
+    let sid = control.create_session(portal.uid);
+    let (mut ws, _) = connect(&url, Some(sid.expose()), None, None).await;
+    subscribe(
+        &mut ws,
+        json!(["odoo-presence-res.partner_7"]),
+        control.max_id(),
+    )
+    .await;
+    processed(&control, 2).await;
+    control.set_presence(demo, "away");
+    assert!(quiet_for(&mut ws, Duration::from_millis(300)).await);
 }

@@ -118,6 +118,7 @@ impl ChannelKind {
 pub struct Member {
     pub id: i64,
     pub partner_id: i64,
+    pub create_date: String,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +129,8 @@ pub struct DiscussChannel {
     /// For `channel`-type channels: readable by this group's users (None: every internal user).
     pub group_public_id: Option<i64>,
     pub members: Vec<Member>,
+    /// The newest message posted (members' `seen_message_id` in typing payloads).
+    pub last_message_id: Option<i64>,
 }
 
 impl DiscussChannel {
@@ -378,6 +381,7 @@ impl Db {
                 members.push(Member {
                     id: self.next_member,
                     partner_id: u.partner_id,
+                    create_date: time::odoo_now(),
                 });
                 self.next_member += 1;
             }
@@ -390,6 +394,7 @@ impl Db {
                 kind,
                 group_public_id,
                 members,
+                last_message_id: None,
             },
         );
         id
@@ -407,6 +412,7 @@ impl Db {
             c.members.push(Member {
                 id: next,
                 partner_id,
+                create_date: time::odoo_now(),
             });
             self.next_member += 1;
         }

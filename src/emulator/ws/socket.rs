@@ -137,7 +137,10 @@ impl Socket {
         let mut kill = self.shared.drop_all.subscribe();
         loop {
             let timer = self.next_timer();
+            // Biased: frames already received (a PONG that arrived during a long flood) are
+            // handled before a timer that expired meanwhile can drop the connection.
             let step = tokio::select! {
+                biased;
                 _ = kill.changed() => Step::End(End::Killed),
                 cmd = cmds.recv() => match cmd {
                     Some(cmd) => self.command(ws, cmd).await,
@@ -146,7 +149,7 @@ impl Socket {
                 msg = ws.next() => self.incoming(ws, msg).await,
                 _ = wake.notified() => {
                     self.last_activity = Instant::now();
-                    self.dispatch(ws).await
+                    self.dispatch(ws, Wake::Notify).await
                 }
                 _ = tokio::time::sleep_until(timer.into()) => self.timers(ws).await,
             };
@@ -386,7 +389,7 @@ impl Socket {
         match self.handle_event(event, data) {
             Reaction::Nothing => Step::Continue,
             Reaction::SessionExpired => close_now(&self.shared, ws, 4001, "").await,
-            Reaction::Dispatch => self.dispatch(ws).await,
+            Reaction::Dispatch => self.dispatch(ws, Wake::Subscribe).await,
         }
     }
 
@@ -433,13 +436,15 @@ impl Socket {
         }
     }
 
-    /// `_dispatch_bus_notifications`: re-check the session, poll, send one batch.
-    async fn dispatch(&mut self, ws: &mut Ws) -> Step {
+    /// `_dispatch_bus_notifications`: re-check the session, poll, send one batch. The
+    /// `no_dispatch` fault breaks only the NOTIFY path: Odoo's `subscribe` polls on its own, so a
+    /// fresh subscription still gets the stored rows even when LISTEN/NOTIFY is broken.
+    async fn dispatch(&mut self, ws: &mut Ws, wake: Wake) -> Step {
         let frame = {
             let mut inner = self.shared.lock();
             match inner.db.auth(&self.sid) {
                 Auth::Missing | Auth::Stale(_) => None,
-                _ if inner.faults.no_dispatch => Some(None),
+                _ if inner.faults.no_dispatch && wake == Wake::Notify => Some(None),
                 _ => {
                     let now = Instant::now();
                     let cfg = &self.shared.cfg;
@@ -448,7 +453,7 @@ impl Socket {
                     let rows = inner.db.bus.poll(
                         &self.channels,
                         self.cursor.last,
-                        &self.cursor.ignored(),
+                        |id| self.cursor.was_sent(id),
                         now,
                         cfg.last0_window,
                     );
@@ -562,4 +567,11 @@ mod tests {
         assert!(long.len() - 2 <= 125);
         assert!(std::str::from_utf8(&long[4..]).is_ok());
     }
+}
+
+/// What woke a dispatch: the bus (a NOTIFY from another transaction) or the socket's own subscribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    Notify,
+    Subscribe,
 }
