@@ -480,7 +480,7 @@ fn a_blocked_stdout_does_not_stop_sigterm_or_the_timeout() {
     for (signal, args, code) in [
         (Some("TERM"), &["--json"][..], 143),
         (Some("INT"), &["--json"][..], 130),
-        (None, &["--json", "--timeout", "3s"][..], 0),
+        (None, &["--json", "--timeout", "5s"][..], 0),
     ] {
         let mut t = Running::spawn_raw(tail_cmd(&env, args));
         let n = subscribes(&env).len();

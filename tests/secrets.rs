@@ -330,16 +330,72 @@ fn a_redirect_to_another_host_never_carries_the_cookie_and_is_a_clear_error() {
     );
 }
 
+#[test]
+fn a_websocket_upgrade_redirected_to_another_host_never_carries_the_cookie() {
+    let b = TinyServer::start("127.0.0.2", |_| {
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+    });
+    // A is a fine Odoo over HTTP (the session checks out) whose /websocket redirects to B.
+    let target = format!("http://{}/websocket", b.addr);
+    let a = TinyServer::start("127.0.0.1", move |head| {
+        if head.starts_with("GET /websocket") {
+            redirect_to(target.clone())(head)
+        } else {
+            let body = r#"{"jsonrpc": "2.0", "id": 1, "result": true}"#;
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        }
+    });
+    let env = TestEnv::new();
+    let sid =
+        "UfZPnkrFQVwm4-49u15V9mqheZSpzaZjzUAxWroagcyDoXU_JLZa8MN5Xbe0Z2_TPDT7Ja1IGlskjdikwODV";
+    config_with_url_and_session(&env, &format!("http://{}", a.addr), sid);
+    let out = env
+        .cmd()
+        .args(["tail", "--timeout", "5s"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains(&format!("redirects to http://{}/websocket", b.addr))
+            && stderr.contains("does not follow redirects"),
+        "{stderr}"
+    );
+    let at_a = a.requests();
+    assert!(
+        at_a.iter()
+            .any(|h| h.starts_with("GET /websocket") && h.contains(sid)),
+        "the upgrade went to A with the cookie: {at_a:?}"
+    );
+    assert!(
+        b.requests().is_empty(),
+        "B was contacted: {:?}",
+        b.requests()
+    );
+}
+
 // ------------------------------------------------------------------------------------------------
 // Clear text and --insecure
 // ------------------------------------------------------------------------------------------------
 
 fn config_with_url(env: &TestEnv, url: &str) {
+    config_with_url_and_session(
+        env,
+        url,
+        "UfZPnkrFQVwm4-49u15V9mqheZSpzaZjzUAxWroagcyDoXU_JLZa8MN5Xbe0Z2_TPDT7Ja1IGlskjdikwODV",
+    );
+}
+
+/// A private config whose `default` profile points at `url` with session `sid`.
+fn config_with_url_and_session(env: &TestEnv, url: &str, sid: &str) {
     let config = env.config_path();
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(
         &config,
-        format!("[profiles.default]\nurl = \"{url}\"\nsession_id = \"UfZPnkrFQVwm4-49u15V9mqheZSpzaZjzUAxWroagcyDoXU_JLZa8MN5Xbe0Z2_TPDT7Ja1IGlskjdikwODV\"\n"),
+        format!("[profiles.default]\nurl = \"{url}\"\nsession_id = \"{sid}\"\n"),
     )
     .unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();

@@ -456,6 +456,18 @@ fn malformed(bytes: &[u8], reason: String) -> Status {
 
 /// The first connection failed: say which hop and what to try.
 fn connect_error(e: &ConnectError) -> Error {
+    if let ConnectError::Refusal {
+        status: 300..=399,
+        location,
+        ..
+    } = e
+    {
+        // Never followed: the session cookie must not travel to wherever this points.
+        let target = location.as_deref().unwrap_or("another address");
+        return Error::connection(format!(
+            "{e}: it redirects to {target}; odoo-bus does not follow redirects, so the session stays with this server (log in at the address Odoo is really served at)"
+        ));
+    }
     let hint = match e {
         ConnectError::Refusal { status: 400, .. } => {
             " (a proxy may strip the Upgrade/Connection headers; run `odoo-bus doctor`)"
