@@ -196,11 +196,7 @@ impl TinyServer {
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 match listener.accept() {
-                    Ok((stream, _)) => {
-                        if let Some(head) = serve_one(stream, &response) {
-                            seen.lock().unwrap().push(head);
-                        }
-                    }
+                    Ok((stream, _)) => serve_one(stream, &response, &seen),
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
@@ -213,7 +209,17 @@ impl TinyServer {
     }
 }
 
-fn serve_one(stream: TcpStream, response: &dyn Fn(&str) -> String) -> Option<String> {
+/// Read one request, record its head (before answering, so the test sees it as soon as the
+/// client has its answer), answer.
+fn serve_one(stream: TcpStream, response: &dyn Fn(&str) -> String, seen: &Mutex<Vec<String>>) {
+    let _ = answer_one(stream, response, seen);
+}
+
+fn answer_one(
+    stream: TcpStream,
+    response: &dyn Fn(&str) -> String,
+    seen: &Mutex<Vec<String>>,
+) -> Option<()> {
     stream.set_nonblocking(false).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
@@ -238,9 +244,10 @@ fn serve_one(stream: TcpStream, response: &dyn Fn(&str) -> String) -> Option<Str
         .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
+    let answer = response(&head);
+    seen.lock().unwrap().push(head);
     let mut stream = stream;
-    let _ = stream.write_all(response(&head).as_bytes());
-    Some(head)
+    stream.write_all(answer.as_bytes()).ok()
 }
 
 fn redirect_to(location: String) -> impl Fn(&str) -> String + Send + 'static {
@@ -267,17 +274,7 @@ fn a_redirect_to_another_host_never_carries_the_cookie_and_is_a_clear_error() {
     let env = TestEnv::new();
     let sid =
         "UfZPnkrFQVwm4-49u15V9mqheZSpzaZjzUAxWroagcyDoXU_JLZa8MN5Xbe0Z2_TPDT7Ja1IGlskjdikwODV";
-    let config = env.config_path();
-    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "[profiles.default]\nurl = \"http://{}\"\nsession_id = \"{sid}\"\n",
-            a.addr
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    config_with_url_and_session(&env, &format!("http://{}", a.addr), sid);
 
     for args in [
         &["status"][..],
