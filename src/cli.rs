@@ -160,6 +160,8 @@ pub struct LoginArgs {
     #[arg(
         long,
         value_name = "SID",
+        // Odoo's ids are URL-safe base64: one may well start with `-`.
+        allow_hyphen_values = true,
         env = "ODOO_BUS_SESSION_ID",
         hide_env_values = true
     )]

@@ -159,17 +159,17 @@ fn body_of(line: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Wait for a new_message whose body contains `marker`.
-fn wait_for_body(t: &Running, marker: &str) -> Option<Duration> {
+/// Wait for a new_message whose body contains `marker`; true when it came.
+fn wait_for_body(t: &Running, marker: &str) -> bool {
     let start = Instant::now();
     while start.elapsed() < WAIT {
         if let Some(line) = t.next_line(WAIT.saturating_sub(start.elapsed()))
             && body_of(&line).is_some_and(|b| b.contains(marker))
         {
-            return Some(start.elapsed());
+            return true;
         }
     }
-    None
+    false
 }
 
 fn marker(what: &str) -> String {
@@ -203,12 +203,15 @@ fn live_tail_sees_a_message_another_user_posts() {
     let text = marker("tail");
     let posted = Instant::now();
     live.post_as_demo(&text);
-    let seen = wait_for_body(&t, &text).expect("the message never arrived on the bus");
-    eprintln!(
-        "delivered {} ms after the post started",
-        (seen.as_millis()).min(posted.elapsed().as_millis())
+    assert!(
+        wait_for_body(&t, &text),
+        "the message never arrived on the bus"
     );
-    assert!(posted.elapsed() < WAIT);
+    // From the start of `send` (a whole process: session check, post) to the line on stdout.
+    eprintln!(
+        "delivered within {} ms of starting the post",
+        posted.elapsed().as_millis()
+    );
 }
 
 #[test]
@@ -270,17 +273,14 @@ fn live_server_restart_mid_tail_loses_nothing() {
     std::thread::sleep(Duration::from_secs(1));
     let before = marker("before-restart");
     live.post_as_demo(&before);
-    assert!(
-        wait_for_body(&t, &before).is_some(),
-        "no message before the restart"
-    );
+    assert!(wait_for_body(&t, &before), "no message before the restart");
     let status = Command::new("sh").args(["-c", &restart]).status().unwrap();
     assert!(status.success(), "the restart command failed");
     // Posted right after the restart, possibly before the tail has reconnected.
     let after = marker("after-restart");
     live.post_as_demo(&after);
     assert!(
-        wait_for_body(&t, &after).is_some(),
+        wait_for_body(&t, &after),
         "the message posted across the restart was lost"
     );
     t.signal("INT");

@@ -629,3 +629,26 @@ fn an_explicit_password_wins_over_an_exported_session_id() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_session_id_starting_with_a_dash_is_a_value_not_an_option() {
+    // Odoo's session ids are URL-safe base64, so about one in 32 starts with `-`.
+    let env = TestEnv::new();
+    let out = env
+        .cmd()
+        .args([
+            "login",
+            &env.url(),
+            "--session-id",
+            &format!("-t{}", "a".repeat(82)),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("unexpected argument"), "{err}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "an unknown session is refused as such: {err}"
+    );
+}

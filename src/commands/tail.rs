@@ -85,6 +85,8 @@ pub async fn follow(
     let mut tally = Tally::default();
     let mut spinner = None;
     let mut unqueued = false;
+    // Set when --count cut a frame short: the position to save instead of the highest id seen.
+    let mut resume_after: Option<u64> = None;
     let started = Instant::now();
 
     let ending = loop {
@@ -114,7 +116,12 @@ pub async fn follow(
                 });
                 if let Some(limit) = args.count {
                     let room = limit.saturating_sub(tally.printed) as usize;
-                    chosen.truncate(room);
+                    if chosen.len() > room {
+                        // The rest of this frame stays unprinted: resume after the last printed
+                        // one (a frame is sorted by id), not after the frame's highest id.
+                        chosen.truncate(room);
+                        resume_after = chosen.last().map(|n| n.id);
+                    }
                 }
                 if chosen.is_empty() {
                     continue;
@@ -131,7 +138,7 @@ pub async fn follow(
                 for n in &chosen {
                     tally.add(&n.kind);
                 }
-                let position = stream.max_id().unwrap_or_default();
+                let position = resume_after.or(stream.max_id()).unwrap_or_default();
                 // Waits while the output queue is full (a slow reader holds the socket back),
                 // still watching signals and the deadline.
                 let written = tokio::select! {
@@ -171,7 +178,7 @@ pub async fn follow(
     let last = if unqueued {
         Some(sink.written_position()).filter(|&p| p > 0)
     } else {
-        drained.position(&sink, stream.max_id())
+        drained.position(&sink, resume_after.or(stream.max_id()))
     };
     stream.close().await;
     save_last_id(ctx, last);

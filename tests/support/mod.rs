@@ -98,14 +98,7 @@ impl TestEnv {
 
     /// The real binary with a clean, private environment.
     pub fn cmd(&self) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("odoo-bus");
-        cmd.env("ODOO_BUS_CONFIG", self.config_path())
-            .env("HOME", self.home.path())
-            .env("NO_COLOR", "1");
-        for var in CLEARED_ENV {
-            cmd.env_remove(var);
-        }
-        cmd
+        assert_cmd::Command::from_std(self.std_cmd())
     }
 
     /// The same command as [`TestEnv::cmd`], as a std `Command` (for processes that keep running).
