@@ -92,11 +92,12 @@ impl std::fmt::Display for ConnectError {
                 if body.is_empty() {
                     write!(f, "the websocket upgrade was refused with HTTP {status}")
                 } else {
-                    let snippet: String = body.chars().take(120).collect();
+                    // The body is whatever the server or a proxy sent: one line, and no
+                    // control character (an ESC sequence) reaches the terminal.
                     write!(
                         f,
                         "the websocket upgrade was refused with HTTP {status}: {}",
-                        snippet.replace('\n', " ")
+                        crate::odoo::rpc::one_line(body, 120)
                     )
                 }
             }
@@ -524,5 +525,22 @@ mod tests {
         let later = t0 + Duration::from_millis(1500);
         assert_eq!(b.delay_at(later), Duration::from_millis(500));
         assert_eq!(b.delay_at(t0 + Duration::from_secs(2)), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_refusal_body_is_one_line_without_control_characters() {
+        let e = ConnectError::Refusal {
+            status: 502,
+            content_type: Some("text/html".into()),
+            server: Some("nginx".into()),
+            location: None,
+            body: "<h1>Bad\r\nGateway</h1>\u{1b}[2J\u{7}".into(),
+        };
+        let text = e.to_string();
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(
+            text.ends_with("HTTP 502: <h1>Bad Gateway</h1> [2J"),
+            "{text}"
+        );
     }
 }

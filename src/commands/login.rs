@@ -38,7 +38,7 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<i32> {
     })?;
     let url = ServerUrl::parse(&url_text)?;
     if let Some(w) = url.cleartext_warning() {
-        ctx.ui.warn(w);
+        ctx.ui.warn_always(w);
     }
     // Values saved for another server (its database, its login) must not leak into this one.
     let same_server = profile.url.as_deref() == Some(url.as_str());

@@ -81,7 +81,7 @@ impl Context {
             ))
         })?;
         if let Some(w) = url.cleartext_warning() {
-            self.ui.warn(w);
+            self.ui.warn_always(w);
         }
         Ok(LoggedIn {
             profile,

@@ -272,8 +272,10 @@ async fn drain(
     sigint: &mut Signal,
     sigterm: &mut Signal,
 ) -> Result<Ending> {
+    // After Ctrl-C, SIGTERM or --timeout the user asked to stop: a stuck reader of stdout gets a
+    // moment, not forever.
     let patience = match ending {
-        Ending::Signal(_) => Some(SIGNALLED_DRAIN),
+        Ending::Signal(_) | Ending::TimeoutPassed => Some(SIGNALLED_DRAIN),
         _ => None,
     };
     let written = async {
@@ -387,7 +389,7 @@ fn save_last_id(ctx: &Context, last: Option<u64>) {
     }
 }
 
-fn duration_env(name: &str) -> Result<Option<Duration>> {
+pub(super) fn duration_env(name: &str) -> Result<Option<Duration>> {
     match std::env::var(name) {
         Ok(v) if !v.is_empty() => crate::cli::parse_duration(&v)
             .map(Some)
@@ -439,9 +441,16 @@ pub(super) fn report(ctx: &Context, status: &Status, spinner: &mut Option<crate:
             };
             ui.info(format!("{what} {} (from {from})", strip_query(url)));
         }
-        Status::Disconnected { explanation, .. } => {
+        Status::Disconnected {
+            explanation,
+            retry_in,
+            ..
+        } => {
             spinner.take();
-            ui.warn(format!("disconnected: {explanation}"));
+            ui.warn(format!(
+                "disconnected: {explanation}; reconnecting in {}",
+                humantime::format_duration(round_ms(*retry_in))
+            ));
         }
         Status::Retrying { delay, error, .. } => {
             spinner.take();
