@@ -199,7 +199,9 @@ impl Watch {
                 continue;
             }
             let echoed = payload.get("temporary_id").and_then(Value::as_f64);
-            if echoed == Some(self.temporary_id) {
+            // Not `==`: serde_json's default float parsing may land one ULP off the value we sent
+            // (ids are in [0.5, 1), where a few EPSILON are a few ULPs).
+            if echoed.is_some_and(|e| (e - self.temporary_id).abs() <= 4.0 * f64::EPSILON) {
                 self.ours.get_or_insert(at);
             } else if let Some(id) = payload.get("data").and_then(message_id_from_post_result) {
                 if self.others.len() == MAX_REMEMBERED {
@@ -234,6 +236,17 @@ mod tests {
         format!(
             r#"[{{"id": 9, "message": {{"type": "mail.record/insert", "payload": {{"discuss.channel": [{{"id": {channel}}}]}}}}}}, {{"id": 10, "message": {{"type": "discuss.channel/new_message", "payload": {{"data": {{"mail.message": [{{"id": {message}, "body": "<p>x</p>"}}]}}, "id": {channel}{tmp}}}}}}}]"#
         )
+    }
+
+    #[test]
+    fn matches_every_temporary_id_after_a_json_round_trip() {
+        for _ in 0..100_000 {
+            let tmp = new_temporary_id();
+            let mut w = Watch::new(1, tmp);
+            let t = Instant::now();
+            w.look(&decode_batch(&frame(1, 42, Some(tmp))).unwrap(), t);
+            assert_eq!(w.arrival(None), Some(t), "{tmp}");
+        }
     }
 
     #[test]
