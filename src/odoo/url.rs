@@ -54,11 +54,14 @@ impl ServerUrl {
         url.set_query(None);
         url.set_fragment(None);
         let mut path = url.path().trim_end_matches('/').to_string();
-        for client_path in CLIENT_PATHS {
-            if let Some(pos) = find_segment(&path, client_path) {
-                path.truncate(pos);
-                break;
-            }
+        // Cut at the first client path in the URL, whichever it is (`/web/odoo` is cut at
+        // `/web`, not at `/odoo`, else the result would keep a client path as its prefix).
+        if let Some(pos) = CLIENT_PATHS
+            .iter()
+            .filter_map(|client_path| find_segment(&path, client_path))
+            .min()
+        {
+            path.truncate(pos);
         }
         url.set_path(&path);
         let base = url.as_str().trim_end_matches('/').to_string();
@@ -234,6 +237,26 @@ mod tests {
         ] {
             let u = ServerUrl::parse(safe).unwrap();
             assert!(u.cleartext_warning().is_none(), "{safe}");
+        }
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/cli_args.rs`, minimised to `w/web/odoo`): the first
+    /// client path *in list order* was cut, so `/web/odoo` became the prefix `/web`, and
+    /// normalising the result again gave another URL.
+    #[test]
+    fn the_first_client_path_in_the_url_is_cut_and_normalising_is_idempotent() {
+        assert_eq!(norm("w/web/odoo"), "https://w");
+        assert_eq!(
+            norm("https://x.com/erp/discuss/odoo/action-1"),
+            "https://x.com/erp"
+        );
+        for input in [
+            "w/web/odoo",
+            "https://x.com/websocket/web",
+            "x.com/a/odoo/web/discuss",
+        ] {
+            let once = norm(input);
+            assert_eq!(norm(&once), once, "{input}");
         }
     }
 }
