@@ -162,7 +162,12 @@ fn wait_prints_the_round_trip_latency() {
 
 #[test]
 fn wait_times_out_with_124_when_the_bus_never_delivers() {
-    let env = TestEnv::new();
+    // No NOTIFY, and no replay window: should the post be handled before the subscribe, the
+    // subscribe's own poll (last = 0, "the last 50 s") must not hand the message over either.
+    let env = TestEnv::with_config(odoo_bus::emulator::EmulatorConfig {
+        last0_window: std::time::Duration::ZERO,
+        ..odoo_bus::emulator::EmulatorConfig::fast()
+    });
     env.logged_in("admin");
     env.control().set_faults(Faults {
         no_dispatch: true,
