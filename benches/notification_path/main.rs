@@ -157,10 +157,11 @@ fn run(opts: &Options) -> Result<(), String> {
     println!("- machine: {}", machine::describe());
     println!("- binary: {}", env!("CARGO_BIN_EXE_odoo-bus"));
     println!(
-        "- flood: {} frames × {PER_FRAME} notifications = {notifications} ({inserts} mail.record/insert), {:.1} MB of frames, {} bytes per notification on the wire (payload ≈ 500 bytes); built in {:.2} s, not timed",
+        "- flood: {} frames × {PER_FRAME} notifications = {notifications} ({inserts} mail.record/insert), {:.1} MB of frames, {} bytes per notification on the wire, payloads {} bytes on average; built in {:.2} s, not timed",
         opts.frames,
         flood.bytes() as f64 / 1e6,
         flood.bytes() / notifications,
+        mean_payload_bytes(&flood),
         build.elapsed().as_secs_f64()
     );
     match (&tools.websocat, &tools.jq) {
@@ -207,6 +208,7 @@ fn run(opts: &Options) -> Result<(), String> {
     // Warm-up: caches, the page cache for the binary, and a check that each client printed
     // exactly what it should.
     for r in &rows {
+        eprintln!("warm-up and output check: {}", r.client.label());
         let (lines, _) = measure(&setup, &r.client, Sink::File, &Flood::Prepared(&flood))
             .and_then(|m| Ok((count_flood_lines(&setup, flood.ids())?, m)))
             .map_err(|e| format!("{} (warm-up): {e}", r.client.label()))?;
@@ -219,7 +221,7 @@ fn run(opts: &Options) -> Result<(), String> {
         }
     }
     for round in 0..opts.runs {
-        eprint!("\rround {}/{} (load {})  ", round + 1, opts.runs, machine::load());
+        eprintln!("round {}/{} (load {})", round + 1, opts.runs, machine::load());
         for r in &mut rows {
             let sink = match r.client {
                 Client::Tail { sink, .. } => sink,
@@ -230,7 +232,6 @@ fn run(opts: &Options) -> Result<(), String> {
             r.stats.add(m.wall, m.usage.cpu, m.usage.max_rss_kib);
         }
     }
-    eprintln!();
     drop(flood);
     report_throughput(&rows, notifications);
 
@@ -241,6 +242,16 @@ fn run(opts: &Options) -> Result<(), String> {
         startup(&setup, &control, partner, opts.startup)?;
     }
     Ok(())
+}
+
+/// The mean payload size of the flood's first frame (its mix is the flood's).
+fn mean_payload_bytes(flood: &PreparedFlood) -> usize {
+    let batch = flood
+        .frame(0)
+        .and_then(|text| odoo_bus::bus::protocol::decode_batch(text).ok())
+        .unwrap_or_default();
+    let total: usize = batch.iter().map(|n| n.payload.get().len()).sum();
+    total / batch.len().max(1)
 }
 
 fn row(client: Client) -> Row {
@@ -339,9 +350,13 @@ fn wait_for_no_sockets(control: &Control) -> Result<(), String> {
 }
 
 /// Poll (0.2 ms) for the client's subscribe; a client that died meanwhile is an error.
+///
+/// The cheap counter of received frames is watched first: copying the event log (what
+/// `subscribe_count` does) under the emulator's lock every 0.2 ms would slow the emulator down.
 fn wait_for_subscribe(control: &Control, before: usize, procs: &mut [Proc]) -> Result<(), String> {
     let deadline = Instant::now() + SUBSCRIBE_LIMIT;
-    while subscribe_count(control) <= before {
+    let frames_before = control.stats().frames_received;
+    while control.stats().frames_received == frames_before || subscribe_count(control) <= before {
         for p in procs.iter_mut() {
             if let Ok(Some((exit, _))) = p.try_finish() {
                 return Err(format!("pid {} ended before subscribing ({exit})", p.pid()));
@@ -511,7 +526,7 @@ fn long_stream(setup: &Setup, partner: i64, short: usize, long: usize) -> Result
     println!("|---|---|---|---|");
     let mut peaks = Vec::new();
     for n in [short, long] {
-        eprint!("\rlong stream: {n} notifications…  ");
+        eprintln!("long stream: {n} notifications…");
         let flood = Flood::Streamed {
             partner,
             notifications: n,
@@ -526,7 +541,6 @@ fn long_stream(setup: &Setup, partner: i64, short: usize, long: usize) -> Result
             m.usage.cpu.as_secs_f64()
         );
     }
-    eprintln!();
     println!();
     if let [a, b] = peaks[..] {
         target(
@@ -552,11 +566,11 @@ fn startup(setup: &Setup, control: &Control, partner: i64, n: usize) -> Result<(
     let mut first = Samples::default();
     let (mut http, mut upgrade, mut subscribed) =
         (Samples::default(), Samples::default(), Samples::default());
+    eprintln!("start-up: {n} runs after a warm-up");
     let began = Instant::now();
     for i in 0..=n {
         wait_for_no_sockets(control)?;
         let before = control.stats();
-        let subscribes = subscribe_count(control);
         let mut cmd = setup.tail_command();
         cmd.args(["tail", "-o", "ndjson", "-n", "1", "--timeout", "20s"])
             .stdin(Stdio::null())
@@ -582,7 +596,8 @@ fn startup(setup: &Setup, control: &Control, partner: i64, n: usize) -> Result<(
                     if u.is_none() && stats.handshakes > before.handshakes {
                         u = Some(t0.elapsed());
                     }
-                    if subscribe_count(&control) > subscribes {
+                    // The subscribe is the first frame a client sends.
+                    if stats.frames_received > before.frames_received {
                         s = Some(t0.elapsed());
                     }
                     std::thread::sleep(Duration::from_micros(100));

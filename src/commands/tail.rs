@@ -188,6 +188,14 @@ pub async fn follow(
         }
     };
     drop(spinner);
+    // What was printed goes to the stdout thread now, to be written while the websocket closes.
+    let ending = match ending {
+        Ending::Signal(_) | Ending::StdoutClosed => ending,
+        _ => match hand_over(&mut pump, &mut sigint, &mut sigterm, None).await {
+            Ok(stop) => stop.unwrap_or(ending),
+            Err(e) => stdout_failure(ctx, &stream, e)?,
+        },
+    };
     let last = stream.max_id();
     stream.close().await;
     save_last_id(ctx, last);
