@@ -190,7 +190,11 @@ impl Setup<'_> {
     /// websocat with the handshake Odoo requires (Origin, the session cookie), in text mode,
     /// ending when the server closes, after writing the subscribe to its stdin.
     fn websocat(&self, stdout: Stdio) -> io::Result<(Proc, ChildStdin)> {
-        let path = self.tools.websocat.as_ref().ok_or_else(|| missing("websocat"))?;
+        let path = self
+            .tools
+            .websocat
+            .as_ref()
+            .ok_or_else(|| missing("websocat"))?;
         let mut child = Command::new(path)
             .arg("--text")
             // Without it websocat outlives the server's close while its stdin stays open.

@@ -8,8 +8,14 @@ pub fn describe() -> String {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let mem_gib = field(&meminfo, "MemTotal")
         .and_then(|v| v.trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or_else(|| "? GiB".to_string(), |kib| format!("{:.1} GiB", kib / 1048576.0));
-    format!("{cores} cores (nproc), {model}, {mem_gib} RAM, load average {}", load())
+        .map_or_else(
+            || "? GiB".to_string(),
+            |kib| format!("{:.1} GiB", kib / 1048576.0),
+        );
+    format!(
+        "{cores} cores (nproc), {model}, {mem_gib} RAM, load average {}",
+        load()
+    )
 }
 
 /// The 1-minute load average: on a shared machine it explains noisy figures.

@@ -84,7 +84,11 @@ fn options() -> Result<Options, String> {
             "--frames" => &mut o.frames,
             "--long" => &mut o.long,
             "--startup" => &mut o.startup,
-            other => return Err(format!("unknown option {other:?} (see the bench's doc comment)")),
+            other => {
+                return Err(format!(
+                    "unknown option {other:?} (see the bench's doc comment)"
+                ));
+            }
         };
         *slot = args
             .next()
@@ -153,7 +157,10 @@ fn run(opts: &Options) -> Result<(), String> {
     let inserts = expected_inserts(notifications);
     println!("# odoo-bus notification path benchmark");
     println!();
-    println!("- date: {}", jiff::Zoned::now().strftime("%Y-%m-%d %H:%M %Z"));
+    println!(
+        "- date: {}",
+        jiff::Zoned::now().strftime("%Y-%m-%d %H:%M %Z")
+    );
     println!("- machine: {}", machine::describe());
     println!("- binary: {}", env!("CARGO_BIN_EXE_odoo-bus"));
     println!(
@@ -165,17 +172,16 @@ fn run(opts: &Options) -> Result<(), String> {
         build.elapsed().as_secs_f64()
     );
     match (&tools.websocat, &tools.jq) {
-        (Some(w), Some(j)) => println!(
-            "- baselines: {} and {}",
-            w.display(),
-            j.display()
-        ),
-        (None, _) => println!(
-            "- baselines: websocat is not installed (`cargo install websocat`): no ratios"
-        ),
+        (Some(w), Some(j)) => println!("- baselines: {} and {}", w.display(), j.display()),
+        (None, _) => {
+            println!("- baselines: websocat is not installed (`cargo install websocat`): no ratios")
+        }
         (Some(w), None) => println!("- baselines: {} (jq is not installed)", w.display()),
     }
-    println!("- {} timed runs per client after one checked warm-up, clients in turn", opts.runs);
+    println!(
+        "- {} timed runs per client after one checked warm-up, clients in turn",
+        opts.runs
+    );
     println!();
 
     let mut rows = vec![
@@ -221,7 +227,12 @@ fn run(opts: &Options) -> Result<(), String> {
         }
     }
     for round in 0..opts.runs {
-        eprintln!("round {}/{} (load {})", round + 1, opts.runs, machine::load());
+        eprintln!(
+            "round {}/{} (load {})",
+            round + 1,
+            opts.runs,
+            machine::load()
+        );
         for r in &mut rows {
             let sink = match r.client {
                 Client::Tail { sink, .. } => sink,
@@ -449,7 +460,9 @@ fn report_throughput(rows: &[Row], notifications: usize) {
         .map(|r| r.stats.wall.median());
     println!("## Throughput: {notifications} notifications, whole process, start to exit");
     println!();
-    println!("| client | wall median (min–max) | CPU user+sys median (min–max) | peak RSS median (min–max) | notifications/s | wall ÷ websocat |");
+    println!(
+        "| client | wall median (min–max) | CPU user+sys median (min–max) | peak RSS median (min–max) | notifications/s | wall ÷ websocat |"
+    );
     println!("|---|---|---|---|---|---|");
     for r in rows {
         let ratio = baseline.map_or_else(
@@ -494,7 +507,12 @@ fn report_throughput(rows: &[Row], notifications: usize) {
         }
         _ => println!("- ratios skipped: websocat is not installed (`cargo install websocat`)"),
     }
-    target("peak RSS of every tail run (max) ≤ 20 MiB", rss, 20.0, " MiB");
+    target(
+        "peak RSS of every tail run (max) ≤ 20 MiB",
+        rss,
+        20.0,
+        " MiB",
+    );
     println!();
 }
 
@@ -634,11 +652,23 @@ fn startup(setup: &Setup, control: &Control, partner: i64, n: usize) -> Result<(
     println!("| step (from process start) | median (min–max) |");
     println!("|---|---|");
     if http.len() > 0 {
-        println!("| session check request reaches the server | {} |", stats::millis_with_range(&http));
-        println!("| websocket upgrade reaches the server | {} |", stats::millis_with_range(&upgrade));
-        println!("| subscribe reaches the server | {} |", stats::millis_with_range(&subscribed));
+        println!(
+            "| session check request reaches the server | {} |",
+            stats::millis_with_range(&http)
+        );
+        println!(
+            "| websocket upgrade reaches the server | {} |",
+            stats::millis_with_range(&upgrade)
+        );
+        println!(
+            "| subscribe reaches the server | {} |",
+            stats::millis_with_range(&subscribed)
+        );
     }
-    println!("| **first notification printed** | {} |", stats::millis_with_range(&first));
+    println!(
+        "| **first notification printed** | {} |",
+        stats::millis_with_range(&first)
+    );
     println!();
     target(
         "start to first notification ≤ 50 ms (median)",

@@ -212,7 +212,10 @@ impl PeakRss {
                 let path = format!("/proc/{pid}/status");
                 while !stop.load(Ordering::Relaxed) {
                     // None once the process is a zombie (its memory is gone).
-                    match std::fs::read_to_string(&path).ok().and_then(|s| vm_hwm_kib(&s)) {
+                    match std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|s| vm_hwm_kib(&s))
+                    {
                         Some(v) => kib.fetch_max(v, Ordering::Relaxed),
                         None => break,
                     };

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -82,10 +82,7 @@ impl Running {
 
     /// The next stdout line, or None if none came within `timeout` (or stdout closed).
     pub fn next_line(&self, timeout: Duration) -> Option<String> {
-        match self.lines.as_ref()?.recv_timeout(timeout) {
-            Ok(l) => Some(l),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.lines.as_ref()?.recv_timeout(timeout).ok()
     }
 
     /// Take the raw stdout pipe (spawn_raw only).

@@ -29,8 +29,7 @@ pub(super) fn compact_into(json: &str, out: &mut String) -> bool {
             },
             _ => {
                 let start = i;
-                while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'"')
-                {
+                while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'"') {
                     i += 1;
                 }
                 out.push_str(&json[start..i]);

@@ -603,9 +603,7 @@ impl<'de> Visitor<'de> for NewMessageSeed<'_> {
         while let Some(key) = map.next_key::<Key>()? {
             match key {
                 Key::Data => {
-                    out.data = Some(map.next_value_seed(StoreSeed {
-                        names: &mut *names,
-                    })?);
+                    out.data = Some(map.next_value_seed(StoreSeed { names: &mut *names })?);
                 }
                 Key::Id => out.channel = map.next_value()?,
                 _ => {

@@ -225,7 +225,8 @@ fn family_colors() {
 
 /// Prints several frames through one printer (names learned in one frame serve the next).
 fn plain_frames(frames: &[String]) -> Vec<String> {
-    let mut p = PrettyPrinter::with_time_zone(Recorder::default(), PrintOptions::default(), TimeZone::UTC);
+    let mut p =
+        PrettyPrinter::with_time_zone(Recorder::default(), PrintOptions::default(), TimeZone::UTC);
     for text in frames {
         let batch = decode_batch(text).unwrap();
         p.frame(&FrameView {
@@ -259,7 +260,11 @@ fn presence_and_typing_use_names_seen_earlier() {
     // Before any Store payload: ids only.
     let before = plain_frames(&[online.clone(), typing.clone(), guest_online.clone()]);
     assert!(before[0].ends_with("partner 7 is online"), "{}", before[0]);
-    assert!(before[1].ends_with("partner 7 is typing in #1"), "{}", before[1]);
+    assert!(
+        before[1].ends_with("partner 7 is typing in #1"),
+        "{}",
+        before[1]
+    );
     assert!(before[2].ends_with("guest 4 is away"), "{}", before[2]);
 
     // A real new_message frame names partner 7 and channel 1 (through record_name); an insert
@@ -270,16 +275,26 @@ fn presence_and_typing_use_names_seen_earlier() {
     );
     let after = plain_frames(&[HELLO.to_string(), guest, online, typing, guest_online]);
     let n = after.len();
-    assert!(after[n - 3].ends_with("Marc Demo is online"), "{}", after[n - 3]);
+    assert!(
+        after[n - 3].ends_with("Marc Demo is online"),
+        "{}",
+        after[n - 3]
+    );
     assert!(
         after[n - 2].ends_with("Marc Demo is typing in #general"),
         "{}",
         after[n - 2]
     );
-    assert!(after[n - 1].ends_with("Visitor is away"), "{}", after[n - 1]);
+    assert!(
+        after[n - 1].ends_with("Visitor is away"),
+        "{}",
+        after[n - 1]
+    );
     // The insert that taught a name is still shown as JSON.
     assert!(
-        after[n - 4].ends_with(r#"{"mail.guest":{"id":4,"name":"Visitor"},"discuss.channel":[{"id":3,"name":false}]}"#),
+        after[n - 4].ends_with(
+            r#"{"mail.guest":{"id":4,"name":"Visitor"},"discuss.channel":[{"id":3,"name":false}]}"#
+        ),
         "{}",
         after[n - 4]
     );
@@ -317,9 +332,14 @@ fn odd_field_types_read_as_absent() {
     let payload = r#"{"data": {"mail.message": [{"author": {"id": "7", "type": 3}, "body": 12, "attachment_ids": false, "record_name": false}], "res.partner": [{"id": 7, "name": false}, "junk", 5]}, "id": 2}"#;
     let out = lines(&single("discuss.channel/new_message", payload));
     assert!(out[0].ends_with("#2 someone: (no text)"), "{}", out[0]);
-    let payload = r#"{"discuss.channel.member": {"isTyping": false, "persona": false, "channel_id": 3}}"#;
+    let payload =
+        r#"{"discuss.channel.member": {"isTyping": false, "persona": false, "channel_id": 3}}"#;
     let out = lines(&single("mail.record/insert", payload));
-    assert!(out[0].ends_with("someone stopped typing in #3"), "{}", out[0]);
+    assert!(
+        out[0].ends_with("someone stopped typing in #3"),
+        "{}",
+        out[0]
+    );
     // isTyping present but not a boolean: not a typing line.
     let payload = r#"{"discuss.channel.member": [{"isTyping": "yes"}]}"#;
     let out = lines(&single("mail.record/insert", payload));

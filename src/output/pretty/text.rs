@@ -62,7 +62,10 @@ fn collapse_whitespace(text: &str, out: &mut String) {
     let bytes = text.as_bytes();
     let blank = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
     let start = bytes.iter().position(|&b| !blank(b)).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|&b| !blank(b)).map_or(start, |last| last + 1);
+    let end = bytes
+        .iter()
+        .rposition(|&b| !blank(b))
+        .map_or(start, |last| last + 1);
     let (mut kept, mut i) = (start, start);
     while i < end {
         let b = bytes[i];
@@ -151,7 +154,10 @@ pub(super) struct Fit {
 pub(super) fn fit_into(out: &mut Vec<u8>, parts: &[&str], budget: usize) -> Fit {
     // `fold` rather than `any`: no early exit, so the loop vectorizes.
     let printable_ascii = parts.iter().all(|p| {
-        p.is_ascii() && !p.bytes().fold(false, |bad, b| bad | (b < 0x20) | (b == 0x7f))
+        p.is_ascii()
+            && !p
+                .bytes()
+                .fold(false, |bad, b| bad | (b < 0x20) | (b == 0x7f))
     });
     if printable_ascii {
         let total: usize = parts.iter().map(|p| p.len()).sum();
@@ -253,7 +259,11 @@ mod tests {
         ] {
             let mut out = String::from("");
             collapse_whitespace(text, &mut out);
-            assert_eq!(out, text.split_whitespace().collect::<Vec<_>>().join(" "), "{text:?}");
+            assert_eq!(
+                out,
+                text.split_whitespace().collect::<Vec<_>>().join(" "),
+                "{text:?}"
+            );
         }
     }
 
