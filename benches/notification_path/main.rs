@@ -305,13 +305,14 @@ struct Measured {
 fn measure(setup: &Setup, client: &Client, sink: Sink, flood: &Flood) -> Result<Measured, String> {
     let control = setup.env.control();
     wait_for_no_sockets(control)?;
-    let subscribes = subscribe_count(control);
+    // Counted before the start: a fast client subscribes before the bench starts waiting.
+    let before = (control.stats().frames_received, subscribe_count(control));
     let t0 = Instant::now();
     let mut started = setup
         .start(client, sink)
         .map_err(|e| format!("cannot start: {e}"))?;
     let outcome = (|| {
-        wait_for_subscribe(control, subscribes, &mut started.procs)?;
+        wait_for_subscribe(control, before, &mut started.procs)?;
         match flood {
             Flood::Prepared(f) => {
                 let sent = control.send_flood(f);
@@ -364,10 +365,13 @@ fn wait_for_no_sockets(control: &Control) -> Result<(), String> {
 ///
 /// The cheap counter of received frames is watched first: copying the event log (what
 /// `subscribe_count` does) under the emulator's lock every 0.2 ms would slow the emulator down.
-fn wait_for_subscribe(control: &Control, before: usize, procs: &mut [Proc]) -> Result<(), String> {
+fn wait_for_subscribe(
+    control: &Control,
+    (frames, subscribes): (u64, usize),
+    procs: &mut [Proc],
+) -> Result<(), String> {
     let deadline = Instant::now() + SUBSCRIBE_LIMIT;
-    let frames_before = control.stats().frames_received;
-    while control.stats().frames_received == frames_before || subscribe_count(control) <= before {
+    while control.stats().frames_received == frames || subscribe_count(control) <= subscribes {
         for p in procs.iter_mut() {
             if let Ok(Some((exit, _))) = p.try_finish() {
                 return Err(format!("pid {} ended before subscribing ({exit})", p.pid()));
