@@ -15,7 +15,7 @@ Exit codes:
   1    other error (server error, config file problem)
   2    usage error (bad option or value)
   3    authentication: not logged in, wrong password, session expired, two-factor needed
-  4    connection: unreachable, TLS failure, websocket refused, reconnects given up
+  4    connection: unreachable, TLS failure, websocket refused, disconnected with --no-reconnect
   5    doctor found a failing check
   124  --timeout passed before the asked-for result
   130  interrupted (Ctrl-C); 143 terminated (SIGTERM)";
@@ -148,7 +148,7 @@ pub struct LoginArgs {
     pub user: Option<String>,
 
     /// Read the password from the first line of stdin (else ODOO_PASSWORD, else a prompt)
-    #[arg(long, conflicts_with = "session_id")]
+    #[arg(long)]
     pub password_stdin: bool,
 
     /// Two-factor code, for accounts with TOTP enabled (prompted on a terminal when missing)
@@ -160,6 +160,8 @@ pub struct LoginArgs {
     #[arg(
         long,
         value_name = "SID",
+        // Odoo's ids are URL-safe base64: one may well start with `-`.
+        allow_hyphen_values = true,
         env = "ODOO_BUS_SESSION_ID",
         hide_env_values = true
     )]
@@ -192,7 +194,7 @@ pub struct SubscribeArgs {
     #[arg(long, conflicts_with_all = ["channels", "remove"])]
     pub clear: bool,
 
-    /// Format of --list
+    /// Format of --list: one name a line; ndjson prints each as a JSON string
     #[arg(short, long, value_enum, value_name = "FORMAT")]
     pub output: Option<OutputFormat>,
 }
@@ -211,7 +213,8 @@ pub enum OutputFormat {
 /// The options shared by `tail` and `demo` (what to print and how).
 #[derive(Debug, Clone, Args)]
 pub struct TailArgs {
-    /// Also subscribe to this channel (repeatable); added to the profile's saved channels
+    /// Also subscribe to this channel, for this run only, on top of the profile's saved channels
+    /// (repeatable; `odoo-bus subscribe` saves channels)
     #[arg(short, long = "channel", value_name = "CHANNEL")]
     pub channels: Vec<String>,
 
@@ -296,11 +299,18 @@ pub struct SendArgs {
     pub event: Option<String>,
 
     /// The event's data, as JSON
-    #[arg(long, value_name = "JSON", requires = "event")]
+    // `conflicts_with` as well as `requires`: clap waives a requirement that conflicts with an
+    // argument present, so `send CHANNEL TEXT --data X` would silently drop --data.
+    #[arg(
+        long,
+        value_name = "JSON",
+        requires = "event",
+        conflicts_with = "channel"
+    )]
     pub data: Option<String>,
 
     /// With --event: print what arrives for this long afterwards
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s", requires = "event")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s", requires = "event", conflicts_with = "channel")]
     pub listen: Duration,
 
     /// Output format for --wait results and --event notifications
@@ -367,8 +377,67 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             ))
         };
     }
-    humantime::parse_duration(s)
-        .map_err(|_| format!("`{s}` is not a duration: use e.g. 30s, 5m or 250ms"))
+    match humantime::parse_duration(s) {
+        // Past this a deadline computed from now can overflow the clock (and panic).
+        Ok(d) if d.as_secs_f64() < MAX_DURATION_SECS => Ok(d),
+        Ok(_) => Err(format!(
+            "`{s}` is too long a duration: give less than 30,000 years"
+        )),
+        Err(_) => Err(format!(
+            "`{s}` is not a duration: use e.g. 30s, 5m or 250ms"
+        )),
+    }
+}
+
+/// The longest duration accepted, in seconds (about 31,700 years), for bare numbers and units alike.
+const MAX_DURATION_SECS: f64 = 1e12;
+
+/// A clap error (bad option, bad value, conflict) as ONE line, like every other error of the
+/// tool: clap's message (with the arguments it lists), its tips, the usage, and where to read
+/// more, e.g. `unexpected argument '--jsn' found (tip: a similar argument exists: '--json');
+/// usage: odoo-bus tail --json; see `odoo-bus tail --help``. `args` is the command line
+/// (program name first), to name the subcommand whose help to read.
+pub fn one_line_usage_error(e: &clap::Error, args: &[std::ffi::OsString]) -> String {
+    let rendered = e.render().to_string();
+    let mut message = Vec::new();
+    let mut tips = Vec::new();
+    let mut usage = None;
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(tip) = line.strip_prefix("tip:") {
+            tips.push(tip.trim());
+        } else if let Some(u) = line.strip_prefix("Usage:") {
+            usage = Some(u.trim());
+        } else if line.starts_with("For more information") {
+        } else {
+            message.push(line.trim_start_matches("error:").trim());
+        }
+    }
+    let mut out = message.join(" ");
+    if out.is_empty() {
+        out.push_str("invalid command line");
+    }
+    if !tips.is_empty() {
+        out.push_str(&format!(" (tip: {})", tips.join("; ")));
+    }
+    if let Some(u) = usage {
+        out.push_str(&format!("; usage: {u}"));
+    }
+    let subcommands: Vec<String> = command()
+        .get_subcommands()
+        .flat_map(|c| {
+            std::iter::once(c.get_name().to_string()).chain(c.get_all_aliases().map(str::to_string))
+        })
+        .collect();
+    let sub = args
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .find(|a| subcommands.iter().any(|s| s == a));
+    match sub {
+        Some(sub) => out.push_str(&format!("; see `odoo-bus {sub} --help`")),
+        None => out.push_str("; see `odoo-bus --help`"),
+    }
+    out
 }
 
 /// The clap command, for completions, the man page and tests.
@@ -395,5 +464,53 @@ mod tests {
         for bad in ["", "abc", "-1", "5 parsecs", "NaN", "1e300"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_too_long_for_a_deadline_are_refused() {
+        // 500,000,000,000 years overflowed `Instant::now() + d` in `tail --timeout` (a panic).
+        for absurd in [
+            "500000000000y",
+            "100000000000y",
+            "40000y",
+            "18446744073709551615s",
+        ] {
+            let err = parse_duration(absurd).unwrap_err();
+            assert!(err.contains(absurd), "{err}");
+        }
+        assert!(parse_duration("29000y").is_ok());
+    }
+
+    #[test]
+    fn clap_errors_become_one_line_naming_the_fix() {
+        let cases: &[&[&str]] = &[
+            &["odoo-bus", "tail", "--jsn"],
+            &["odoo-bus", "tail", "--json", "-o", "raw"],
+            &["odoo-bus", "tail", "--timeout", "soon"],
+            &["odoo-bus", "nosuch"],
+            &["odoo-bus", "-v", "-q", "status"],
+        ];
+        let os =
+            |args: &[&str]| -> Vec<std::ffi::OsString> { args.iter().map(Into::into).collect() };
+        for args in cases {
+            let err = command().try_get_matches_from(*args).unwrap_err();
+            let line = one_line_usage_error(&err, &os(args));
+            assert!(!line.contains('\n'), "{line}");
+            assert!(line.contains("--help`"), "{line}");
+            assert!(!line.starts_with("error"), "{line}");
+        }
+        let args = ["odoo-bus", "tail", "--jsn"];
+        let err = command().try_get_matches_from(args).unwrap_err();
+        let line = one_line_usage_error(&err, &os(&args));
+        assert!(
+            line.contains("'--jsn'") && line.contains("'--json'"),
+            "{line}"
+        );
+        assert!(line.ends_with("see `odoo-bus tail --help`"), "{line}");
+        // The arguments clap lists on lines of their own stay in the message.
+        let args = ["odoo-bus", "tail", "--only-channels"];
+        let err = command().try_get_matches_from(args).unwrap_err();
+        let line = one_line_usage_error(&err, &os(&args));
+        assert!(line.contains("not provided: --channel <CHANNEL>"), "{line}");
     }
 }

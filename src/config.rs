@@ -120,6 +120,12 @@ impl ConfigStore {
         let text = match fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(Error::other(format!(
+                    "config file {} is not UTF-8 text; fix it or move it away (it was left untouched)",
+                    self.path.display()
+                )));
+            }
             Err(e) => {
                 return Err(Error::other(format!(
                     "cannot read config file {}: {e}",

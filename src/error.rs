@@ -28,7 +28,7 @@ pub enum ErrorKind {
     Usage,
     /// Not logged in, wrong password, session expired, two-factor needed.
     Auth,
-    /// Unreachable host, TLS failure, handshake refused, reconnects given up.
+    /// Unreachable host, TLS failure, handshake refused, a disconnect with `--no-reconnect`.
     Connection,
     /// `doctor` found at least one failing check.
     DoctorFailed,

@@ -9,7 +9,22 @@ fn main() {
     // Shell completion callbacks (`COMPLETE=bash odoo-bus ...`) are answered before anything else.
     clap_complete::CompleteEnv::with_factory(cli::command).complete();
 
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help, --version, and a bare `odoo-bus`: clap's own output is the answer.
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            // One line, like every other error (scripts grep stderr; see docs/bad-input.md).
+            let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            eprintln!("error: {}", cli::one_line_usage_error(&e, &args));
+            std::process::exit(odoo_bus::error::exit::USAGE);
+        }
+    };
     let color = odoo_bus::ui::use_color(
         cli.global.color,
         std::io::IsTerminal::is_terminal(&std::io::stderr()),

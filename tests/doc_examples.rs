@@ -11,14 +11,20 @@
 //! - a line ending in `\` continues on the next one.
 //!
 //! A line opts out with a trailing comment `# no-test` (for a deliberately wrong example).
-//! A trailing `# emulator` marks an example that can run end-to-end against the in-crate emulator.
-//
-// TODO(emulator): once tests/support (the emulator harness) is on main, add a test that runs the
-// `# emulator` examples with the real binary against it and checks their exit codes.
+//!
+//! A trailing `# emulator` marks an example that also *runs*: [`emulator_examples_run`] runs each
+//! such line with bash against the in-crate emulator and checks its exit code (0, or the `N` of
+//! `# emulator exit=N`). See [`run_example`] for the world each line runs in.
+
+mod support;
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use odoo_bus::cli;
+use support::TestEnv;
 
 /// One `odoo-bus` invocation found in the docs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -351,6 +357,264 @@ fn every_subcommand_help_has_a_purpose_and_two_examples_that_parse() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// Running the `# emulator` examples.
+
+/// The emulator's address in the docs (`odoo-bus demo --serve --port 8070`); each run swaps in
+/// the address of its own emulator, so login examples can be pasted as they are.
+const DOC_EMULATOR_URL: &str = "http://127.0.0.1:8070";
+
+/// The longest one example may run (every runnable example is bounded by -n or --timeout).
+const EXAMPLE_LIMIT: Duration = Duration::from_secs(30);
+
+/// How many examples run at once.
+const PARALLEL: usize = 8;
+
+/// One `# emulator` line, with the exit code it must end with.
+#[derive(Debug, Clone)]
+struct Runnable {
+    location: String,
+    line: String,
+    exit: i32,
+}
+
+/// The exit code a marker asks for: `emulator` → 0, `emulator exit=124` → 124.
+fn expected_exit(comment: &str) -> Result<i32, String> {
+    let mut words = comment.split_whitespace();
+    if words.next() != Some("emulator") {
+        return Err(format!("not an emulator marker: `# {comment}`"));
+    }
+    let mut exit = 0;
+    for word in words {
+        if let Some(code) = word.strip_prefix("exit=") {
+            exit = code
+                .parse()
+                .map_err(|_| format!("`exit={code}` is not an exit code"))?;
+        }
+    }
+    Ok(exit)
+}
+
+/// Every `# emulator` line of the docs, once per line (a pipeline holds several invocations).
+fn runnable_examples() -> Vec<Runnable> {
+    let mut found: Vec<Runnable> = Vec::new();
+    for path in documents() {
+        for example in document_examples(&path) {
+            if !example.marked("emulator") || found.iter().any(|r| r.location == example.location) {
+                continue;
+            }
+            let comment = example.comment.as_deref().unwrap_or_default();
+            let exit =
+                expected_exit(comment).unwrap_or_else(|e| panic!("{}: {e}", example.location));
+            found.push(Runnable {
+                location: example.location,
+                line: example.line,
+                exit,
+            });
+        }
+    }
+    found
+}
+
+fn on_path(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// What one example did.
+struct Outcome {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+/// Run one line with `bash -o pipefail -c` (so `odoo-bus … | jq …` fails when odoo-bus does),
+/// in a world of its own: a private HOME and config file holding two logged-in profiles on the
+/// shared emulator, `default` (admin) and `demo` (demo), each with a fresh session (so a
+/// `logout` example logs out nobody else); `odoo-bus` on PATH is the binary under test; stdin
+/// is empty.
+fn run_example(env: &TestEnv, bin_dir: &Path, example: &Runnable) -> Outcome {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config").join("config.toml");
+    env.logged_in_at(&config, "default", "admin");
+    env.logged_in_at(&config, "demo", "demo");
+    let line = example.line.replace(DOC_EMULATOR_URL, &env.url());
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir.to_path_buf()).chain(std::env::split_paths(&path)),
+    )
+    .unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.args(["-o", "pipefail", "-c", &line])
+        .current_dir(home.path())
+        .env("PATH", path)
+        .env("HOME", home.path())
+        .env("ODOO_BUS_CONFIG", &config)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in support::CLEARED_ENV {
+        cmd.env_remove(var);
+    }
+    let start = Instant::now();
+    let mut child = cmd.spawn().expect("bash starts");
+    // Read both pipes while waiting, so a chatty example cannot block on a full pipe.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if start.elapsed() > EXAMPLE_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Outcome {
+        code,
+        elapsed: start.elapsed(),
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+/// The last lines of a text, indented, for a failure report.
+fn tail_of(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    let shown = &all[all.len().saturating_sub(lines)..];
+    shown
+        .iter()
+        .map(|l| format!("      {}", l.chars().take(200).collect::<String>()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn emulator_examples_run() {
+    let examples = runnable_examples();
+    assert!(
+        examples.len() >= 10,
+        "only {} `# emulator` examples in the docs: the runnable ones should be marked",
+        examples.len()
+    );
+    assert!(on_path("bash"), "bash is needed to run the doc examples");
+    let jq = on_path("jq");
+    let (examples, skipped): (Vec<Runnable>, Vec<Runnable>) = examples
+        .into_iter()
+        .partition(|e| jq || !e.line.split_whitespace().any(|w| w == "jq"));
+    if !skipped.is_empty() {
+        eprintln!(
+            "jq is not installed: skipped {} example(s) that pipe into it",
+            skipped.len()
+        );
+    }
+
+    let env = TestEnv::new();
+    let _traffic = odoo_bus::emulator::traffic::spawn(env.control().clone(), 5.0);
+    // A backlog in the server's 50 s replay window, so `tail -n N` examples answer at once.
+    let started = Instant::now();
+    let warm_up = Instant::now();
+    while env.control().max_id() < 30 {
+        assert!(
+            warm_up.elapsed() < Duration::from_secs(20),
+            "the emulator's traffic did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let warmed_up = warm_up.elapsed();
+    let bin = assert_cmd::cargo::cargo_bin!("odoo-bus");
+    let bin_dir = bin.parent().unwrap().to_path_buf();
+
+    // The workers pop from the end: the lines that wait on a clock start first.
+    let mut queue = examples.clone();
+    queue.sort_by_key(|e| {
+        ["--timeout", "--listen", "demo"]
+            .iter()
+            .any(|slow| e.line.contains(slow))
+    });
+    let queue = Arc::new(Mutex::new(queue));
+    let results = Arc::new(Mutex::new(Vec::new()));
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL {
+            let (queue, results, env, bin_dir) = (&queue, &results, &env, &bin_dir);
+            scope.spawn(move || {
+                loop {
+                    let Some(example) = queue.lock().unwrap().pop() else {
+                        break;
+                    };
+                    let outcome = run_example(env, bin_dir, &example);
+                    results.lock().unwrap().push((example, outcome));
+                }
+            });
+        }
+    });
+
+    let results = results.lock().unwrap();
+    eprintln!(
+        "ran {} `# emulator` examples in {:.1?} (after {:.1?} of warm-up); the slowest:",
+        results.len(),
+        started.elapsed(),
+        warmed_up
+    );
+    let mut by_time: Vec<_> = results.iter().collect();
+    by_time.sort_by_key(|(_, o)| std::cmp::Reverse(o.elapsed));
+    for (example, outcome) in by_time.iter().take(5) {
+        eprintln!("  {:>5.1?}  {}", outcome.elapsed, example.location);
+    }
+    let mut failures = Vec::new();
+    for (example, outcome) in results.iter() {
+        if outcome.code != Some(example.exit) {
+            let got = match outcome.code {
+                Some(code) => format!("exit {code}"),
+                None => format!("no exit within {EXAMPLE_LIMIT:?} (or killed by a signal)"),
+            };
+            failures.push(format!(
+                "{}: `{}`\n    expected exit {}, got {got} after {:.1?}\n    stdout:\n{}\n    stderr:\n{}",
+                example.location,
+                example.line,
+                example.exit,
+                outcome.elapsed,
+                tail_of(&outcome.stdout, 5),
+                tail_of(&outcome.stderr, 5),
+            ));
+        }
+    }
+    assert_eq!(results.len(), examples.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} `# emulator` example(s) did not end as documented:\n  {}",
+        failures.len(),
+        examples.len(),
+        failures.join("\n  ")
+    );
+}
+
+#[test]
+fn emulator_markers_say_which_exit_code() {
+    assert_eq!(expected_exit("emulator"), Ok(0));
+    assert_eq!(expected_exit("emulator exit=124"), Ok(124));
+    assert_eq!(expected_exit("emulator exit=3 (not logged in)"), Ok(3));
+    assert!(expected_exit("emulator exit=x").is_err());
+    assert!(expected_exit("no-test").is_err());
 }
 
 // The extractor itself.

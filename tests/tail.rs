@@ -652,3 +652,39 @@ fn a_resume_point_beyond_the_servers_ids_starts_over_instead_of_printing_nothing
         json!(id)
     );
 }
+
+#[test]
+fn count_cutting_a_frame_short_resumes_inside_that_frame() {
+    let env = env();
+    let c = env.control();
+    // Posted before the tail starts, the three arrive together in the subscribe's replay frame.
+    let ids: Vec<u64> = (0..3)
+        .map(|i| c.notify(Target::Partner(ADMIN_PARTNER), "a/b", json!(i)))
+        .collect();
+    let first = env
+        .cmd()
+        .args(["tail", "--json", "-n", "1", "--timeout", "10s"])
+        .output()
+        .unwrap();
+    assert_eq!(first.status.code(), Some(0));
+    assert_eq!(
+        parse(String::from_utf8_lossy(&first.stdout).trim())["id"],
+        json!(ids[0])
+    );
+    let rest = env
+        .cmd()
+        .args(["tail", "--json", "--resume", "-n", "2", "--timeout", "10s"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        rest.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&rest.stderr)
+    );
+    let got: Vec<Value> = String::from_utf8_lossy(&rest.stdout)
+        .lines()
+        .map(|l| parse(l)["id"].clone())
+        .collect();
+    assert_eq!(got, [json!(ids[1]), json!(ids[2])]);
+}

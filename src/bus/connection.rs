@@ -11,6 +11,7 @@
 //!   proxy between us) is dead even though TCP has not noticed. [`Connection::next`] enforces that.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
+use crate::odoo::client::{CookieChange, session_cookie_change};
 use crate::odoo::url::ServerUrl;
 use crate::secret::SessionId;
 
@@ -65,6 +67,12 @@ pub enum ConnectError {
     Refusal {
         status: u16,
         content_type: Option<String>,
+        /// The `Server` header: tells a proxy's answer (`nginx`) from Odoo's (`Werkzeug/…`).
+        server: Option<String>,
+        /// The `Location` header of a redirect.
+        location: Option<String>,
+        /// What arrived of the body with the headers (a real Odoo 18 sends none on a refused
+        /// handshake, facts §1.2).
         body: String,
     },
     /// Anything else during the handshake.
@@ -84,11 +92,12 @@ impl std::fmt::Display for ConnectError {
                 if body.is_empty() {
                     write!(f, "the websocket upgrade was refused with HTTP {status}")
                 } else {
-                    let snippet: String = body.chars().take(120).collect();
+                    // The body is whatever the server or a proxy sent: one line, and no
+                    // control character (an ESC sequence) reaches the terminal.
                     write!(
                         f,
                         "the websocket upgrade was refused with HTTP {status}: {}",
-                        snippet.replace('\n', " ")
+                        crate::odoo::rpc::one_line(body, 120)
                     )
                 }
             }
@@ -121,6 +130,16 @@ pub enum Incoming {
     Broken(String),
     /// Nothing arrived for the watchdog period.
     Silent(Duration),
+}
+
+/// What [`Connection::next_observed`] saw: a frame that matters, or a control frame.
+#[derive(Debug)]
+pub enum Observed {
+    Frame(Incoming),
+    /// The server pinged (already answered).
+    Ping,
+    /// A pong, with its payload.
+    Pong(bytes::Bytes),
 }
 
 /// At most `limit` frames in any `window`, as Odoo's `_limit_rate` enforces on what it receives.
@@ -204,9 +223,13 @@ async fn connect_inner(
         HeaderValue::from_str(v)
             .map_err(|_| ConnectError::Other("a header value is not valid".into()))
     };
-    let mut cookie = header(&format!("session_id={}", session.expose()))?;
-    cookie.set_sensitive(true);
-    headers.insert(COOKIE, cookie);
+    // An empty session means "no session" (doctor tests the hop without one): no cookie at all,
+    // rather than an empty one, so Odoo opens a plain public socket.
+    if !session.expose().is_empty() {
+        let mut cookie = header(&format!("session_id={}", session.expose()))?;
+        cookie.set_sensitive(true);
+        headers.insert(COOKIE, cookie);
+    }
     headers.insert(ORIGIN, header(&opts.url.origin())?);
     headers.insert(USER_AGENT, header(&opts.user_agent)?);
 
@@ -218,15 +241,16 @@ async fn connect_inner(
             .await
             .map_err(classify_handshake_error)?;
 
-    let rotated_session = response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(session_cookie_value)
-        .next_back()
-        .filter(|sid| sid != session.expose())
-        .map(SessionId::new);
+    // The same reading of Set-Cookie as every HTTP response gets (last one wins, deletions
+    // recognised); a deleted cookie at the handshake is not a rotation we could use.
+    let set_cookies = response.headers().get_all(SET_COOKIE);
+    let rotated_session = match session_cookie_change(
+        set_cookies.iter().filter_map(|v| v.to_str().ok()),
+        cookie::time::OffsetDateTime::now_utc(),
+    ) {
+        Some(CookieChange::Set(sid)) if sid.expose() != session.expose() => Some(sid),
+        _ => None,
+    };
 
     Ok((
         Connection {
@@ -240,21 +264,20 @@ async fn connect_inner(
     ))
 }
 
-/// The `session_id` value of one `Set-Cookie` header, if that is what it sets.
-pub fn session_cookie_value(set_cookie: &str) -> Option<String> {
-    let parsed = cookie::Cookie::parse(set_cookie).ok()?;
-    (parsed.name() == "session_id").then(|| parsed.value().to_string())
-}
-
 fn classify_handshake_error(e: tungstenite::Error) -> ConnectError {
     match e {
         tungstenite::Error::Http(response) => {
             let status = response.status().as_u16();
-            let content_type = response
-                .headers()
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
+            let header = |name: http::header::HeaderName| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let content_type = header(http::header::CONTENT_TYPE);
+            let server = header(http::header::SERVER);
+            let location = header(http::header::LOCATION);
             let body = response
                 .body()
                 .as_deref()
@@ -263,6 +286,8 @@ fn classify_handshake_error(e: tungstenite::Error) -> ConnectError {
             ConnectError::Refusal {
                 status,
                 content_type,
+                server,
+                location,
                 body,
             }
         }
@@ -280,28 +305,23 @@ async fn dial(
 ) -> Result<Box<dyn Transport>, ConnectError> {
     let tcp = match proxy_for(url) {
         Some(proxy) => tunnel(url, proxy).await?,
-        None => tcp_connect(url.host(), url.port()).await?,
+        None => {
+            let addrs = resolve(url.host(), url.port()).await?;
+            connect_any(&addrs).await?
+        }
     };
     let _ = tcp.set_nodelay(true);
     if !url.is_https() {
         return Ok(Box::new(tcp));
     }
-    let host = url
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let server_name = rustls::pki_types::ServerName::try_from(host)
-        .map_err(|e| ConnectError::Tls(format!("bad server name: {e}")))?;
-    let connector = tokio_rustls::TlsConnector::from(tls.clone());
-    let stream = connector
-        .connect(server_name, tcp)
-        .await
-        .map_err(|e| ConnectError::Tls(e.to_string()))?;
-    Ok(Box::new(stream))
+    Ok(Box::new(tls_handshake(url, tcp, tls).await?))
 }
 
-async fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
+/// The dial steps one by one, public so `doctor` can time and report each hop with the very
+/// code the real connection uses.
+///
+/// Resolve `host` (brackets of an IPv6 literal allowed) to socket addresses.
+pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, ConnectError> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<_> = tokio::net::lookup_host((host, port))
         .await
@@ -310,6 +330,11 @@ async fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
     if addrs.is_empty() {
         return Err(ConnectError::Dns(format!("{host}: no address")));
     }
+    Ok(addrs)
+}
+
+/// Connect to the first address that accepts, in order.
+pub async fn connect_any(addrs: &[SocketAddr]) -> Result<TcpStream, ConnectError> {
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {
@@ -317,18 +342,40 @@ async fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
             Err(e) => last = Some(format!("{addr}: {e}")),
         }
     }
-    Err(ConnectError::Refused(last.unwrap_or_default()))
+    Err(ConnectError::Refused(
+        last.unwrap_or_else(|| "no address to connect to".into()),
+    ))
+}
+
+/// The TLS handshake for `url`'s host over an open TCP connection.
+pub async fn tls_handshake(
+    url: &ServerUrl,
+    tcp: TcpStream,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
+    let host = url
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let server_name = rustls::pki_types::ServerName::try_from(host)
+        .map_err(|e| ConnectError::Tls(format!("bad server name: {e}")))?;
+    let connector = tokio_rustls::TlsConnector::from(tls.clone());
+    connector
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| ConnectError::Tls(e.to_string()))
 }
 
 /// The proxy the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`) assigns to this
 /// server, the same rules reqwest applies to our HTTP calls.
-fn proxy_for(url: &ServerUrl) -> Option<hyper_util::client::proxy::matcher::Intercept> {
+pub fn proxy_for(url: &ServerUrl) -> Option<hyper_util::client::proxy::matcher::Intercept> {
     let uri: http::Uri = url.as_str().parse().ok()?;
     hyper_util::client::proxy::matcher::Matcher::from_env().intercept(&uri)
 }
 
 /// An HTTP CONNECT tunnel through the proxy to the server.
-async fn tunnel(
+pub async fn tunnel(
     url: &ServerUrl,
     proxy: hyper_util::client::proxy::matcher::Intercept,
 ) -> Result<TcpStream, ConnectError> {
@@ -371,34 +418,61 @@ impl Connection {
         self.ws.send(Message::text(text)).await
     }
 
+    /// Send a websocket PING (counted against the rate budget like any frame). Odoo answers
+    /// with a PONG carrying the same payload (≤ 125 bytes).
+    pub async fn send_ping(&mut self, payload: Vec<u8>) -> Result<(), tungstenite::Error> {
+        let delay = self.budget.delay_at(Instant::now());
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        self.budget.record(Instant::now());
+        self.ws.send(Message::Ping(payload.into())).await
+    }
+
     /// The next frame that matters. Pings are answered by tungstenite (and counted against the
     /// budget); pongs are ignored. `watchdog` is the longest silence we accept.
     pub async fn next(&mut self, watchdog: Duration) -> Incoming {
         loop {
+            match self.next_observed(watchdog).await {
+                Observed::Frame(incoming) => return incoming,
+                Observed::Ping | Observed::Pong(_) => {}
+            }
+        }
+    }
+
+    /// Like [`Connection::next`], but control frames are reported too, for `doctor`, which
+    /// times pongs and watches for Odoo's keep-alive ping. A ping is answered all the same.
+    pub async fn next_observed(&mut self, watchdog: Duration) -> Observed {
+        loop {
             let msg = match tokio::time::timeout(watchdog, self.ws.next()).await {
-                Err(_) => return Incoming::Silent(watchdog),
+                Err(_) => return Observed::Frame(Incoming::Silent(watchdog)),
                 Ok(None) => {
-                    return Incoming::Broken("the connection closed without a close frame".into());
+                    return Observed::Frame(Incoming::Broken(
+                        "the connection closed without a close frame".into(),
+                    ));
                 }
-                Ok(Some(Err(e))) => return classify_read_error(e),
+                Ok(Some(Err(e))) => return Observed::Frame(classify_read_error(e)),
                 Ok(Some(Ok(msg))) => msg,
             };
-            match msg {
-                Message::Text(t) => return Incoming::Text(t),
-                Message::Binary(b) => return Incoming::Binary(b),
+            return match msg {
+                Message::Text(t) => Observed::Frame(Incoming::Text(t)),
+                Message::Binary(b) => Observed::Frame(Incoming::Binary(b)),
                 Message::Ping(_) => {
                     // tungstenite queues the pong and flushes it with the next read or write.
                     self.budget.record(Instant::now());
+                    Observed::Ping
                 }
-                Message::Pong(_) | Message::Frame(_) => {}
+                Message::Pong(payload) => Observed::Pong(payload),
+                // Raw frames are only ever written, never read.
+                Message::Frame(_) => continue,
                 Message::Close(frame) => {
                     let (code, reason) = match frame {
                         Some(f) => (Some(u16::from(f.code)), f.reason.to_string()),
                         None => (None, String::new()),
                     };
-                    return Incoming::Closed { code, reason };
+                    Observed::Frame(Incoming::Closed { code, reason })
                 }
-            }
+            };
         }
     }
 
@@ -454,12 +528,19 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_session_cookie_only() {
-        assert_eq!(
-            session_cookie_value("session_id=abc; Path=/; HttpOnly").as_deref(),
-            Some("abc")
+    fn a_refusal_body_is_one_line_without_control_characters() {
+        let e = ConnectError::Refusal {
+            status: 502,
+            content_type: Some("text/html".into()),
+            server: Some("nginx".into()),
+            location: None,
+            body: "<h1>Bad\r\nGateway</h1>\u{1b}[2J\u{7}".into(),
+        };
+        let text = e.to_string();
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(
+            text.ends_with("HTTP 502: <h1>Bad Gateway</h1> [2J"),
+            "{text}"
         );
-        assert_eq!(session_cookie_value("tz=UTC; Path=/"), None);
-        assert_eq!(session_cookie_value("garbage"), None);
     }
 }

@@ -1,6 +1,7 @@
-//! The realtime side: decoding (`protocol`), deduplication (`dedup`), one websocket
+//! The realtime side: channel names (`channel`), decoding (`protocol`), deduplication (`dedup`), one websocket
 //! (`connection`), and the reconnecting subscription (`stream`).
 
+pub mod channel;
 pub mod connection;
 pub mod dedup;
 pub mod protocol;

@@ -112,6 +112,9 @@ pub enum Status {
         code: Option<u16>,
         reason: String,
         explanation: String,
+        /// How long the stream waits before the next attempt (short after 4002, backing off
+        /// after anything else), so the user knows it is not stuck.
+        retry_in: Duration,
     },
     Retrying {
         delay: Duration,
@@ -402,6 +405,7 @@ impl<K: SessionKeeper> BusStream<K> {
                     code,
                     reason,
                     explanation,
+                    retry_in: delay,
                 }))
             }
             CloseAction::Backoff => self.lost(code, explanation),
@@ -415,11 +419,12 @@ impl<K: SessionKeeper> BusStream<K> {
                 "disconnected: {explanation} (not reconnecting: --no-reconnect)"
             )));
         }
-        self.schedule_backoff();
+        let retry_in = self.schedule_backoff();
         Ok(Event::Status(Status::Disconnected {
             code,
             reason: String::new(),
             explanation,
+            retry_in,
         }))
     }
 
@@ -451,6 +456,18 @@ fn malformed(bytes: &[u8], reason: String) -> Status {
 
 /// The first connection failed: say which hop and what to try.
 fn connect_error(e: &ConnectError) -> Error {
+    if let ConnectError::Refusal {
+        status: 300..=399,
+        location,
+        ..
+    } = e
+    {
+        // Never followed: the session cookie must not travel to wherever this points.
+        let target = location.as_deref().unwrap_or("another address");
+        return Error::connection(format!(
+            "{e}: it redirects to {target}; odoo-bus does not follow redirects, so the session stays with this server (log in at the address Odoo is really served at)"
+        ));
+    }
     let hint = match e {
         ConnectError::Refusal { status: 400, .. } => {
             " (a proxy may strip the Upgrade/Connection headers; run `odoo-bus doctor`)"

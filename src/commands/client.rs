@@ -50,6 +50,10 @@ impl Context {
 /// Room for the HTTP upgrade on a slow link (DNS + TCP + TLS + 101).
 const WEBSOCKET_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// Test knob (documented in docs/testing.md): a shorter websocket connect timeout, so a server
+/// that accepts TCP and never answers the upgrade is tested in seconds.
+const CONNECT_TIMEOUT_ENV: &str = "ODOO_BUS_CONNECT_TIMEOUT";
+
 impl Context {
     /// An HTTP client for a logged-in profile that saves every session rotation at once.
     pub fn logged_in_client(&self, me: &super::LoggedIn) -> Result<OdooClient> {
@@ -78,7 +82,8 @@ impl Context {
             worker_version: me.profile.websocket_worker_version.clone(),
             tls: crate::tls::client_config(self.global.insecure)?,
             user_agent: crate::odoo::client::USER_AGENT.to_string(),
-            connect_timeout: WEBSOCKET_CONNECT_TIMEOUT,
+            connect_timeout: super::tail::duration_env(CONNECT_TIMEOUT_ENV)?
+                .unwrap_or(WEBSOCKET_CONNECT_TIMEOUT),
         })
     }
 }

@@ -38,13 +38,14 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<i32> {
     })?;
     let url = ServerUrl::parse(&url_text)?;
     if let Some(w) = url.cleartext_warning() {
-        ctx.ui.warn(w);
+        ctx.ui.warn_always(w);
     }
     // Values saved for another server (its database, its login) must not leak into this one.
     let same_server = profile.url.as_deref() == Some(url.as_str());
     let remembered = |v: &Option<String>| if same_server { v.clone() } else { None };
 
-    if let Some(raw) = args.session_id.as_deref() {
+    // An explicit --password-stdin wins over a session id exported in ODOO_BUS_SESSION_ID.
+    if let Some(raw) = args.session_id.as_deref().filter(|_| !args.password_stdin) {
         let sid = read_session_id(raw)?;
         return adopt_session(ctx, url, sid).await;
     }
@@ -91,11 +92,16 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<i32> {
     ctx.ui.info(format!(
         "logged in to {url} ({db}) as {login} (uid {}), Odoo {}",
         info.uid.unwrap_or_default(),
-        info.server_version
-            .as_deref()
-            .unwrap_or(&version.server_version)
+        shown_version(&info, &version)
     ));
     Ok(0)
+}
+
+/// The version to show: the session's, else the one `version_info` gave.
+fn shown_version<'a>(info: &'a SessionInfo, version: &'a VersionInfo) -> &'a str {
+    info.server_version
+        .as_deref()
+        .unwrap_or(&version.server_version)
 }
 
 /// `version_info` answers without a database or session: the cheapest proof that this is an
@@ -284,9 +290,7 @@ async fn adopt_session(ctx: &Context, url: ServerUrl, sid: SessionId) -> Result<
     ctx.ui.info(format!(
         "adopted the session of {login} (uid {}) on {url} ({db}), Odoo {}",
         info.uid.unwrap_or_default(),
-        info.server_version
-            .as_deref()
-            .unwrap_or(&version.server_version)
+        shown_version(&info, &version)
     ));
     Ok(0)
 }

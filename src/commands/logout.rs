@@ -22,6 +22,10 @@ pub async fn run(ctx: &Context) -> Result<i32> {
         .url
         .as_deref()
         .and_then(|u| ServerUrl::parse(u).ok());
+    if let Some(w) = url.as_ref().and_then(|u| u.cleartext_warning()) {
+        // The logout request carries the session: warn before it goes out in clear text.
+        ctx.ui.warn_always(w);
+    }
     let outcome = match &url {
         // No rotation listener on purpose: destroy rotates the sid to a fresh anonymous one,
         // which must not be saved.

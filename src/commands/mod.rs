@@ -64,6 +64,14 @@ impl Context {
         let profile = self.load_profile()?;
         let (Some(url), Some(session)) = (profile.url.as_deref(), profile.session_id.clone())
         else {
+            if profile.url.is_some() && profile.login.is_some() {
+                // The profile knows the server and the user: `login` alone is enough.
+                return Err(Error::auth(format!(
+                    "not logged in (profile `{}`): run `odoo-bus login{}`",
+                    self.profile_name(),
+                    crate::error::profile_flag(self.profile_name())
+                )));
+            }
             return Err(Error::not_logged_in(self.profile_name()));
         };
         let url = ServerUrl::parse(url).map_err(|e| {
@@ -73,7 +81,7 @@ impl Context {
             ))
         })?;
         if let Some(w) = url.cleartext_warning() {
-            self.ui.warn(w);
+            self.ui.warn_always(w);
         }
         Ok(LoggedIn {
             profile,

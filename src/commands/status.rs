@@ -85,6 +85,10 @@ async fn check_session(ctx: &Context, profile: &Profile) -> (SessionState, Optio
             return (SessionState::Unknown, Some(e));
         }
     };
+    // The check sends the cookie: say so first when it goes in clear text.
+    if let Some(w) = url.cleartext_warning() {
+        ctx.ui.warn_always(w);
+    }
     let mut client = match ctx.odoo_client(url.clone(), Some(session)) {
         Ok(c) => c,
         Err(e) => return (SessionState::Unknown, Some(e)),

@@ -25,7 +25,8 @@ use crate::output::{self, FrameView, PrintOptions};
 const RECONNECT_DELAY_ENV: &str = "ODOO_BUS_RECONNECT_DELAY";
 const WATCHDOG_ENV: &str = "ODOO_BUS_WATCHDOG";
 
-/// After Ctrl-C or SIGTERM, how long the frames already received may take to reach stdout.
+/// After Ctrl-C, SIGTERM or `--timeout`, how long the output already formatted may take to
+/// reach stdout.
 const SIGNALLED_DRAIN: Duration = Duration::from_millis(200);
 
 /// Odoo pings after 45 s of silence; 75 s without a single byte means the peer is gone.
@@ -60,47 +61,23 @@ pub async fn follow(
         .only_channels
         .then(|| ChannelSelector::new(&args.channels));
     let start = start_point(ctx, me, args)?;
+    super::subscribe::check_subscription(ctx, &me.profile, &args.channels)?;
     let channels = merged_channels(&me.profile.channels, &args.channels);
 
-    let stdout_tty = std::io::stdout().is_terminal();
-    let format = if args.json {
-        OutputFormat::Ndjson
-    } else {
-        args.output.unwrap_or(if stdout_tty {
-            OutputFormat::Pretty
-        } else {
-            OutputFormat::Ndjson
-        })
-    };
-    let width = stdout_tty
-        .then(|| terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| w.0 as usize))
-        .flatten();
     // Stdout is written by a thread of its own (see `output::pump`): a stuck reader of our
     // output must not stop this loop from seeing Ctrl-C, the deadline or the server's close.
     // No BufWriter: each frame arrives whole and goes out with one write(2) (Stdout's line
     // buffering passes a newline-terminated block straight through).
     let mut pump = Pump::start(std::io::stdout())
         .map_err(|e| Error::other(format!("cannot start the stdout writer thread: {e}")))?;
-    let mut printer = output::printer(
-        format,
-        PrintOptions {
-            color: ctx.ui.color_stdout,
-            timestamps: args.timestamps,
-            width,
-        },
+    let mut printer = stdout_printer(
+        ctx,
+        args.output,
+        args.json,
+        args.timestamps,
         Box::new(pump.collector()),
     );
-
-    let options = StreamOptions {
-        connect: ctx.connect_options(me)?,
-        channels,
-        start,
-        reconnect: !args.no_reconnect,
-        presence: args.presence,
-        backoff: backoff_from_env()?,
-        watchdog: duration_env(WATCHDOG_ENV)?.unwrap_or(DEFAULT_WATCHDOG),
-        dedup_window: 8192,
-    };
+    let options = stream_options(ctx, me, channels, start, !args.no_reconnect, args.presence)?;
     let keeper = super::client::ProfileSessionKeeper::new(ctx, client);
     let mut stream = BusStream::new(options, keeper);
 
@@ -113,6 +90,8 @@ pub async fn follow(
     };
     let mut tally = Tally::default();
     let mut spinner = None;
+    // Set when --count cut a frame short: the position to save instead of the highest id seen.
+    let mut resume_after: Option<u64> = None;
     let started = Instant::now();
 
     let ending = loop {
@@ -152,7 +131,12 @@ pub async fn follow(
                 });
                 if let Some(limit) = args.count {
                     let room = limit.saturating_sub(tally.printed) as usize;
-                    chosen.truncate(room);
+                    if chosen.len() > room {
+                        // The rest of this frame stays unprinted: resume after the last printed
+                        // one (a frame is sorted by id), not after the frame's highest id.
+                        chosen.truncate(room);
+                        resume_after = chosen.last().map(|n| n.id);
+                    }
                 }
                 if chosen.is_empty() {
                     continue;
@@ -177,15 +161,16 @@ pub async fn follow(
     };
     drop(spinner);
     stops.deadline = None;
-    // What was printed goes to the stdout thread now, to be written while the websocket closes.
+    // What was printed goes to the stdout thread now, to be written while the websocket closes
+    // (after a stop, `drain` gives it a moment only).
     let ending = match ending {
-        Ending::Signal(_) | Ending::StdoutClosed => ending,
+        Ending::Signal(_) | Ending::TimeoutPassed | Ending::StdoutClosed => ending,
         _ => match hand_over(&mut pump, &mut stops).await {
             Ok(stop) => stop.unwrap_or(ending),
             Err(e) => stdout_failure(ctx, &stream, e)?,
         },
     };
-    let last = stream.max_id();
+    let last = resume_after.or(stream.max_id());
     stream.close().await;
     save_last_id(ctx, last);
     let ending = drain(&mut pump, ending, &mut stops).await?;
@@ -219,6 +204,61 @@ impl Stops {
     }
 }
 
+/// The stdout printer under tail's format rules (pretty on a terminal, NDJSON otherwise, `--json`
+/// = `-o ndjson`); shared with `send --event`.
+pub(super) fn stdout_printer(
+    ctx: &Context,
+    output: Option<OutputFormat>,
+    json: bool,
+    timestamps: bool,
+    out: Box<dyn std::io::Write + Send>,
+) -> Box<dyn output::Printer + Send> {
+    let stdout_tty = std::io::stdout().is_terminal();
+    let format = if json {
+        OutputFormat::Ndjson
+    } else {
+        output.unwrap_or(if stdout_tty {
+            OutputFormat::Pretty
+        } else {
+            OutputFormat::Ndjson
+        })
+    };
+    let width = stdout_tty
+        .then(|| terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| w.0 as usize))
+        .flatten();
+    output::printer(
+        format,
+        PrintOptions {
+            color: ctx.ui.color_stdout,
+            timestamps,
+            width,
+        },
+        out,
+    )
+}
+
+/// The stream settings of this profile (test knobs from the environment included); shared with
+/// `send`.
+pub(super) fn stream_options(
+    ctx: &Context,
+    me: &LoggedIn,
+    channels: Vec<String>,
+    start: StartAt,
+    reconnect: bool,
+    presence: bool,
+) -> Result<StreamOptions> {
+    Ok(StreamOptions {
+        connect: ctx.connect_options(me)?,
+        channels,
+        start,
+        reconnect,
+        presence,
+        backoff: backoff_from_env()?,
+        watchdog: duration_env(WATCHDOG_ENV)?.unwrap_or(DEFAULT_WATCHDOG),
+        dedup_window: 8192,
+    })
+}
+
 /// A write error: a closed stdout (`| head`) ends the tail quietly; anything else is an error
 /// (the position is saved first).
 fn stdout_failure<K: SessionKeeper>(
@@ -246,8 +286,10 @@ async fn hand_over(pump: &mut Pump, stops: &mut Stops) -> std::io::Result<Option
 /// Lets the stdout thread write what is still queued before the process exits. After a signal
 /// that gets a moment only (the user asked to stop); a signal during the wait ends it.
 async fn drain(pump: &mut Pump, ending: Ending, stops: &mut Stops) -> Result<Ending> {
+    // After Ctrl-C, SIGTERM or --timeout the user asked to stop: a stuck reader of stdout gets a
+    // moment, not forever.
     let patience = match ending {
-        Ending::Signal(_) => Some(SIGNALLED_DRAIN),
+        Ending::Signal(_) | Ending::TimeoutPassed => Some(SIGNALLED_DRAIN),
         _ => None,
     };
     let written = async {
@@ -360,7 +402,7 @@ fn save_last_id(ctx: &Context, last: Option<u64>) {
     }
 }
 
-fn duration_env(name: &str) -> Result<Option<Duration>> {
+pub(super) fn duration_env(name: &str) -> Result<Option<Duration>> {
     match std::env::var(name) {
         Ok(v) if !v.is_empty() => crate::cli::parse_duration(&v)
             .map(Some)
@@ -379,7 +421,7 @@ fn backoff_from_env() -> Result<Backoff> {
 }
 
 /// Connection states on stderr: a spinner on a terminal, plain lines otherwise, nothing with -q.
-fn report(ctx: &Context, status: &Status, spinner: &mut Option<crate::ui::Spinner>) {
+pub(super) fn report(ctx: &Context, status: &Status, spinner: &mut Option<crate::ui::Spinner>) {
     let ui = &ctx.ui;
     match status {
         Status::Connecting { attempt } => {
@@ -412,9 +454,16 @@ fn report(ctx: &Context, status: &Status, spinner: &mut Option<crate::ui::Spinne
             };
             ui.info(format!("{what} {} (from {from})", strip_query(url)));
         }
-        Status::Disconnected { explanation, .. } => {
+        Status::Disconnected {
+            explanation,
+            retry_in,
+            ..
+        } => {
             spinner.take();
-            ui.warn(format!("disconnected: {explanation}"));
+            ui.warn(format!(
+                "disconnected: {explanation}; reconnecting in {}",
+                humantime::format_duration(round_ms(*retry_in))
+            ));
         }
         Status::Retrying { delay, error, .. } => {
             spinner.take();

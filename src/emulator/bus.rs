@@ -5,7 +5,7 @@
 //! higher one, re-send nothing it already sent on the same socket, forget rows after the
 //! retention time, and answer `last == 0` with "the last 50 s" rather than "everything".
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -171,13 +171,12 @@ impl Bus {
         &'a self,
         channels: &HashSet<Channel>,
         last: i64,
-        ignore: &HashSet<u64>,
+        already_sent: impl Fn(u64) -> bool,
         now: Instant,
         window: Duration,
     ) -> Vec<&'a Row> {
-        let visible = |r: &&Row| {
-            r.visible_at <= now && !ignore.contains(&r.id) && channels.contains(&r.channel)
-        };
+        let visible =
+            |r: &&Row| r.visible_at <= now && !already_sent(r.id) && channels.contains(&r.channel);
         if last == 0 {
             self.rows
                 .iter()
@@ -204,8 +203,8 @@ impl Bus {
 #[derive(Debug, Default, Clone)]
 pub struct Cursor {
     pub last: i64,
-    /// Sent ids with the time they were sent, sorted by id.
-    history: Vec<(u64, Instant)>,
+    /// Sent ids with the time they were sent (ordered by id).
+    history: BTreeMap<u64, Instant>,
 }
 
 impl Cursor {
@@ -216,8 +215,9 @@ impl Cursor {
         }
     }
 
-    pub fn ignored(&self) -> HashSet<u64> {
-        self.history.iter().map(|(id, _)| *id).collect()
+    /// Sent on this socket and still in the history (excluded from polls).
+    pub fn was_sent(&self, id: u64) -> bool {
+        self.history.contains_key(&id)
     }
 
     /// Record a sent batch, then move the cursor past history entries older than `keep`,
@@ -229,17 +229,14 @@ impl Cursor {
         keep: Duration,
     ) {
         for id in ids {
-            let at = self.history.partition_point(|(h, _)| *h < id);
-            self.history.insert(at, (id, now));
+            self.history.insert(id, now);
         }
-        let expired = self
-            .history
-            .iter()
-            .take_while(|(_, sent)| now.saturating_duration_since(*sent) > keep)
-            .count();
-        if expired > 0 {
-            self.last = self.history[expired - 1].0 as i64;
-            self.history.drain(..expired);
+        while let Some((&id, &sent)) = self.history.first_key_value() {
+            if now.saturating_duration_since(sent) <= keep {
+                break;
+            }
+            self.last = id as i64;
+            self.history.pop_first();
         }
     }
 }
@@ -269,20 +266,19 @@ mod tests {
         let later = t0 + Duration::from_secs(60);
         let c = row(&mut bus, Channel::broadcast(), later, later);
         let chans: HashSet<_> = [Channel::broadcast()].into();
-        let none = HashSet::new();
         let ids = |v: Vec<&Row>| v.iter().map(|r| r.id).collect::<Vec<_>>();
         // last == 0: only the last 50 s.
         assert_eq!(
-            ids(bus.poll(&chans, 0, &none, later, Duration::from_secs(50))),
+            ids(bus.poll(&chans, 0, |_| false, later, Duration::from_secs(50))),
             vec![c]
         );
         // last > 0: everything after it, on subscribed channels only.
         assert_eq!(
-            ids(bus.poll(&chans, a as i64, &none, later, Duration::from_secs(50))),
+            ids(bus.poll(&chans, a as i64, |_| false, later, Duration::from_secs(50))),
             vec![c]
         );
         assert_eq!(
-            ids(bus.poll(&chans, -1, &none, later, Duration::from_secs(50))),
+            ids(bus.poll(&chans, -1, |_| false, later, Duration::from_secs(50))),
             vec![a, c]
         );
         let _ = b;
@@ -308,7 +304,7 @@ mod tests {
         let keep = Duration::from_secs(10);
         let w = Duration::from_secs(50);
         let first: Vec<u64> = bus
-            .poll(&chans, cur.last, &cur.ignored(), t0, w)
+            .poll(&chans, cur.last, |id| cur.was_sent(id), t0, w)
             .iter()
             .map(|r| r.id)
             .collect();
@@ -316,7 +312,7 @@ mod tests {
         cur.record_sent(first, t0, keep);
         let t1 = t0 + Duration::from_secs(3);
         let second: Vec<u64> = bus
-            .poll(&chans, cur.last, &cur.ignored(), t1, w)
+            .poll(&chans, cur.last, |id| cur.was_sent(id), t1, w)
             .iter()
             .map(|r| r.id)
             .collect();
@@ -327,10 +323,16 @@ mod tests {
         );
         cur.record_sent(second, t1, keep);
         let t2 = t0 + Duration::from_secs(30);
-        assert!(bus.poll(&chans, cur.last, &cur.ignored(), t2, w).is_empty());
+        assert!(
+            bus.poll(&chans, cur.last, |id| cur.was_sent(id), t2, w)
+                .is_empty()
+        );
         cur.record_sent([], t2, keep);
         assert_eq!(cur.last, early as i64, "cursor moved past every expired id");
-        assert!(bus.poll(&chans, cur.last, &cur.ignored(), t2, w).is_empty());
+        assert!(
+            bus.poll(&chans, cur.last, |id| cur.was_sent(id), t2, w)
+                .is_empty()
+        );
     }
 
     #[test]

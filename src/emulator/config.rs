@@ -45,7 +45,8 @@ pub struct EmulatorConfig {
     pub rate_limit_delay: Duration,
     /// Largest incoming websocket message (Odoo: 1 MiB); bigger closes with 1009.
     pub max_message: usize,
-    /// Login failures (per client IP) before the cooldown starts (`base.login_cooldown_after`).
+    /// Login failures (per client IP) before the cooldown starts (`base.login_cooldown_after`:
+    /// the code's fallback is 5, but a database with `mail` sets 10, as measured).
     pub login_cooldown_after: u32,
     /// Cooldown length (`base.login_cooldown_duration`).
     pub login_cooldown_duration: Duration,
@@ -75,7 +76,7 @@ impl Default for EmulatorConfig {
             rate_limit_burst: 10,
             rate_limit_delay: Duration::from_millis(200),
             max_message: 1 << 20,
-            login_cooldown_after: 5,
+            login_cooldown_after: 10,
             login_cooldown_duration: Duration::from_secs(60),
             session_max_age: 604_800,
             public_samesite_ws: false,
@@ -84,11 +85,12 @@ impl Default for EmulatorConfig {
 }
 
 impl EmulatorConfig {
-    /// Production semantics with test-sized timers: a PING after 200 ms of silence, 500 ms to
-    /// answer it. Keep-alive stays at an hour (tests that need 4002 lower it), retention at 100 s.
+    /// Production semantics with test-sized timers: a PING after 1 s of silence, 500 ms to answer
+    /// it. Not shorter: the client's PONGs count toward the 10-frames-per-2-s limit (as in Odoo),
+    /// so pings much faster than that would close idle test sockets with 1013. Keep-alive stays at an hour (tests that need 4002 lower it), retention at 100 s.
     pub fn fast() -> Self {
         EmulatorConfig {
-            idle_ping: Duration::from_millis(200),
+            idle_ping: Duration::from_secs(1),
             pong_timeout: Duration::from_millis(500),
             keep_alive: Duration::from_secs(3600),
             keep_alive_jitter: 0.0,

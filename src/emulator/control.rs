@@ -191,6 +191,11 @@ impl Control {
         self.shared.lock().db.add_channel(name, kind, members)
     }
 
+    /// A discuss channel by name (the seed has "general" = 1, "sales" = 3, ...).
+    pub fn find_channel(&self, name: &str) -> Option<i64> {
+        self.shared.lock().db.channel_by_name(name)
+    }
+
     /// Add a member to a channel.
     pub fn join_channel(&self, channel_id: i64, uid: i64) {
         self.shared.lock().db.add_member(channel_id, uid);
@@ -205,20 +210,18 @@ impl Control {
         )
     }
 
-    /// Make every session of `uid` stale (a password change); open sockets close with 4001.
+    /// Make every session of `uid` stale (a password change). Open sockets notice at their
+    /// next client message or dispatch and close with 4001, as on a real server.
     pub fn invalidate_sessions(&self, uid: i64) {
-        let mut inner = self.shared.lock();
-        if let Some(u) = inner.db.users.get_mut(&uid) {
+        if let Some(u) = self.shared.lock().db.users.get_mut(&uid) {
             u.security_stamp += 1;
         }
-        inner.wake_sessions(|s| s.uid == Some(uid));
     }
 
-    /// Forget a session (its file deleted); sockets using it close with 4001.
+    /// Forget a session (its file deleted); sockets using it close with 4001 at their next
+    /// client message or dispatch.
     pub fn delete_session(&self, sid: &SessionId) {
-        let mut inner = self.shared.lock();
-        inner.db.sessions.remove(sid.expose());
-        inner.wake_sessions(|s| s.sid == sid.expose());
+        self.shared.lock().db.sessions.remove(sid.expose());
     }
 
     /// True while `sid` is a logged-in session whose token still matches.
@@ -495,29 +498,44 @@ fn build_flood(
         "mail.record/insert",
         &json!({"discuss.channel": [{"id": channel_id, "description": filler}]}),
     );
+    // Encoded once with a sentinel message id, then cut around it: building 100,000
+    // notifications is string concatenation, not JSON encoding.
+    const SENTINEL: u64 = 987_654_321_987_654;
+    let template = bus::encode_message(
+        "discuss.channel/new_message",
+        &json!({"data": {"mail.message": [{"author": {"id": 3, "type": "partner"}, "body": format!("<p>{filler}</p>"), "id": SENTINEL, "model": "discuss.channel", "res_id": channel_id}]}, "id": channel_id}),
+    );
+    let (before, after) = template
+        .split_once(&SENTINEL.to_string())
+        .unwrap_or((template.as_str(), ""));
     let mut out = Vec::with_capacity(frames);
     let mut k: u64 = 0;
     for _ in 0..frames {
-        let mut items = Vec::with_capacity(per_frame);
-        for _ in 0..per_frame {
+        let mut batch = String::with_capacity(per_frame * (template.len() + 40) + 2);
+        batch.push('[');
+        for i in 0..per_frame {
             let id = first_id + k;
             // Spread inserts evenly: notification k is an insert when floor((k+1)·r) > floor(k·r).
             let is_insert =
                 ((k + 1) as f64 * insert_ratio).floor() > (k as f64 * insert_ratio).floor();
-            let message = if is_insert {
-                insert.clone()
+            if i > 0 {
+                batch.push_str(", ");
+            }
+            batch.push_str("{\"id\": ");
+            batch.push_str(&id.to_string());
+            batch.push_str(", \"message\": ");
+            if is_insert {
+                batch.push_str(&insert);
             } else {
-                bus::encode_message(
-                    "discuss.channel/new_message",
-                    &json!({"data": {"mail.message": [{"author": {"id": 3, "type": "partner"}, "body": format!("<p>{filler}</p>"), "id": id, "model": "discuss.channel", "res_id": channel_id}]}, "id": channel_id}),
-                )
-            };
-            items.push((id, message));
+                batch.push_str(before);
+                batch.push_str(&id.to_string());
+                batch.push_str(after);
+            }
+            batch.push('}');
             k += 1;
         }
-        out.push(bus::encode_batch(
-            items.iter().map(|(id, m)| (*id, m.as_str())),
-        ));
+        batch.push(']');
+        out.push(batch);
     }
     out
 }
@@ -532,12 +550,22 @@ mod tests {
         assert_eq!(batches.len(), 4);
         let mut ids = Vec::new();
         let mut inserts = 0;
+        assert!(
+            batches[0].starts_with(r#"[{"id": 100, "message": {"type": "#),
+            "{}",
+            batches[0]
+        );
         for b in &batches {
             let v: Value = serde_json::from_str(b).unwrap();
             for n in v.as_array().unwrap() {
                 ids.push(n["id"].as_u64().unwrap());
                 if n["message"]["type"] == "mail.record/insert" {
                     inserts += 1;
+                } else {
+                    assert_eq!(
+                        n["message"]["payload"]["data"]["mail.message"][0]["id"],
+                        n["id"]
+                    );
                 }
             }
         }

@@ -20,6 +20,81 @@ pub const AWAY_AFTER_MS: f64 = 1_800_000.0;
 /// Presences updated this recently are sent to a new subscriber ("missed presences").
 pub const MISSED_PRESENCE_WINDOW: Duration = Duration::from_secs(2);
 
+/// Block elements that, opening a body, keep it from being wrapped in `<p>`.
+const BLOCK_TAGS: &[&str] = &[
+    "p",
+    "div",
+    "ul",
+    "ol",
+    "table",
+    "blockquote",
+    "pre",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+];
+
+/// What Odoo's `html` field sanitiser does to a posted body, as far as a client can see:
+/// top-level text is wrapped in `<p>` (`hello` → `<p>hello</p>`), tags are kept, and text
+/// characters that HTML needs escaped are escaped (`&` → `&amp;` unless it starts an entity).
+pub fn sanitize_body(body: &str) -> String {
+    let trimmed = body.trim();
+    if trimmed.is_empty() {
+        return String::new();
+    }
+    let mut out = String::with_capacity(trimmed.len() + 7);
+    let mut rest = trimmed;
+    while let Some(c) = rest.chars().next() {
+        let tag_start = c == '<'
+            && rest[1..].starts_with(|n: char| n.is_ascii_alphabetic() || n == '/' || n == '!');
+        if tag_start && let Some(end) = rest.find('>') {
+            out.push_str(&rest[..=end]);
+            rest = &rest[end + 1..];
+            continue;
+        }
+        match c {
+            '&' if is_entity(rest) => out.push('&'),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    let opens_block = out.strip_prefix('<').is_some_and(|t| {
+        let name: String = t
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        BLOCK_TAGS.contains(&name.to_ascii_lowercase().as_str())
+    });
+    if opens_block {
+        out
+    } else {
+        format!("<p>{out}</p>")
+    }
+}
+
+/// `&name;`, `&#123;` or `&#x1f;` at the start of `s`.
+fn is_entity(s: &str) -> bool {
+    let Some(end) = s.find(';') else { return false };
+    let inner = &s[1..end];
+    !inner.is_empty()
+        && end <= 32
+        && match inner.strip_prefix('#') {
+            Some(num) => num
+                .strip_prefix(['x', 'X'])
+                .map_or(num.chars().all(|c| c.is_ascii_digit()), |hex| {
+                    !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit())
+                }),
+            None => inner.chars().all(|c| c.is_ascii_alphanumeric()),
+        }
+}
+
 /// The channel is not readable by the caller (Odoo raises NotFound, error code 404).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotFound;
@@ -89,7 +164,7 @@ fn message_record(
     let mut m = Map::new();
     m.insert("attachment_ids".into(), json!([]));
     m.insert("author".into(), persona(author));
-    m.insert("body".into(), json!(post.body));
+    m.insert("body".into(), json!(sanitize_body(&post.body)));
     m.insert("create_date".into(), json!(now));
     m.insert("date".into(), json!(now));
     m.insert("default_subject".into(), json!(channel_name));
@@ -140,6 +215,9 @@ pub fn post_message(
     let channel = db.channels.get(&channel_id).ok_or(NotFound)?.clone();
     let message_id = db.next_message;
     db.next_message += 1;
+    if let Some(c) = db.channels.get_mut(&channel_id) {
+        c.last_message_id = Some(message_id);
+    }
     let now = time::odoo_now();
     let thread = json!([{"id": channel_id, "model": "discuss.channel", "module_icon": "/mail/static/description/icon.png"}]);
     let store = |for_http: bool| {
@@ -210,22 +288,42 @@ pub fn typing(
         .channels
         .get(&channel_id)
         .and_then(|c| c.member_of(partner))
-        .map(|m| m.id)
+        .cloned()
         .ok_or(NotFound)?;
-    let name = inner.db.partner_name(partner);
-    Ok(inner.send(
-        Channel::discuss(channel_id),
-        "mail.record/insert",
-        &json!({
-            "discuss.channel.member": [{
-                "id": member,
-                "isTyping": is_typing,
-                "persona": persona(partner),
-                "thread": thread_ref(channel_id),
-            }],
-            "res.partner": [{"id": partner, "name": name}],
-        }),
-    ))
+    let db = &inner.db;
+    let seen = db
+        .channels
+        .get(&channel_id)
+        .and_then(|c| c.last_message_id)
+        .map_or(Value::Bool(false), Value::from);
+    let p = db.partners.get(&partner);
+    let user = db.users.get(&uid);
+    let status = db.presence.get(&partner).map_or("offline", |pr| pr.status);
+    // Measured on a real 18.0: the member with its seen state, the partner in full.
+    let payload = json!({
+        "discuss.channel.member": [{
+            "create_date": member.create_date,
+            "fetched_message_id": seen,
+            "id": member.id,
+            "isTyping": is_typing,
+            "last_seen_dt": time::odoo_now(),
+            "persona": persona(partner),
+            "seen_message_id": seen,
+            "thread": thread_ref(channel_id),
+        }],
+        "res.partner": [{
+            "active": true,
+            "email": p.map(|p| p.email.clone()).unwrap_or_default(),
+            "id": partner,
+            "im_status": status,
+            "isInternalUser": user.is_some_and(|u| u.internal),
+            "is_company": false,
+            "name": p.map(|p| p.name.clone()).unwrap_or_default(),
+            "userId": uid,
+            "write_date": p.map(|p| p.write_date.clone()).unwrap_or_default(),
+        }],
+    });
+    Ok(inner.send(Channel::discuss(channel_id), "mail.record/insert", &payload))
 }
 
 /// Set a partner's status; a real change is announced on `(partner, "presence")`.
@@ -338,4 +436,27 @@ pub fn store_data(db: &Db, uid: i64) -> Value {
             }
         ]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_sanitised_like_odoo() {
+        // Measured: "hello" → "<p>hello</p>"; "café 😀 <b>x</b> & y" keeps the tag, escapes "&".
+        assert_eq!(sanitize_body("hello"), "<p>hello</p>");
+        assert_eq!(
+            sanitize_body("café 😀 <b>x</b> & y"),
+            "<p>café 😀 <b>x</b> &amp; y</p>"
+        );
+        assert_eq!(sanitize_body("<p>hello</p>"), "<p>hello</p>");
+        assert_eq!(
+            sanitize_body("a &amp; b &#39; c"),
+            "<p>a &amp; b &#39; c</p>"
+        );
+        assert_eq!(sanitize_body("1 < 2 > 0"), "<p>1 &lt; 2 &gt; 0</p>");
+        assert_eq!(sanitize_body("line<br>next"), "<p>line<br>next</p>");
+        assert_eq!(sanitize_body("  "), "");
+    }
 }

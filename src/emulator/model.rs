@@ -118,6 +118,7 @@ impl ChannelKind {
 pub struct Member {
     pub id: i64,
     pub partner_id: i64,
+    pub create_date: String,
 }
 
 #[derive(Debug, Clone)]
@@ -125,7 +126,11 @@ pub struct DiscussChannel {
     pub id: i64,
     pub name: String,
     pub kind: ChannelKind,
+    /// For `channel`-type channels: readable by this group's users (None: every internal user).
+    pub group_public_id: Option<i64>,
     pub members: Vec<Member>,
+    /// The newest message posted (members' `seen_message_id` in typing payloads).
+    pub last_message_id: Option<i64>,
 }
 
 impl DiscussChannel {
@@ -227,7 +232,7 @@ impl Db {
             next_partner: 8,
             next_channel: 2,
             next_member: 4,
-            next_message: 1,
+            next_message: 21,
             csrf_key: rand::rng().random(),
         };
         let partner = |id: i64, name: &str, email: &str, user_id: Option<i64>| Partner {
@@ -277,7 +282,14 @@ impl Db {
             };
         db.users.insert(
             2,
-            user(2, "admin", "admin", 3, vec![GROUP_USER, 2, 3, GROUP_SYSTEM]),
+            // admin's groups as `peek_notifications` lists them on the real database.
+            user(
+                2,
+                "admin",
+                "admin",
+                3,
+                vec![GROUP_USER, 2, 3, GROUP_SYSTEM, 7, 8, 9, 12, 13],
+            ),
         );
         db.users.insert(
             PUBLIC_UID,
@@ -285,24 +297,23 @@ impl Db {
         );
         db.users
             .insert(6, user(6, "demo", "demo", 7, vec![GROUP_USER]));
-        db.channels.insert(
-            1,
-            DiscussChannel {
-                id: 1,
-                name: "general".into(),
-                kind: ChannelKind::Public,
-                members: vec![
-                    Member {
-                        id: 2,
-                        partner_id: 3,
-                    },
-                    Member {
-                        id: 3,
-                        partner_id: 7,
-                    },
-                ],
-            },
-        );
+        // The channels of the real demo database: (id, name, group_public_id, member uids).
+        let seed_channels: [(i64, &str, Option<i64>, &[i64]); 8] = [
+            (1, "general", Some(GROUP_USER), &[2, 6]),
+            (2, "Administrators", Some(GROUP_SYSTEM), &[2]),
+            (3, "sales", Some(GROUP_USER), &[]),
+            (4, "board-meetings", Some(GROUP_USER), &[]),
+            (5, "rd", Some(GROUP_USER), &[]),
+            (6, "Welcome to the #general channel", None, &[2]),
+            (7, "Ideas & Suggestions", None, &[2, 6]),
+            (8, "Troubleshooting", None, &[2, 6]),
+        ];
+        // Member 2 is admin in "general" (measured); the rest follow in order.
+        db.next_member = 2;
+        for (id, name, group, members) in seed_channels {
+            db.next_channel = id;
+            db.add_channel_with_group(name, ChannelKind::Public, group, members);
+        }
         db
     }
 
@@ -347,6 +358,17 @@ impl Db {
     }
 
     pub fn add_channel(&mut self, name: &str, kind: ChannelKind, member_uids: &[i64]) -> i64 {
+        let group = (kind == ChannelKind::Public).then_some(GROUP_USER);
+        self.add_channel_with_group(name, kind, group, member_uids)
+    }
+
+    fn add_channel_with_group(
+        &mut self,
+        name: &str,
+        kind: ChannelKind,
+        group_public_id: Option<i64>,
+        member_uids: &[i64],
+    ) -> i64 {
         let id = self.next_channel;
         self.next_channel += 1;
         let mut members = Vec::new();
@@ -359,6 +381,7 @@ impl Db {
                 members.push(Member {
                     id: self.next_member,
                     partner_id: u.partner_id,
+                    create_date: time::odoo_now(),
                 });
                 self.next_member += 1;
             }
@@ -369,7 +392,9 @@ impl Db {
                 id,
                 name: name.into(),
                 kind,
+                group_public_id,
                 members,
+                last_message_id: None,
             },
         );
         id
@@ -387,6 +412,7 @@ impl Db {
             c.members.push(Member {
                 id: next,
                 partner_id,
+                create_date: time::odoo_now(),
             });
             self.next_member += 1;
         }
@@ -461,7 +487,19 @@ impl Db {
         if user.is_system() || channel.member_of(user.partner_id).is_some() {
             return true;
         }
-        channel.kind == ChannelKind::Public && user.internal
+        channel.kind == ChannelKind::Public
+            && match channel.group_public_id {
+                Some(group) => user.groups.contains(&group),
+                None => user.internal,
+            }
+    }
+
+    /// A channel by name.
+    pub fn channel_by_name(&self, name: &str) -> Option<i64> {
+        self.channels
+            .values()
+            .find(|c| c.name == name)
+            .map(|c| c.id)
     }
 
     /// The implicit channels of a socket: broadcast, the user's groups and own partner.

@@ -131,14 +131,6 @@ impl Dict {
             None => self.0.push((key.to_string(), value)),
         }
     }
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-    /// Nest an ordered dict as a value (its order is kept inside a `Value::Object` only as far
-    /// as serde_json allows, so nested ordered dicts are serialised through [`Nested`]).
-    pub fn into_value(self) -> Value {
-        Value::Object(self.0.into_iter().collect())
-    }
 }
 
 impl Serialize for Dict {
@@ -151,17 +143,20 @@ impl Serialize for Dict {
     }
 }
 
-/// A value that is either plain JSON or an ordered dict, so ordered dicts can nest.
+/// A value that is either plain JSON, an ordered dict or a list of them, so ordered dicts can
+/// nest.
 #[derive(Debug, Clone)]
 pub enum Nested {
     Plain(Value),
     Ordered(Vec<(String, Nested)>),
+    List(Vec<Nested>),
 }
 
 impl Serialize for Nested {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Nested::Plain(v) => v.serialize(s),
+            Nested::List(items) => items.serialize(s),
             Nested::Ordered(entries) => {
                 let mut map = s.serialize_map(Some(entries.len()))?;
                 for (k, v) in entries {

@@ -35,8 +35,6 @@ pub enum SocketCmd {
 /// An open websocket as the rest of the emulator sees it.
 #[derive(Debug)]
 pub struct SocketEntry {
-    pub sid: String,
-    pub uid: Option<i64>,
     pub channels: HashSet<Channel>,
     /// One pending wake-up at most, like Odoo's socketpair byte.
     pub wake: Arc<Notify>,
@@ -103,13 +101,6 @@ impl Inner {
             if s.channels.contains(channel) {
                 s.wake.notify_one();
             }
-        }
-    }
-
-    /// Wake the sockets using one of these sessions (they re-check it and close with 4001).
-    pub fn wake_sessions(&self, pred: impl Fn(&SocketEntry) -> bool) {
-        for s in self.sockets.values().filter(|s| pred(s)) {
-            s.wake.notify_one();
         }
     }
 

@@ -56,33 +56,41 @@ pub fn spawn(control: Control, rate: f64) -> TrafficHandle {
     };
     let admin = control.find_user("admin").map(|u| u.uid).unwrap_or(2);
     let demo = control.find_user("demo").map(|u| u.uid).unwrap_or(6);
-    let joel = control
-        .add_user(UserSpec::internal("joel", "joel", "Joel Willis"))
-        .uid;
-    let audrey = control
-        .add_user(UserSpec::internal("audrey", "audrey", "Audrey Peterson"))
-        .uid;
-    control.join_channel(1, joel);
-    control.join_channel(1, audrey);
-    let sales = control.add_channel("sales", ChannelKind::Public, &[admin, demo, joel, audrey]);
+    // Spawning twice on one emulator reuses the same colleagues.
+    let colleague = |login: &str, name: &str| {
+        control
+            .find_user(login)
+            .unwrap_or_else(|| control.add_user(UserSpec::internal(login, login, name)))
+            .uid
+    };
+    let joel = colleague("joel", "Joel Willis");
+    let audrey = colleague("audrey", "Audrey Peterson");
+    let general = control.find_channel("general").unwrap_or(1);
+    let sales = control
+        .find_channel("sales")
+        .unwrap_or_else(|| control.add_channel("sales", ChannelKind::Public, &[]));
+    for uid in [admin, demo, joel, audrey] {
+        control.join_channel(general, uid);
+        control.join_channel(sales, uid);
+    }
     let speakers = [demo, joel, audrey];
-    let channels = [1, sales];
+    let channels = [general, sales];
     let runtime = control.shared.runtime.clone();
     let task = runtime.spawn(async move {
         let pause = |lo: u64, hi: u64| {
             let ms = rand::rng().random_range(lo..hi) as f64 / rate;
             tokio::time::sleep(Duration::from_millis(ms as u64))
         };
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        for uid in speakers {
-            control.set_presence(uid, "online");
-            pause(150, 400).await;
-        }
+        // Something visible on the member channels right away, presences a moment later.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut first = true;
+        let mut to_greet = speakers.to_vec();
         loop {
-            let roll: f64 = rand::rng().random();
             let speaker = *speakers.choose(&mut rand::rng()).unwrap_or(&demo);
-            if roll < 0.8 {
-                let channel = *channels.choose(&mut rand::rng()).unwrap_or(&1);
+            if let (false, Some(uid)) = (first, to_greet.pop()) {
+                control.set_presence(uid, "online");
+            } else if first || rand::rng().random_bool(0.8) {
+                let channel = *channels.choose(&mut rand::rng()).unwrap_or(&general);
                 control.typing(speaker, channel, true);
                 pause(600, 1500).await;
                 control.typing(speaker, channel, false);
@@ -96,6 +104,7 @@ pub fn spawn(control: Control, rate: f64) -> TrafficHandle {
                 };
                 control.set_presence(speaker, status);
             }
+            first = false;
             pause(700, 1600).await;
         }
     });

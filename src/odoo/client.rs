@@ -270,28 +270,30 @@ impl OdooClient {
         body: Option<&[u8]>,
     ) -> Result<RawResponse, RpcError> {
         let url = self.url.route(route);
-        if let Some(b) = body {
-            self.ui.debug(
-                3,
-                format!("> {}", self.redacted(&String::from_utf8_lossy(b))),
-            );
-        }
+        // Redacted now, while the session it may carry is still the one known to the redactor.
+        let request_log = body
+            .filter(|_| self.ui.verbosity >= 3)
+            .map(|b| self.redacted(&String::from_utf8_lossy(b)));
         let started = Instant::now();
-        let response = match request.send().await {
+        let outcome = request.send().await;
+        let elapsed = started.elapsed().as_millis();
+        let response = match outcome {
             Ok(r) => r,
             Err(e) => {
                 let err = classify_transport(&e);
                 self.ui.debug(
                     2,
-                    format!(
-                        "{method} {url} → failed after {} ms: {err}",
-                        started.elapsed().as_millis()
-                    ),
+                    format!("{method} {url} → failed after {elapsed} ms: {err}"),
                 );
                 return Err(err);
             }
         };
         let status = response.status().as_u16();
+        self.ui
+            .debug(2, format!("{method} {url} → {status} ({elapsed} ms)"));
+        if let Some(text) = request_log {
+            self.ui.debug(3, format!("  > {text}"));
+        }
         let headers = response.headers().clone();
         // The cookie first: even an error answer can rotate the session.
         self.apply_set_cookie(&headers);
@@ -299,22 +301,17 @@ impl OdooClient {
             Ok(b) => b.to_vec(),
             Err(e) => {
                 let err = classify_transport(&e);
-                self.ui
-                    .debug(2, format!("{method} {url} → {status}, body failed: {err}"));
+                self.ui.debug(
+                    2,
+                    format!("{method} {url}: reading the answer failed: {err}"),
+                );
                 return Err(err);
             }
         };
-        self.ui.debug(
-            2,
-            format!(
-                "{method} {url} → {status} ({} ms)",
-                started.elapsed().as_millis()
-            ),
-        );
         if self.ui.verbosity >= 3 {
             self.ui.debug(
                 3,
-                format!("< {}", self.redacted(&String::from_utf8_lossy(&body))),
+                format!("  < {}", self.redacted(&String::from_utf8_lossy(&body))),
             );
         }
         Ok(RawResponse {
@@ -337,7 +334,7 @@ impl OdooClient {
             match change {
                 CookieChange::Cleared => {
                     if current.is_some() {
-                        self.ui.debug(2, "the server cleared the session cookie");
+                        self.ui.debug(2, "  the server cleared the session cookie");
                     }
                     *current = None;
                     None
@@ -350,7 +347,7 @@ impl OdooClient {
             }
         };
         if let Some(sid) = rotated {
-            self.ui.debug(2, "the server rotated the session cookie");
+            self.ui.debug(2, "  the server set a new session cookie");
             if let Some(listener) = &self.on_rotated {
                 listener(&sid);
             }

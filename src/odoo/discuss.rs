@@ -81,6 +81,23 @@ impl OdooClient {
     }
 }
 
+/// Plain chat text as the body HTML `/mail/message/post` expects (the body is taken as HTML,
+/// §7.1): `& < > " '` escaped and every line break (`\n`, `\r\n`, `\r`) turned into `<br>`, as
+/// the web client's composer does, so the text shows exactly as typed.
+pub fn text_to_html(text: &str) -> String {
+    let escaped = html_escape::encode_quoted_attribute(text);
+    let mut html = String::with_capacity(escaped.len());
+    let mut lines = escaped.split('\n').peekable();
+    while let Some(line) = lines.next() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        html.push_str(&line.replace('\r', "<br>"));
+        if lines.peek().is_some() {
+            html.push_str("<br>");
+        }
+    }
+    html
+}
+
 /// The message id in `/mail/message/post`'s answer: 18.0 returns a Store dict
 /// (`{"mail.message": [{"id": …}]}`, a list or a single record), 17.0 the message itself.
 pub fn message_id_from_post_result(result: &Value) -> Option<i64> {
@@ -117,6 +134,21 @@ mod tests {
             None
         );
         assert_eq!(message_id_from_post_result(&json!(null)), None);
+    }
+
+    #[test]
+    fn text_is_escaped_and_line_breaks_become_br() {
+        assert_eq!(text_to_html("hello"), "hello");
+        assert_eq!(
+            text_to_html(r#"a & b <i>x</i> "q" 'r'"#),
+            "a &amp; b &lt;i&gt;x&lt;/i&gt; &quot;q&quot; &#x27;r&#x27;"
+        );
+        assert_eq!(
+            text_to_html("one\ntwo\r\nthree\rfour"),
+            "one<br>two<br>three<br>four"
+        );
+        assert_eq!(text_to_html("\n\n"), "<br><br>");
+        assert_eq!(text_to_html("café 😀 &amp;"), "café 😀 &amp;amp;");
     }
 
     #[test]

@@ -127,7 +127,9 @@ impl RpcError {
                 "{url} is not an Odoo server ({why}): check the URL; it is the address you open Odoo at in a browser"
             )),
             RpcError::SessionExpired => Error::session_expired(cx.profile),
-            RpcError::NotFound(what) => Error::other(format!("not found on {url}: {what}")),
+            RpcError::NotFound(what) => {
+                Error::other(format!("not found on {url}: {}", one_line(what, 200)))
+            }
             RpcError::Odoo { .. } if cx.login && self.is_login_cooldown() => Error::auth(
                 "too many failed logins from this address: the server refuses new attempts for a while; wait a minute and try again",
             ),
@@ -151,7 +153,9 @@ impl RpcError {
                 } else {
                     ErrorKind::Other
                 };
-                let short = name.rsplit('.').next().unwrap_or(name);
+                // Server text: one line, like the message (a name with a newline once split the
+                // error over two lines).
+                let short = one_line(name.rsplit('.').next().unwrap_or(name), 80);
                 Error::new(
                     kind,
                     format!(
@@ -220,8 +224,14 @@ fn redirect_base(location: &str) -> Option<String> {
 }
 
 /// Squash whitespace and cut to `max` characters, so a server's multi-line text fits one line.
+/// Control characters (an ESC sequence from a hostile server would reach the terminal) count as
+/// whitespace.
 pub fn one_line(text: &str, max: usize) -> String {
-    let squashed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let squashed = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     if squashed.chars().count() <= max {
         squashed
     } else {
@@ -389,6 +399,15 @@ mod tests {
         decode_response(200, Some("application/json"), body.as_bytes())
     }
 
+    /// An error as Odoo's dispatcher reports a Python exception (code 200).
+    fn odoo_error(name: &str, message: &str) -> RpcError {
+        RpcError::Odoo {
+            code: 200,
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+
     fn server() -> ServerUrl {
         ServerUrl::parse("http://127.0.0.1:8069").unwrap()
     }
@@ -542,27 +561,18 @@ mod tests {
             login: false,
             ..login
         };
-        let denied = RpcError::Odoo {
-            code: 200,
-            name: names::ACCESS_DENIED.into(),
-            message: "Access Denied".into(),
-        };
+        let denied = odoo_error(names::ACCESS_DENIED, "Access Denied");
         let e = denied.user_error(&login);
         assert_eq!(e.exit_code(), 3);
         assert!(e.message.contains("wrong login or password"), "{e}");
-        let cooldown = RpcError::Odoo {
-            code: 200,
-            name: names::ACCESS_DENIED.into(),
-            message: "Too many login failures, please wait a bit before trying again.".into(),
-        };
+        let cooldown = odoo_error(
+            names::ACCESS_DENIED,
+            "Too many login failures, please wait a bit before trying again.",
+        );
         let e = cooldown.user_error(&login);
         assert_eq!(e.exit_code(), 3);
         assert!(e.message.contains("wait a minute"), "{e}");
-        let no_db = RpcError::Odoo {
-            code: 200,
-            name: names::ACCESS_ERROR.into(),
-            message: "Database not found.".into(),
-        };
+        let no_db = odoo_error(names::ACCESS_ERROR, "Database not found.");
         let e = no_db.user_error(&login);
         assert_eq!(e.exit_code(), 1);
         assert!(e.message.contains("--db"), "{e}");
@@ -627,5 +637,32 @@ mod tests {
     fn one_line_squashes_and_cuts() {
         assert_eq!(one_line("a\n  b\tc", 10), "a b c");
         assert_eq!(one_line("abcdef", 3), "abc…");
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/rpc_response.rs`, crash-846ac82f): an exception name
+    /// with a newline (here a traceback pasted into `data.name`) split the error over two lines.
+    /// An ESC sequence from a hostile server would have reached the terminal the same way.
+    #[test]
+    fn server_text_in_errors_stays_on_one_line_without_control_characters() {
+        let server = server();
+        let cx = ErrorContext {
+            server: &server,
+            profile: "default",
+            login: false,
+        };
+        let bodies = [
+            r#"{"jsonrpc": "2.0", "id": 5, "error": {"code": 200, "message": "Odoo Server Error", "data": {"name": ":doo.exceptions.Access      ^^^^^^^^   result = endpoint(self, *args, **params_ok)\n             ^^^^\n  File \"/opt/odoo18/src/addons/web/controllers/session.py\"", "message": "Database not found."}}}"#,
+            r#"{"jsonrpc": "2.0", "id": 5, "error": {"code": 404, "message": "Not Found", "data": {"name": "werkzeug.exceptions.NotFound", "message": "no such\nthing \u001b[31mred\u0007"}}}"#,
+            r#"{"jsonrpc": "2.0", "id": 5, "error": {"code": 200, "message": "x", "data": {"name": "odoo.exceptions.\u001b]0;title\u0007UserError", "message": "a\r\nb\u0000c"}}}"#,
+        ];
+        for body in bodies {
+            let err = decode_response(200, Some("application/json"), body.as_bytes()).unwrap_err();
+            for login in [false, true] {
+                let cx = ErrorContext { login, ..cx };
+                let msg = err.user_error(&cx).message;
+                assert!(!msg.chars().any(char::is_control), "{msg:?}");
+            }
+        }
+        assert_eq!(one_line("a\u{1b}[31mb\u{7}", 20), "a [31mb");
     }
 }

@@ -410,7 +410,13 @@ pub fn scrape_alert(html: &str) -> Option<String> {
     let inner = ALERT.captures(html)?.get(2)?.as_str();
     let text = TAG.replace_all(inner, " ");
     let text = html_escape::decode_html_entities(&text);
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    // It ends up in a one-line error on the terminal: control characters (an ESC sequence)
+    // count as whitespace.
+    let text = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     (!text.is_empty()).then_some(text)
 }
 
@@ -529,6 +535,16 @@ mod tests {
             Some("Verification failed, please double-check the 6-digit code")
         );
         assert_eq!(scrape_alert(r#"<p class="alert alert-info">hi</p>"#), None);
+    }
+
+    #[test]
+    fn alerts_carry_no_control_characters() {
+        let page =
+            "<p class=\"alert alert-danger\">Wrong\u{1b}[2J login\u{7}&#10;password\u{0}</p>";
+        assert_eq!(
+            scrape_alert(page).as_deref(),
+            Some("Wrong [2J login password")
+        );
     }
 
     #[test]

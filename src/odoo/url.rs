@@ -209,4 +209,31 @@ mod tests {
                 .is_some()
         );
     }
+
+    #[test]
+    fn cleartext_warning_only_for_plain_http_off_this_machine() {
+        for remote in [
+            "http://localhost.example:1",
+            "http://erp.lan",
+            "http://127.0.0.1.nip.io",
+            "http://10.0.0.5:8069",
+            "ws://erp.example.com",
+        ] {
+            let w = ServerUrl::parse(remote).unwrap().cleartext_warning();
+            let w = w.unwrap_or_else(|| panic!("{remote}: no warning"));
+            assert!(w.contains("clear text"), "{w}");
+        }
+        for safe in [
+            "https://erp.example.com",
+            "erp.example.com",
+            "http://localhost:8069",
+            "http://LOCALHOST",
+            "http://odoo.localhost",
+            "http://127.0.0.2:8069",
+            "http://[::1]:8069",
+        ] {
+            let u = ServerUrl::parse(safe).unwrap();
+            assert!(u.cleartext_warning().is_none(), "{safe}");
+        }
+    }
 }

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::bus::channel::{ChannelName, PresenceModel};
+
 /// One `--type` pattern: an exact type or a glob where `*` matches any run of characters
 /// (including `/` and nothing at all).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +124,7 @@ impl TypeFilter {
 /// `--only-channels`: keep the notifications attributable to one of the `--channel` strings.
 ///
 /// Attributable (Odoo 18 shapes, §4.5/§7.2):
-/// - `discuss.channel_<id>` (anywhere in the string, as the server parses it): `new_message` and
+/// - `discuss.channel_<id>` (anywhere in the string, as the server reads it): `new_message` and
 ///   the other `discuss.channel/*` types by `payload.id` (or `payload.channel.id` for `joined`,
 ///   `payload.thread` for `transient_message`); `mail.record/insert` whose Store lists the channel
 ///   under `"discuss.channel"` or a member of it under `"discuss.channel.member"` (typing, unread
@@ -142,15 +144,24 @@ pub struct ChannelSelector {
 const CHANNEL_MODEL: &str = "discuss.channel";
 
 impl ChannelSelector {
+    /// Names are read by [`ChannelName::parse`], as the server reads them; a name it refuses
+    /// (the subscription would be void anyway) attributes nothing.
     pub fn new(channels: &[String]) -> Self {
         let mut selector = ChannelSelector::default();
         for channel in channels {
-            if let Some(id) = presence_id(channel, "odoo-presence-res.partner_") {
-                selector.partners.push(id);
-            } else if let Some(id) = presence_id(channel, "odoo-presence-mail.guest_") {
-                selector.guests.push(id);
-            } else if let Some(id) = discuss_channel_id(channel) {
-                selector.channels.push(id);
+            match ChannelName::parse(channel) {
+                Ok(ChannelName::Discuss { id }) => selector.channels.push(id),
+                Ok(ChannelName::Presence {
+                    model: PresenceModel::Partner,
+                    id,
+                    ..
+                }) => selector.partners.push(id),
+                Ok(ChannelName::Presence {
+                    model: PresenceModel::Guest,
+                    id,
+                    ..
+                }) => selector.guests.push(id),
+                Ok(ChannelName::GuestToken { .. } | ChannelName::Plain(_)) | Err(_) => {}
             }
         }
         selector
@@ -211,26 +222,6 @@ impl ChannelSelector {
                 })
             })
     }
-}
-
-/// The id in `odoo-presence-<model>_<id>` (19.0 may append `-<token>`).
-fn presence_id(channel: &str, prefix: &str) -> Option<u64> {
-    leading_digits(channel.strip_prefix(prefix)?)
-}
-
-/// The id of the first `discuss.channel_<digits>` in the string (the server's unanchored match).
-fn discuss_channel_id(channel: &str) -> Option<u64> {
-    const MARK: &str = "discuss.channel_";
-    channel
-        .match_indices(MARK)
-        .find_map(|(at, _)| leading_digits(&channel[at + MARK.len()..]))
-}
-
-fn leading_digits(text: &str) -> Option<u64> {
-    let end = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    text[..end].parse().ok()
 }
 
 /// The fields of a record (or of a whole payload) that can name a channel or a persona, kept raw

@@ -212,7 +212,7 @@ mod tests {
         assert_eq!(*gate.flushes.lock().unwrap(), 100);
     }
 
-    // The guard blocks the stdout *thread* (not a task), which is the point of the test.
+    // The held lock stands for a stuck stdout: it blocks the writer *thread* on purpose, not a task.
     #[allow(clippy::await_holding_lock)]
     #[tokio::test]
     async fn a_stuck_stdout_blocks_no_one_and_a_full_queue_waits() {
@@ -256,6 +256,7 @@ mod tests {
         assert_eq!(kind, Some(io::ErrorKind::BrokenPipe));
     }
 
+    // The held lock stands for a stuck stdout: it blocks the writer *thread* on purpose, not a task.
     #[allow(clippy::await_holding_lock)]
     #[tokio::test]
     async fn a_cancelled_send_loses_nothing_and_finish_sends_the_rest() {

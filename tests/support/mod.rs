@@ -20,7 +20,7 @@ use odoo_bus::secret::SessionId;
 use tempfile::TempDir;
 
 /// Variables of the developer's shell that must not leak into the binary under test.
-const CLEARED_ENV: &[&str] = &[
+pub const CLEARED_ENV: &[&str] = &[
     "ODOO_BUS_PROFILE",
     "ODOO_PASSWORD",
     "ODOO_BUS_SESSION_ID",
@@ -98,14 +98,7 @@ impl TestEnv {
 
     /// The real binary with a clean, private environment.
     pub fn cmd(&self) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("odoo-bus");
-        cmd.env("ODOO_BUS_CONFIG", self.config_path())
-            .env("HOME", self.home.path())
-            .env("NO_COLOR", "1");
-        for var in CLEARED_ENV {
-            cmd.env_remove(var);
-        }
-        cmd
+        assert_cmd::Command::from_std(self.std_cmd())
     }
 
     /// The same command as [`TestEnv::cmd`], as a std `Command` (for processes that keep running).
@@ -134,12 +127,18 @@ impl TestEnv {
     }
 
     pub fn logged_in_profile(&self, profile: &str, login: &str) -> SessionId {
+        self.logged_in_at(&self.config_path(), profile, login)
+    }
+
+    /// The same, in another config file (a test that runs several binaries side by side, each
+    /// with its own config and its own session).
+    pub fn logged_in_at(&self, config: &std::path::Path, profile: &str, login: &str) -> SessionId {
         let user = self
             .control
             .find_user(login)
             .unwrap_or_else(|| panic!("no emulator user {login:?}"));
         let session = self.control.create_session(user.uid);
-        let store = ConfigStore::locate(Some(&self.config_path())).expect("config path");
+        let store = ConfigStore::locate(Some(config)).expect("config path");
         let cfg = self.control.config();
         let (url, db, version, wwv) = (
             self.url.clone(),

@@ -44,10 +44,27 @@ impl Running {
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
         let mut err = child.stderr.take().expect("stderr piped");
+        // Appended as it comes, so a test can watch a process that keeps running.
         std::thread::spawn(move || {
-            let mut buf = String::new();
-            let _ = err.read_to_string(&mut buf);
-            sink.lock().unwrap().push_str(&buf);
+            let mut pending = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = err.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                pending.extend_from_slice(&chunk[..n]);
+                // Keep an incomplete UTF-8 sequence for the next chunk.
+                let valid = match std::str::from_utf8(&pending) {
+                    Ok(_) => pending.len(),
+                    Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                    Err(_) => pending.len(),
+                };
+                let text = String::from_utf8_lossy(&pending[..valid]).into_owned();
+                sink.lock().unwrap().push_str(&text);
+                pending.drain(..valid);
+            }
+            let rest = String::from_utf8_lossy(&pending).into_owned();
+            sink.lock().unwrap().push_str(&rest);
         });
         let out = child.stdout.take().expect("stdout piped");
         let (lines, raw_stdout) = if read_lines {
@@ -78,6 +95,29 @@ impl Running {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// What the process wrote on stderr up to now (complete only after it exited).
+    pub fn stderr_so_far(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The process's peak resident memory so far (`VmHWM` in `/proc/PID/status`), in bytes.
+    /// Read it before the process exits.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the process is still there");
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status");
+        kb * 1024
     }
 
     /// The next stdout line, or None if none came within `timeout` (or stdout closed).

@@ -3,7 +3,6 @@
 //! and the bus controller's HTTP fallback (`peek_notifications`, `update_bus_presence`,
 //! `on_closed`).
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use serde_json::{Map, Value, json};
@@ -240,17 +239,18 @@ pub fn call_kw(ctx: &Ctx, params: &Params) -> Result<Nested, RpcError> {
         Ok(out)
     };
     let records = |ids: &[i64], fields: &[String]| -> Nested {
-        let list: Vec<Value> = ids
+        // `read` order: id first, then the fields as requested.
+        let list: Vec<Nested> = ids
             .iter()
             .map(|id| {
                 let mut d = Dict::new().set("id", *id);
                 for f in fields.iter().filter(|f| f.as_str() != "id") {
                     d.insert(f, channel_field(db, uid, *id, f));
                 }
-                serde_json::to_value(&d).unwrap_or(Value::Null)
+                Nested::from(d)
             })
             .collect();
-        Nested::Plain(Value::Array(list))
+        Nested::List(list)
     };
     let domain_arg = args.first().or(kwargs.get("domain"));
     match method {
@@ -303,7 +303,7 @@ pub fn peek_notifications(ctx: &mut Ctx, params: &Params) -> Result<Nested, RpcE
     if first {
         session.websocket_session = true;
     } else if !session.websocket_session {
-        return Err(RpcError::session_expired());
+        return Err(RpcError::session_expired_in_handler());
     }
     let Some(sub) =
         events::prepare_subscribe(&inner.db, ctx.uid, &params["channels"], &params["last"])
@@ -320,7 +320,7 @@ pub fn peek_notifications(ctx: &mut Ctx, params: &Params) -> Result<Nested, RpcE
     let notifications: Vec<Value> = inner
         .db
         .bus
-        .poll(&sub.channels, sub.last, &HashSet::new(), now, window)
+        .poll(&sub.channels, sub.last, |_| false, now, window)
         .into_iter()
         .map(|r| json!({"id": r.id, "message": serde_json::from_str::<Value>(&r.message).unwrap_or(Value::Null)}))
         .collect();
@@ -348,7 +348,7 @@ pub fn update_bus_presence(ctx: &Ctx, params: &Params) -> Result<Nested, RpcErro
         .get(&ctx.sid)
         .is_some_and(|s| s.websocket_session)
     {
-        return Err(RpcError::session_expired());
+        return Err(RpcError::session_expired_in_handler());
     }
     let inactivity = params["inactivity_period"]
         .as_f64()

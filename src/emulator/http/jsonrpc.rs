@@ -88,6 +88,8 @@ pub struct RpcError {
     text: String,
     /// Raised while authenticating, before the request id was read.
     null_id: bool,
+    /// werkzeug exceptions (NotFound) are serialised without a traceback and with no arguments.
+    werkzeug: bool,
 }
 
 impl RpcError {
@@ -98,6 +100,7 @@ impl RpcError {
             name: name.into(),
             text: text.into(),
             null_id: false,
+            werkzeug: false,
         }
     }
     pub fn access_denied(text: impl Into<String>) -> Self {
@@ -119,6 +122,16 @@ impl RpcError {
             name: "odoo.http.SessionExpiredException".into(),
             text: "Session expired".into(),
             null_id: true,
+            werkzeug: false,
+        }
+    }
+    /// `SessionExpiredException()` raised by a handler (not by authentication): the id is
+    /// echoed and the message is empty (measured on `/websocket/update_bus_presence`).
+    pub fn session_expired_in_handler() -> Self {
+        RpcError {
+            text: String::new(),
+            null_id: false,
+            ..RpcError::session_expired()
         }
     }
     pub fn not_found() -> Self {
@@ -128,6 +141,7 @@ impl RpcError {
             name: "werkzeug.exceptions.NotFound".into(),
             text: "404 Not Found: The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.".into(),
             null_id: false,
+            werkzeug: true,
         }
     }
 
@@ -136,11 +150,18 @@ impl RpcError {
             "Traceback (most recent call last):\n  File \"/opt/odoo18/src/odoo/http.py\", line 1954, in _transactioning\n    return service_model.retrying(func, env=self.env)\n  File \"/opt/odoo18/src/odoo/service/model.py\", line 137, in retrying\n    result = func()\n             ^^^^^^\n{}: {}\n",
             self.name, self.text
         );
-        let data = Dict::new()
-            .set("name", self.name.clone())
-            .set("debug", debug)
+        let mut data = Dict::new().set("name", self.name.clone());
+        if !self.werkzeug {
+            data.insert("debug", debug);
+        }
+        let arguments = if self.werkzeug {
+            json!([])
+        } else {
+            json!([self.text])
+        };
+        let data = data
             .set("message", self.text.clone())
-            .set("arguments", json!([self.text]))
+            .set("arguments", arguments)
             .set("context", json!({}));
         let error = Nested::Ordered(vec![
             ("code".into(), Nested::Plain(json!(self.code))),
@@ -218,8 +239,15 @@ pub fn serve(shared: &Shared, req: &Req, route: Route) -> Reply {
     if mime != "application/json" && mime != "application/json-rpc" {
         return inferred_type_error(&req.path);
     }
-    let sid = super::request_session(shared, req);
+    let (sid, created) = super::request_session_new(shared, req);
     let max_age = shared.cfg.session_max_age;
+    // An error answer saves nothing: a session born in this request is forgotten again.
+    let fail = |e: RpcError, id: Value| {
+        if created {
+            shared.lock().db.sessions.remove(&sid);
+        }
+        error_reply(route, e, id)
+    };
     let plain_400 = |text: &'static str| {
         Reply::html(StatusCode::BAD_REQUEST, text)
             .session_cookie(&sid, max_age)
@@ -236,8 +264,7 @@ pub fn serve(shared: &Shared, req: &Req, route: Route) -> Reply {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(p)) => p,
         Some(_) => {
-            return error_reply(
-                route,
+            return fail(
                 RpcError::type_error(
                     "cannot convert dictionary update sequence element #0 to a sequence",
                 ),
@@ -247,12 +274,12 @@ pub fn serve(shared: &Shared, req: &Req, route: Route) -> Reply {
     };
     let uid = match authenticate(shared, &sid, route.auth()) {
         Ok(uid) => uid,
-        Err(e) => return error_reply(route, e, id),
+        Err(e) => return fail(e, id),
     };
     let mut ctx = Ctx {
         shared,
         req,
-        sid,
+        sid: sid.clone(),
         uid,
         extra_cookies: Vec::new(),
     };
@@ -285,7 +312,7 @@ pub fn serve(shared: &Shared, req: &Req, route: Route) -> Reply {
             }
             reply.session_cookie(&ctx.sid, max_age).nosniff()
         }
-        Err(e) => error_reply(route, e, id),
+        Err(e) => fail(e, id),
     }
 }
 

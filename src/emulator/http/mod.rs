@@ -313,7 +313,9 @@ impl Reply {
         if self.headers_only {
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(self.body.len()));
         }
-        if self.status != StatusCode::SWITCHING_PROTOCOLS {
+        // werkzeug's dev server closes after every response; the swallowed handshake errors and
+        // the 101 are written by Odoo's own handler and lack the header.
+        if !self.headers_only && self.status != StatusCode::SWITCHING_PROTOCOLS {
             h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         let reason = self
@@ -328,9 +330,11 @@ impl Reply {
     }
 }
 
-/// A body that fails at once: hyper sends the headers and aborts the connection.
+/// A body that never comes: hyper writes the head while the body is pending, then the body
+/// fails and the connection is aborted, as on the real server.
 fn truncated_body() -> Body {
     let stream = futures_util::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         Err::<hyper::body::Frame<Bytes>, _>(std::io::Error::new(
             std::io::ErrorKind::ConnectionAborted,
             "body withheld",

@@ -8,6 +8,7 @@ use super::super::mail;
 use super::super::model::{Session, User};
 use super::super::pyjson::{Dict, Nested};
 use super::super::state::{Inner, Shared};
+use super::super::time;
 use super::jsonrpc::{Ctx, Params, RpcError, require};
 use super::{Reply, Req};
 
@@ -97,9 +98,7 @@ pub fn finalize(inner: &mut Inner, old_sid: &str, uid: i64, db: &str) -> String 
         websocket_session: false,
     };
     inner.stats.logins += 1;
-    let sid = inner.db.rotate(old_sid, session);
-    inner.wake_sessions(|s| s.sid == old_sid);
-    sid
+    inner.db.rotate(old_sid, session)
 }
 
 pub fn authenticate(ctx: &mut Ctx, params: &Params) -> Result<Nested, RpcError> {
@@ -140,10 +139,9 @@ pub fn destroy(ctx: &mut Ctx) -> Result<Nested, RpcError> {
     let mut inner = ctx.shared.lock();
     let old = ctx.sid.clone();
     ctx.sid = inner.db.rotate(&old, Session::anonymous(None));
-    inner.wake_sessions(|s| s.sid == old);
     ctx.extra_cookies.push(format!(
         "cids=; Expires={}; Max-Age=0; Path=/",
-        super::super::time::http_date_in_days(365)
+        time::http_date_in_days(365)
     ));
     Ok(Nested::Plain(Value::Null))
 }
@@ -155,8 +153,14 @@ pub fn logout_http(shared: &Shared, req: &Req) -> Reply {
     let mut inner = shared.lock();
     let db = inner.db.sessions.get(&sid).and_then(|s| s.db.clone());
     let new_sid = inner.db.rotate(&sid, Session::anonymous(db));
-    inner.wake_sessions(|s| s.sid == sid);
     Reply::redirect(StatusCode::SEE_OTHER, &target)
+        .header(
+            header::SET_COOKIE,
+            format!(
+                "cids=; Expires={}; Max-Age=0; Path=/",
+                time::http_date_in_days(365)
+            ),
+        )
         .session_cookie(&new_sid, shared.cfg.session_max_age)
         .nosniff()
 }

@@ -81,13 +81,23 @@ pub async fn handle(shared: Arc<Shared>, _peer: IpAddr, req: Request<()>) -> Res
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
     });
     let websocket = get("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    // With exactly `Upgrade: websocket`, Odoo's request handler has already swapped its output
+    // for a buffer when an error is raised: the status line and headers go out, the body never.
+    let exact_upgrade = h.get(header::UPGRADE).is_some_and(|v| v == "websocket");
+    let error = |reply: Reply| {
+        if exact_upgrade {
+            reply.headers_only()
+        } else {
+            reply
+        }
+    };
     if !(upgrade_token && websocket) || req.method() != hyper::Method::GET {
         return reject(
             &shared,
-            Reply::werkzeug(
+            error(Reply::werkzeug(
                 StatusCode::BAD_REQUEST,
                 "The browser (or proxy) sent a request that this server could not understand.",
-            ),
+            )),
         );
     }
     if faults.http_worker_mode {
@@ -100,7 +110,7 @@ pub async fn handle(shared: Arc<Shared>, _peer: IpAddr, req: Request<()>) -> Res
         .copied()
         .filter(|n| get(n).is_none())
         .collect();
-    let bad = |text: &str| Reply::werkzeug(StatusCode::BAD_REQUEST, text).headers_only();
+    let bad = |text: &str| error(Reply::werkzeug(StatusCode::BAD_REQUEST, text));
     if !missing.is_empty() {
         return reject(
             &shared,
@@ -110,11 +120,9 @@ pub async fn handle(shared: Arc<Shared>, _peer: IpAddr, req: Request<()>) -> Res
             )),
         );
     }
-    if get("upgrade") != Some("websocket") {
-        return reject(&shared, bad("Invalid upgrade header"));
-    }
     if get("sec-websocket-version") != Some("13") {
-        return reject(&shared, Reply::internal_error().headers_only());
+        // Odoo raises UpgradeRequired (426), whose get_headers() breaks on werkzeug 2.2: 500.
+        return reject(&shared, error(Reply::internal_error()));
     }
     let key = get("sec-websocket-key").unwrap_or_default();
     match base64::engine::general_purpose::STANDARD.decode(key) {
@@ -159,6 +167,13 @@ pub async fn handle(shared: Arc<Shared>, _peer: IpAddr, req: Request<()>) -> Res
         .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST")
         .session_cookie(&cookie_to_set, shared.cfg.session_max_age)
         .nosniff();
+    // Odoo's header patch only recognises the exact value: `Upgrade: WebSocket` upgrades too,
+    // but werkzeug's `Connection: close` stays in the 101.
+    let reply = if exact_upgrade {
+        reply
+    } else {
+        reply.header(header::CONNECTION, "close")
+    };
     shared.lock().stats.handshakes += 1;
     let task_shared = shared.clone();
     tokio::spawn(async move {

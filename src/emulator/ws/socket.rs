@@ -19,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
@@ -90,8 +91,6 @@ pub async fn run(shared: Arc<Shared>, upgraded: Upgraded, accepted: Accepted) {
     shared.lock().sockets.insert(
         id,
         SocketEntry {
-            sid: accepted.sid.clone(),
-            uid: accepted.uid,
             channels: HashSet::new(),
             wake: wake.clone(),
             cmd: cmd_tx,
@@ -138,7 +137,10 @@ impl Socket {
         let mut kill = self.shared.drop_all.subscribe();
         loop {
             let timer = self.next_timer();
+            // Biased: frames already received (a PONG that arrived during a long flood) are
+            // handled before a timer that expired meanwhile can drop the connection.
             let step = tokio::select! {
+                biased;
                 _ = kill.changed() => Step::End(End::Killed),
                 cmd = cmds.recv() => match cmd {
                     Some(cmd) => self.command(ws, cmd).await,
@@ -147,7 +149,7 @@ impl Socket {
                 msg = ws.next() => self.incoming(ws, msg).await,
                 _ = wake.notified() => {
                     self.last_activity = Instant::now();
-                    self.dispatch(ws).await
+                    self.dispatch(ws, Wake::Notify).await
                 }
                 _ = tokio::time::sleep_until(timer.into()) => self.timers(ws).await,
             };
@@ -300,10 +302,18 @@ impl Socket {
                 Step::Continue
             }
             Message::Close(frame) => {
-                // Echo (an empty close is answered with 1000), then terminate.
-                let (code, reason) = frame
-                    .map(|f| (u16::from(f.code), f.reason.to_string()))
-                    .unwrap_or((1000, String::new()));
+                // Echo (an empty close is answered with 1000), then terminate. tungstenite has
+                // already swapped a code that is not allowed (1005, 1015, ...) for 1002
+                // "Protocol violation"; Odoo answers those with 1002 "Invalid close code: N".
+                let (code, reason) = match frame {
+                    None => (1000, String::new()),
+                    Some(f)
+                        if f.code == CloseCode::Protocol && f.reason == "Protocol violation" =>
+                    {
+                        (1002, "Invalid close code".to_string())
+                    }
+                    Some(f) => (u16::from(f.code), f.reason.to_string()),
+                };
                 send_close_frame(&self.shared, ws, code, &reason).await;
                 Step::End(End::Closed)
             }
@@ -335,10 +345,7 @@ impl Socket {
     async fn protocol_error(&mut self, ws: &mut Ws, e: WsError) -> Step {
         let (code, reason) = match e {
             WsError::Capacity(CapacityError::MessageTooLong { .. }) => (1009, String::new()),
-            WsError::Utf8(_) => (
-                1007,
-                "'utf-8' codec can't decode bytes: invalid utf-8".to_string(),
-            ),
+            WsError::Utf8(detail) => (1007, python_utf8_error(&detail)),
             WsError::Protocol(p) => match p {
                 ProtocolError::UnmaskedFrameFromClient => (1002, "Frame must be masked".into()),
                 ProtocolError::NonZeroReservedBits => (1002, "Reserved bits must be unset".into()),
@@ -382,7 +389,7 @@ impl Socket {
         match self.handle_event(event, data) {
             Reaction::Nothing => Step::Continue,
             Reaction::SessionExpired => close_now(&self.shared, ws, 4001, "").await,
-            Reaction::Dispatch => self.dispatch(ws).await,
+            Reaction::Dispatch => self.dispatch(ws, Wake::Subscribe).await,
         }
     }
 
@@ -429,13 +436,15 @@ impl Socket {
         }
     }
 
-    /// `_dispatch_bus_notifications`: re-check the session, poll, send one batch.
-    async fn dispatch(&mut self, ws: &mut Ws) -> Step {
+    /// `_dispatch_bus_notifications`: re-check the session, poll, send one batch. The
+    /// `no_dispatch` fault breaks only the NOTIFY path: Odoo's `subscribe` polls on its own, so a
+    /// fresh subscription still gets the stored rows even when LISTEN/NOTIFY is broken.
+    async fn dispatch(&mut self, ws: &mut Ws, wake: Wake) -> Step {
         let frame = {
             let mut inner = self.shared.lock();
             match inner.db.auth(&self.sid) {
                 Auth::Missing | Auth::Stale(_) => None,
-                _ if inner.faults.no_dispatch => Some(None),
+                _ if inner.faults.no_dispatch && wake == Wake::Notify => Some(None),
                 _ => {
                     let now = Instant::now();
                     let cfg = &self.shared.cfg;
@@ -444,7 +453,7 @@ impl Socket {
                     let rows = inner.db.bus.poll(
                         &self.channels,
                         self.cursor.last,
-                        &self.cursor.ignored(),
+                        |id| self.cursor.was_sent(id),
                         now,
                         cfg.last0_window,
                     );
@@ -471,6 +480,16 @@ impl Socket {
             }
         }
     }
+}
+
+/// Python's wording for a decoding error, from Rust's ("... from index N").
+fn python_utf8_error(detail: &str) -> String {
+    let position = detail
+        .rsplit("index ")
+        .next()
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    format!("'utf-8' codec can't decode byte in position {position}: invalid start byte")
 }
 
 /// A close frame as the server writes it: unmasked, code + reason (≤ 125 bytes).
@@ -548,4 +567,11 @@ mod tests {
         assert!(long.len() - 2 <= 125);
         assert!(std::str::from_utf8(&long[4..]).is_ok());
     }
+}
+
+/// What woke a dispatch: the bus (a NOTIFY from another transaction) or the socket's own subscribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    Notify,
+    Subscribe,
 }

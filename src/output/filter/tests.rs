@@ -106,6 +106,9 @@ fn selector_parses_channel_strings() {
         "discuss.channel_x",
         "broadcast",
         "odoo-presence-res.partner_abc",
+        // Read as the server reads it (bus::channel): a name it would choke on attributes nothing.
+        "odoo-presence-res.partner_8x",
+        "discuss.channel_0",
     ]));
     assert_eq!(s.channels, vec![1, 42]);
     assert_eq!(s.partners, vec![7]);

@@ -1,0 +1,239 @@
+//! The HTTP hops: is it Odoo (and new enough for a websocket bus), do its health routes answer,
+//! and does the saved session still work.
+
+use serde_json::Value;
+
+use super::check::Verdict;
+use super::hints;
+use crate::odoo::client::OdooClient;
+use crate::odoo::rpc::{ErrorContext, RpcError, one_line};
+use crate::odoo::session::VersionInfo;
+
+/// The first major version with the websocket bus (15 and older long-poll).
+pub const FIRST_WEBSOCKET_MAJOR: u32 = 16;
+
+/// A failed HTTP call: what happened, and the one-line advice the rest of the tool gives for it.
+pub fn http_failure(client: &OdooClient, route: &str, e: &RpcError) -> Verdict {
+    let advice = e.user_error(&ErrorContext {
+        server: client.url(),
+        profile: "default",
+        login: false,
+    });
+    Verdict::fail(format!("{route}: {e}"), advice.message)
+}
+
+/// `/web/webclient/version_info`: Odoo answers it without a database or session.
+pub async fn check_odoo(client: &OdooClient) -> (Verdict, Option<VersionInfo>) {
+    match client.version_info().await {
+        Ok(v) if v.major < FIRST_WEBSOCKET_MAJOR => (
+            Verdict::fail(
+                format!(
+                    "Odoo {} has no websocket bus (before 16 the bus long-polls /longpolling/poll)",
+                    v.server_version
+                ),
+                "odoo-bus needs Odoo 16 or later: upgrade the server",
+            ),
+            None,
+        ),
+        Ok(v) => (Verdict::pass(format!("Odoo {}", v.server_version)), Some(v)),
+        Err(e) => (
+            http_failure(client, "/web/webclient/version_info", &e),
+            None,
+        ),
+    }
+}
+
+/// What one health route said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Health {
+    Pass,
+    /// Any other answer: the status and a short description.
+    Bad(u16, String),
+    Unreachable(String),
+}
+
+/// `{"status": "pass"}` with a 200 is healthy; anything else is described.
+fn read_health(status: u16, body: &[u8]) -> Health {
+    let json: Option<Value> = serde_json::from_slice(body).ok();
+    let said = json
+        .as_ref()
+        .and_then(|j| j.get("status"))
+        .and_then(Value::as_str);
+    match (status, said) {
+        (200, Some("pass")) => Health::Pass,
+        (200, Some(other)) => Health::Bad(200, format!("status \"{other}\"")),
+        (200, None) => Health::Bad(
+            200,
+            format!(
+                "not Odoo's health answer: {}",
+                one_line(&String::from_utf8_lossy(body), 60)
+            ),
+        ),
+        (s, _) => Health::Bad(s, format!("HTTP {s}")),
+    }
+}
+
+async fn probe(client: &OdooClient, route: &str) -> Health {
+    match client.get(route).await {
+        Ok(r) => read_health(r.status, &r.body),
+        Err(e) => Health::Unreachable(e.to_string()),
+    }
+}
+
+/// `GET /web/health` and `GET /websocket/health`. In prefork mode a proxy sends `/websocket`
+/// to another process (the gevent port) than `/web`, so the second one tests that route.
+pub async fn check_health(client: &OdooClient) -> Verdict {
+    let web = probe(client, "/web/health").await;
+    let ws = probe(client, "/websocket/health").await;
+    judge_health(&web, &ws)
+}
+
+fn judge_health(web: &Health, ws: &Health) -> Verdict {
+    let describe = |h: &Health| match h {
+        Health::Pass => "pass".to_string(),
+        Health::Bad(_, d) => d.clone(),
+        Health::Unreachable(d) => format!("no answer ({d})"),
+    };
+    let detail = format!(
+        "/web/health: {}; /websocket/health: {}",
+        describe(web),
+        describe(ws)
+    );
+    match (web, ws) {
+        (Health::Pass, Health::Pass) => Verdict::pass(detail),
+        (_, Health::Bad(502..=504, _)) | (_, Health::Unreachable(_)) => Verdict::fail(
+            format!("{detail}: the proxy cannot reach the process that serves /websocket"),
+            format!(
+                "start Odoo's evented (gevent) process and route the websocket to it: {}",
+                hints::NGINX_WEBSOCKET_LOCATION
+            ),
+        ),
+        (_, Health::Bad(404, _)) => Verdict::fail(
+            format!("{detail}: the /websocket path is not routed to Odoo"),
+            format!(
+                "add a websocket location to the proxy: {} with {}",
+                hints::NGINX_WEBSOCKET_LOCATION,
+                hints::NGINX_UPGRADE
+            ),
+        ),
+        (Health::Pass, _) => Verdict::fail(
+            format!("{detail}: /websocket/health does not reach Odoo"),
+            format!(
+                "route /websocket to Odoo (prefork: its gevent port): {}",
+                hints::NGINX_WEBSOCKET_LOCATION
+            ),
+        ),
+        _ => Verdict::fail(
+            format!("{detail}: Odoo reports itself unhealthy or something else answers"),
+            "check the Odoo log and that the proxy sends /web to Odoo (a maintenance page or a WAF may answer instead)",
+        ),
+    }
+}
+
+/// What the server says about the saved session.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFacts {
+    pub partner_id: Option<i64>,
+    pub worker_version: Option<String>,
+    /// An internal user (not portal): may watch any partner's presence.
+    pub internal_user: bool,
+}
+
+/// `/web/session/check`, then `get_session_info` for the user and the websocket worker version.
+pub async fn check_session(
+    client: &OdooClient,
+    saved_worker_version: Option<&str>,
+    login_command: &str,
+) -> (Verdict, Option<SessionFacts>) {
+    match client.check().await {
+        Ok(true) => {}
+        Ok(false) | Err(RpcError::SessionExpired) => {
+            return (
+                Verdict::fail(
+                    "the saved session is no longer valid (expired, logged out, or the database was restored)",
+                    format!("log in again: run `{login_command}`"),
+                ),
+                None,
+            );
+        }
+        Err(e) => return (http_failure(client, "/web/session/check", &e), None),
+    }
+    let info = match client.session_info().await {
+        Ok(i) => i,
+        Err(e) => {
+            return (
+                http_failure(client, "/web/session/get_session_info", &e),
+                None,
+            );
+        }
+    };
+    let who = match (&info.username, info.uid, info.partner_id) {
+        (Some(login), Some(uid), Some(partner)) => {
+            format!("{login} (uid {uid}, partner {partner})")
+        }
+        (Some(login), _, _) => login.clone(),
+        _ => "a user".to_string(),
+    };
+    let db = info
+        .db
+        .as_deref()
+        .map(|d| format!(" on database {d}"))
+        .unwrap_or_default();
+    let worker = match (
+        info.websocket_worker_version.as_deref(),
+        saved_worker_version,
+    ) {
+        (Some(now), Some(saved)) if now != saved => format!(
+            "; websocket worker {now} (the profile saved {saved}; `{login_command}` refreshes it)"
+        ),
+        (Some(now), _) => format!("; websocket worker {now}"),
+        (None, _) => {
+            "; no websocket worker version announced (connecting without ?version=)".into()
+        }
+    };
+    let facts = SessionFacts {
+        partner_id: info.partner_id,
+        worker_version: info.websocket_worker_version.clone(),
+        internal_user: info.is_internal_user.unwrap_or(true),
+    };
+    (
+        Verdict::pass(format!("valid: {who}{db}{worker}")),
+        Some(facts),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::check::Status;
+
+    #[test]
+    fn health_answers_are_read_strictly() {
+        assert_eq!(read_health(200, br#"{"status": "pass"}"#), Health::Pass);
+        assert!(matches!(
+            read_health(200, br#"{"status": "fail"}"#),
+            Health::Bad(200, d) if d.contains("fail")
+        ));
+        assert!(matches!(
+            read_health(200, b"<html>welcome</html>"),
+            Health::Bad(200, d) if d.contains("not Odoo")
+        ));
+        assert!(matches!(read_health(502, b""), Health::Bad(502, _)));
+    }
+
+    #[test]
+    fn the_broken_health_route_names_its_fix() {
+        let v = judge_health(&Health::Pass, &Health::Pass);
+        assert_eq!(v.status, Status::Pass);
+        let v = judge_health(&Health::Pass, &Health::Bad(502, "HTTP 502".into()));
+        assert_eq!(v.status, Status::Fail);
+        assert!(v.hint.unwrap().contains("8072"));
+        let v = judge_health(&Health::Pass, &Health::Bad(404, "HTTP 404".into()));
+        assert!(v.detail.contains("not routed"));
+        let v = judge_health(
+            &Health::Bad(200, "status \"fail\"".into()),
+            &Health::Bad(200, "status \"fail\"".into()),
+        );
+        assert!(v.detail.contains("unhealthy"), "{v:?}");
+    }
+}

@@ -1,0 +1,612 @@
+//! `odoo-bus doctor` against the emulator stood up in each broken configuration, and through a
+//! real nginx: the right hop is named (check name + ✘ + a key word of the fix) and the exit code
+//! is 5; a healthy setup passes with 0.
+
+mod support;
+
+use std::time::Duration;
+
+use odoo_bus::emulator::{EmulatorConfig, Faults, UserSpec};
+use serde_json::Value;
+use support::TestEnv;
+
+/// What one run printed.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// The line of one check (`✘ upgrade …`), with its fix line.
+    fn line(&self, name: &str) -> String {
+        let mut out = String::new();
+        let mut inside = false;
+        for l in self.stdout.lines() {
+            let starts = l.split_whitespace().nth(1).is_some_and(|n| n == name);
+            if starts {
+                inside = true;
+                out.push_str(l);
+                out.push('\n');
+            } else if inside && l.starts_with(' ') {
+                out.push_str(l);
+                out.push('\n');
+            } else {
+                inside = false;
+            }
+        }
+        assert!(!out.is_empty(), "no `{name}` line in:\n{}", self.stdout);
+        out
+    }
+
+    fn assert_failed(&self, name: &str, keyword: &str) {
+        assert_eq!(self.code, 5, "exit code\n{}\n{}", self.stdout, self.stderr);
+        let line = self.line(name);
+        assert!(
+            line.starts_with('✘'),
+            "`{name}` did not fail:\n{}",
+            self.stdout
+        );
+        assert!(
+            line.contains(keyword),
+            "`{name}` does not mention `{keyword}`:\n{line}"
+        );
+        assert!(
+            self.stdout.contains(&format!("the broken hop is `{name}`")),
+            "summary does not name `{name}`:\n{}",
+            self.stdout
+        );
+    }
+
+    fn assert_passed(&self, name: &str) {
+        let line = self.line(name);
+        assert!(
+            line.starts_with('✔'),
+            "`{name}` did not pass:\n{}",
+            self.stdout
+        );
+    }
+
+    fn assert_skipped(&self, name: &str) {
+        let line = self.line(name);
+        assert!(
+            line.starts_with('–'),
+            "`{name}` was not skipped:\n{}",
+            self.stdout
+        );
+    }
+}
+
+fn doctor(env: &TestEnv, args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let mut cmd = env.cmd();
+    cmd.arg("doctor")
+        .args(args)
+        .timeout(Duration::from_secs(60));
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run odoo-bus");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A logged-in emulator with these faults.
+fn broken(faults: Faults) -> TestEnv {
+    broken_with(EmulatorConfig::fast(), faults)
+}
+
+fn broken_with(cfg: EmulatorConfig, faults: Faults) -> TestEnv {
+    let env = TestEnv::with_config(cfg);
+    env.logged_in("demo");
+    env.control().set_faults(faults);
+    env
+}
+
+/// Test timings, but no server PING while doctor waits: with `fast()`'s 200 ms pings, the
+/// pongs of a waiting client alone exceed Odoo's 10-frames-in-2-s budget.
+fn slow_pings() -> EmulatorConfig {
+    EmulatorConfig {
+        idle_ping: Duration::from_secs(30),
+        ..EmulatorConfig::fast()
+    }
+}
+
+const FAST_DELIVERY: (&str, &str) = ("ODOO_BUS_DOCTOR_DELIVERY", "1s");
+
+#[test]
+fn a_healthy_server_passes_every_check() {
+    let env = TestEnv::new();
+    env.logged_in("demo");
+    let run = doctor(&env, &[], &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for name in [
+        "url",
+        "dns",
+        "tcp",
+        "odoo",
+        "health",
+        "session",
+        "upgrade",
+        "socket-auth",
+        "delivery",
+    ] {
+        run.assert_passed(name);
+    }
+    run.assert_skipped("tls");
+    assert!(run.line("delivery").contains("partner 7"), "{}", run.stdout);
+    assert!(run.stdout.contains("all 9 checks passed"), "{}", run.stdout);
+    // The user ends "online", as a browser leaves it (Odoo then marks them offline on close).
+    let presence: Vec<Value> = env
+        .control()
+        .client_events()
+        .into_iter()
+        .filter(|e| e.event_name == "update_presence")
+        .map(|e| e.data)
+        .collect();
+    assert_eq!(
+        presence.last().map(|d| d["inactivity_period"].clone()),
+        Some(Value::from(0)),
+        "{presence:?}"
+    );
+}
+
+#[test]
+fn json_has_the_same_verdicts_as_the_lines() {
+    let env = broken(Faults {
+        upgrade_status: Some((404, "text/html; charset=utf-8", String::new())),
+        ..Faults::default()
+    });
+    let lines = doctor(&env, &[], &[]);
+    let json = doctor(&env, &["--json"], &[]);
+    assert_eq!(json.code, 5);
+    let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    let checks = doc["checks"].as_array().expect("checks");
+    assert_eq!(checks.len(), 10);
+    for c in checks {
+        let name = c["name"].as_str().unwrap();
+        let mark = match c["status"].as_str().unwrap() {
+            "pass" => '✔',
+            "fail" => '✘',
+            "skip" => '–',
+            other => panic!("status {other}"),
+        };
+        assert!(lines.line(name).starts_with(mark), "{name}: {c}");
+        assert!(c["ms"].is_u64() && c["detail"].is_string(), "{c}");
+    }
+    let upgrade = checks.iter().find(|c| c["name"] == "upgrade").unwrap();
+    assert_eq!(upgrade["status"], "fail");
+    assert!(
+        upgrade["hint"]
+            .as_str()
+            .unwrap()
+            .contains("location /websocket")
+    );
+    assert_eq!(doc["summary"]["ok"], false);
+    assert_eq!(doc["summary"]["first_failure"], "upgrade");
+    assert_eq!(doc["summary"]["failed"], 1);
+    assert_eq!(doc["session"], true);
+
+    let healthy = TestEnv::new();
+    healthy.logged_in("demo");
+    let run = doctor(&healthy, &["--json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["summary"]["ok"], true);
+    assert_eq!(doc["summary"]["first_failure"], Value::Null);
+}
+
+#[test]
+fn a_400_names_the_stripped_upgrade_headers() {
+    // Odoo 18 sends the headers of a refused handshake but no body.
+    let env = broken(Faults {
+        upgrade_status: Some((400, "text/html; charset=utf-8", String::new())),
+        ..Faults::default()
+    });
+    let run = doctor(&env, &[], &[]);
+    run.assert_failed("upgrade", "proxy_set_header Upgrade $http_upgrade");
+    assert!(run.line("upgrade").contains("Upgrade/Connection"));
+    run.assert_skipped("socket-auth");
+    run.assert_skipped("delivery");
+}
+
+#[test]
+fn a_404_names_the_missing_websocket_route() {
+    let env = broken(Faults {
+        upgrade_status: Some((404, "text/html; charset=utf-8", "<h1>Not Found</h1>".into())),
+        ..Faults::default()
+    });
+    doctor(&env, &[], &[]).assert_failed("upgrade", "not routed");
+}
+
+#[test]
+fn prefork_workers_without_the_gevent_port_are_named() {
+    let env = broken(Faults {
+        http_worker_mode: true,
+        ..Faults::default()
+    });
+    let run = doctor(&env, &[], &[]);
+    run.assert_failed("upgrade", "8072");
+    assert!(run.line("upgrade").contains("HTTP 500"), "{}", run.stdout);
+}
+
+#[test]
+fn an_evented_port_message_is_quoted() {
+    let env = broken(Faults {
+        upgrade_status: Some((
+            500,
+            "text/plain",
+            "RuntimeError: Couldn't bind the websocket. Is the connection opened on the evented port (8072)?".into(),
+        )),
+        ..Faults::default()
+    });
+    doctor(&env, &[], &[]).assert_failed("upgrade", "evented port");
+}
+
+#[test]
+fn a_502_names_the_unreachable_upstream() {
+    let env = broken(Faults {
+        upgrade_status: Some((
+            502,
+            "text/html",
+            "<html><body>502 Bad Gateway</body></html>".into(),
+        )),
+        ..Faults::default()
+    });
+    doctor(&env, &[], &[]).assert_failed("upgrade", "cannot reach");
+}
+
+#[test]
+fn an_html_page_instead_of_an_upgrade_is_named() {
+    let env = broken(Faults {
+        upgrade_status: Some((
+            200,
+            "text/html; charset=utf-8",
+            "<!DOCTYPE html><html><body>Odoo</body></html>".into(),
+        )),
+        ..Faults::default()
+    });
+    doctor(&env, &[], &[]).assert_failed("upgrade", "HTML page");
+}
+
+#[test]
+fn a_session_lost_at_the_upgrade_is_named() {
+    let env = broken(Faults {
+        downgrade_session: true,
+        ..Faults::default()
+    });
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_failed("socket-auth", "proxy_mode = True");
+    assert!(run.line("socket-auth").contains("public"), "{}", run.stdout);
+    run.assert_passed("session");
+    run.assert_passed("upgrade");
+}
+
+#[test]
+fn notifications_that_never_arrive_are_named() {
+    let env = broken_with(
+        slow_pings(),
+        Faults {
+            no_dispatch: true,
+            ..Faults::default()
+        },
+    );
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_failed("delivery", "pgbouncer");
+    let line = run.line("delivery");
+    assert!(line.contains("notifications never arrive"), "{line}");
+    // As on a real Odoo with NOTIFY broken: a fresh subscribe still polls the stored rows, so
+    // doctor can tell a dead dispatcher from a public socket.
+    assert!(
+        line.contains("handed it over when doctor subscribed again"),
+        "{line}"
+    );
+    run.assert_passed("socket-auth");
+}
+
+#[test]
+fn a_portal_user_outside_every_channel_is_told_why_nothing_arrives() {
+    let env = TestEnv::with_config(slow_pings());
+    env.control().add_user(UserSpec {
+        internal: false,
+        ..UserSpec::internal("portal", "portal", "Portal User")
+    });
+    env.logged_in("portal");
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_failed("delivery", "never arrive");
+    assert!(
+        run.line("delivery").contains("portal user"),
+        "{}",
+        run.stdout
+    );
+    run.assert_passed("socket-auth");
+}
+
+#[test]
+fn deep_passes_on_a_healthy_server() {
+    let env = TestEnv::new();
+    env.logged_in("demo");
+    let run = doctor(&env, &["--deep"], &[("ODOO_BUS_DOCTOR_IDLE", "2500ms")]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    run.assert_passed("ping");
+    assert!(run.line("ping").contains("3 pings"), "{}", run.stdout);
+    run.assert_passed("idle");
+    // The test emulator pings after 1 s of silence; the answered pings kept it open.
+    assert!(
+        run.line("idle").contains("server ping at"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn deep_names_a_proxy_that_cuts_idle_connections() {
+    // No server ping within the hold: the cut comes first, as behind a 30 s proxy.
+    let env = broken_with(
+        slow_pings(),
+        Faults {
+            cut_idle_after: Some(Duration::from_millis(300)),
+            ..Faults::default()
+        },
+    );
+    let run = doctor(&env, &["--deep"], &[("ODOO_BUS_DOCTOR_IDLE", "3s")]);
+    run.assert_failed("idle", "proxy_read_timeout 720s;");
+    assert!(
+        run.line("idle").contains("before Odoo's keep-alive ping"),
+        "{}",
+        run.stdout
+    );
+    run.assert_passed("delivery");
+}
+
+#[test]
+fn without_a_url_or_a_profile_it_says_what_to_do() {
+    let env = TestEnv::new();
+    let out = env.cmd().arg("doctor").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no server to check"), "{stderr}");
+    assert!(stderr.contains("odoo-bus login"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_bad_url_argument_is_a_usage_error() {
+    let env = TestEnv::new();
+    let out = env.cmd().args(["doctor", "ftp://x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a usable server URL"));
+}
+
+#[test]
+fn a_closed_port_fails_tcp_and_skips_the_rest() {
+    let env = TestEnv::new();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let run = doctor(&env, &[&url], &[]);
+    run.assert_failed("tcp", "start Odoo");
+    for name in ["tls", "odoo", "upgrade", "delivery"] {
+        run.assert_skipped(name);
+    }
+    assert!(run.line("odoo").contains("needs a TCP connection"));
+}
+
+#[test]
+fn another_url_than_the_profiles_runs_without_the_session() {
+    let env = TestEnv::new();
+    env.logged_in("demo");
+    let other = TestEnv::new();
+    let run = doctor(&env, &[&other.url()], &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    run.assert_passed("upgrade");
+    assert!(run.line("upgrade").contains("without a session"));
+    let session = run.line("session");
+    assert!(session.starts_with('–'), "{session}");
+    assert!(
+        session.contains(&format!("odoo-bus login {}", other.url())),
+        "{session}"
+    );
+    run.assert_skipped("delivery");
+    assert!(run.stderr.contains("without a session"), "{}", run.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through a real nginx (Debian's nginx-light; CI installs it, the tests skip without it).
+
+mod nginx {
+    use std::net::TcpListener;
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// A running nginx, killed when dropped. It runs as one process (`master_process off`), so
+    /// killing it leaves no orphaned worker behind.
+    pub struct Nginx {
+        child: Child,
+        pub port: u16,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Drop for Nginx {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    pub fn binary() -> Option<PathBuf> {
+        ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+    }
+
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// nginx on a loopback port proxying everything to `upstream`, with `websocket_directives`
+    /// in the `/websocket` location.
+    pub fn start(upstream: &str, websocket_directives: &str) -> Option<Nginx> {
+        let bin = binary()?;
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let p = dir.path().display();
+        for sub in ["logs", "tmp"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        let upstream = upstream.trim_start_matches("http://");
+        let conf = format!(
+            r#"
+master_process off;
+pid {p}/nginx.pid;
+error_log {p}/logs/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log {p}/logs/access.log;
+    client_body_temp_path {p}/tmp/body;
+    proxy_temp_path {p}/tmp/proxy;
+    fastcgi_temp_path {p}/tmp/fastcgi;
+    uwsgi_temp_path {p}/tmp/uwsgi;
+    scgi_temp_path {p}/tmp/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location /websocket {{
+            proxy_pass http://{upstream};
+            {websocket_directives}
+        }}
+        location / {{
+            proxy_pass http://{upstream};
+        }}
+    }}
+}}
+"#
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new(bin)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf_path)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut nginx = Nginx {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = nginx.child.try_wait() {
+                panic!("nginx exited at start ({status}): check its config");
+            }
+            assert!(Instant::now() < deadline, "nginx did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(nginx)
+    }
+}
+
+/// Point the saved profile at `url` (the emulator session works through the proxy).
+fn point_profile_at(env: &TestEnv, url: &str) {
+    let config = std::fs::read_to_string(env.config_path()).unwrap();
+    let current = config
+        .lines()
+        .find_map(|l| l.strip_prefix("url = "))
+        .expect("a saved url")
+        .trim_matches('"')
+        .to_string();
+    std::fs::write(env.config_path(), config.replace(&current, url)).unwrap();
+}
+
+const UPGRADE_DIRECTIVES: &str = r#"proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 720s;"#;
+
+fn nginx_missing() -> bool {
+    if nginx::binary().is_some() {
+        return false;
+    }
+    println!(
+        "note: nginx is not installed; skipping the reverse proxy test (apt-get install nginx-light)"
+    );
+    true
+}
+
+#[test]
+fn nginx_configured_for_websockets_passes_and_without_upgrade_headers_is_named() {
+    if nginx_missing() {
+        return;
+    }
+    let env = TestEnv::new();
+    env.logged_in("demo");
+
+    let good = nginx::start(&env.url(), UPGRADE_DIRECTIVES).expect("nginx starts");
+    point_profile_at(&env, &format!("http://127.0.0.1:{}", good.port));
+    let run = doctor(&env, &[], &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    run.assert_passed("upgrade");
+    run.assert_passed("delivery");
+    assert!(run.line("url").contains(&good.port.to_string()));
+    drop(good);
+
+    // nginx's defaults: HTTP/1.0 to the upstream, hop-by-hop Upgrade/Connection dropped.
+    let stripped = nginx::start(&env.url(), "").expect("nginx starts");
+    point_profile_at(&env, &format!("http://127.0.0.1:{}", stripped.port));
+    let run = doctor(&env, &[], &[]);
+    run.assert_failed("upgrade", "proxy_set_header Upgrade $http_upgrade");
+    assert!(
+        run.line("upgrade").contains("Server: nginx"),
+        "{}",
+        run.stdout
+    );
+    run.assert_passed("session");
+}
+
+#[test]
+fn nginx_rewriting_the_host_under_samesite_ws_gives_a_public_socket() {
+    if nginx_missing() {
+        return;
+    }
+    // ODOO_BUS_PUBLIC_SAMESITE_WS: an Origin that does not match the Host Odoo sees gets a
+    // public socket, while the 101 keeps the caller's cookie (nothing to see in the handshake).
+    let env = TestEnv::with_config(EmulatorConfig {
+        public_samesite_ws: true,
+        ..slow_pings()
+    });
+    env.logged_in("demo");
+
+    // nginx sends `Host: <upstream>` by default, not the Host the client used.
+    let rewriting = nginx::start(&env.url(), UPGRADE_DIRECTIVES).expect("nginx starts");
+    point_profile_at(&env, &format!("http://127.0.0.1:{}", rewriting.port));
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_failed("delivery", "proxy_set_header Host $http_host");
+    assert!(
+        run.line("delivery").contains("may be public"),
+        "{}",
+        run.stdout
+    );
+    run.assert_passed("socket-auth");
+    drop(rewriting);
+
+    let directives = format!("{UPGRADE_DIRECTIVES}\n            proxy_set_header Host $http_host;");
+    let forwarding = nginx::start(&env.url(), &directives).expect("nginx starts");
+    point_profile_at(&env, &format!("http://127.0.0.1:{}", forwarding.port));
+    let run = doctor(&env, &[], &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    run.assert_passed("delivery");
+}
