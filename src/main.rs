@@ -29,8 +29,11 @@ fn main() {
         cli.global.color,
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
     );
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the commands are one sequential conversation (tail's loop, an HTTP call, a
+    // websocket), so worker threads only added hops. With the multi-threaded runtime every wait
+    // for the socket was a worker's epoll wake-up handing over to this thread (about 3× the
+    // context switches of `tail`). Blocking writes to stdout happen on tail's own thread.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -19,33 +19,31 @@
 mod support;
 
 mod clients;
+mod long_stream;
 mod machine;
+mod output_check;
 mod process;
+mod report;
+mod run;
+mod startup;
 mod stats;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use odoo_bus::emulator::{Control, EmulatorConfig, PreparedFlood, Target};
-use serde_json::json;
+use odoo_bus::emulator::{EmulatorConfig, PreparedFlood, Target};
 
 use clients::{Client, Setup, Sink, Tools};
-use process::{Proc, Usage};
-use stats::{RunStats, Samples};
+use output_check::{count_flood_lines, expected_inserts, expected_lines};
+use report::{Row, report_streaming, report_throughput};
+use run::{Flood, measure};
+use stats::RunStats;
 use support::TestEnv;
 
-const PER_FRAME: usize = 10;
+pub(crate) const PER_FRAME: usize = 10;
 /// Filler characters per payload: the emulator's flood payloads are then ~500 bytes on average
 /// (a `new_message` ≈ 505, an insert ≈ 410; the header prints the measured mean).
-const FILLER: usize = 360;
-const INSERT_RATIO: f64 = 0.1;
-/// Frames per flood chunk in the long-stream run (memory in the bench stays bounded).
-const CHUNK_FRAMES: usize = 1_000;
-/// No single process may take longer than this.
-const PROCESS_LIMIT: Duration = Duration::from_secs(120);
-const SUBSCRIBE_LIMIT: Duration = Duration::from_secs(30);
-
+pub(crate) const FILLER: usize = 360;
+pub(crate) const INSERT_RATIO: f64 = 0.1;
 struct Options {
     /// Profiling aid: run `odoo-bus` under this command (figures are then the wrapper's).
     wrap: Vec<String>,
@@ -115,12 +113,6 @@ fn main() {
     }
 }
 
-/// The figures of one client.
-struct Row {
-    client: Client,
-    stats: RunStats,
-}
-
 fn run(opts: &Options) -> Result<(), String> {
     let env = TestEnv::with_config(EmulatorConfig::default());
     let control = env.control().clone();
@@ -153,6 +145,10 @@ fn run(opts: &Options) -> Result<(), String> {
         FILLER,
         INSERT_RATIO,
     );
+    // The same run with one frame: what every client costs whatever the stream (start-up,
+    // connection, close), to tell it apart from the cost of streaming.
+    let one_frame =
+        control.prepare_flood(Target::Partner(partner), 1, PER_FRAME, FILLER, INSERT_RATIO);
     let notifications = opts.frames * PER_FRAME;
     let inserts = expected_inserts(notifications);
     println!("# odoo-bus notification path benchmark");
@@ -164,10 +160,11 @@ fn run(opts: &Options) -> Result<(), String> {
     println!("- machine: {}", machine::describe());
     println!("- binary: {}", env!("CARGO_BIN_EXE_odoo-bus"));
     println!(
-        "- flood: {} frames × {PER_FRAME} notifications = {notifications} ({inserts} mail.record/insert), {:.1} MB of frames, {} bytes per notification on the wire (payload ≈ 500 bytes); built in {:.2} s, not timed",
+        "- flood: {} frames × {PER_FRAME} notifications = {notifications} ({inserts} mail.record/insert), {:.1} MB of frames, {} bytes per notification on the wire, payloads {} bytes on average; built in {:.2} s, not timed",
         opts.frames,
         flood.bytes() as f64 / 1e6,
         flood.bytes() / notifications,
+        mean_payload_bytes(&flood),
         build.elapsed().as_secs_f64()
     );
     match (&tools.websocat, &tools.jq) {
@@ -178,7 +175,7 @@ fn run(opts: &Options) -> Result<(), String> {
         (Some(w), None) => println!("- baselines: {} (jq is not installed)", w.display()),
     }
     println!(
-        "- {} timed runs per client after one checked warm-up, clients in turn",
+        "- {} timed runs per client after one checked warm-up, clients in turn; each run is followed by the same client with a one-frame flood (its fixed cost)",
         opts.runs
     );
     println!();
@@ -213,6 +210,7 @@ fn run(opts: &Options) -> Result<(), String> {
     // Warm-up: caches, the page cache for the binary, and a check that each client printed
     // exactly what it should.
     for r in &rows {
+        eprintln!("warm-up and output check: {}", r.client.label());
         let (lines, _) = measure(&setup, &r.client, Sink::File, &Flood::Prepared(&flood))
             .and_then(|m| Ok((count_flood_lines(&setup, flood.ids())?, m)))
             .map_err(|e| format!("{} (warm-up): {e}", r.client.label()))?;
@@ -225,8 +223,8 @@ fn run(opts: &Options) -> Result<(), String> {
         }
     }
     for round in 0..opts.runs {
-        eprint!(
-            "\rround {}/{} (load {})  ",
+        eprintln!(
+            "round {}/{} (load {})",
             round + 1,
             opts.runs,
             machine::load()
@@ -239,427 +237,38 @@ fn run(opts: &Options) -> Result<(), String> {
             let m = measure(&setup, &r.client, sink, &Flood::Prepared(&flood))
                 .map_err(|e| format!("{}: {e}", r.client.label()))?;
             r.stats.add(m.wall, m.usage.cpu, m.usage.max_rss_kib);
+            let m = measure(&setup, &r.client, sink, &Flood::Prepared(&one_frame))
+                .map_err(|e| format!("{} (one frame): {e}", r.client.label()))?;
+            r.fixed.add(m.wall, m.usage.cpu, m.usage.max_rss_kib);
         }
     }
-    eprintln!();
     drop(flood);
     report_throughput(&rows, notifications);
+    report_streaming(&rows, notifications);
 
     if opts.long > 0 {
-        long_stream(&setup, partner, notifications, opts.long)?;
+        long_stream::long_stream(&setup, partner, notifications, opts.long)?;
     }
     if opts.startup > 0 {
-        startup(&setup, &control, partner, opts.startup)?;
+        startup::startup(&setup, &control, partner, opts.startup)?;
     }
     Ok(())
+}
+
+/// The mean payload size of the flood's first frame (its mix is the flood's).
+fn mean_payload_bytes(flood: &PreparedFlood) -> usize {
+    let batch = flood
+        .frame(0)
+        .and_then(|text| odoo_bus::bus::protocol::decode_batch(text).ok())
+        .unwrap_or_default();
+    let total: usize = batch.iter().map(|n| n.payload.get().len()).sum();
+    total / batch.len().max(1)
 }
 
 fn row(client: Client) -> Row {
     Row {
         client,
         stats: RunStats::default(),
+        fixed: RunStats::default(),
     }
-}
-
-/// How many of `n` flood notifications are inserts (the emulator spreads them evenly).
-fn expected_inserts(n: usize) -> usize {
-    (n as f64 * INSERT_RATIO).floor() as usize
-}
-
-/// Lines carrying flood ids each client must print.
-fn expected_lines(client: &Client, frames: usize, notifications: usize, inserts: usize) -> usize {
-    match client {
-        Client::Tail { args, .. } if args.contains(&"-t") => inserts,
-        Client::Tail { .. } => notifications,
-        Client::Websocat => frames,
-        Client::WebsocatJq => inserts,
-    }
-}
-
-/// What the server sends in a run.
-enum Flood<'a> {
-    /// The same prebuilt batches every run (ids repeat across runs; each run is a new process).
-    Prepared(&'a PreparedFlood),
-    /// `n` notifications built in chunks while the client reads (bounded memory in the bench).
-    Streamed { partner: i64, notifications: usize },
-}
-
-struct Measured {
-    wall: Duration,
-    usage: Usage,
-}
-
-/// One run: start the client, wait for its subscribe, flood, close with 1000, wait for every
-/// process to exit. The wall time runs from just before the start to the last exit.
-fn measure(setup: &Setup, client: &Client, sink: Sink, flood: &Flood) -> Result<Measured, String> {
-    let control = setup.env.control();
-    wait_for_no_sockets(control)?;
-    let subscribes = subscribe_count(control);
-    let t0 = Instant::now();
-    let mut started = setup
-        .start(client, sink)
-        .map_err(|e| format!("cannot start: {e}"))?;
-    let outcome = (|| {
-        wait_for_subscribe(control, subscribes, &mut started.procs)?;
-        match flood {
-            Flood::Prepared(f) => {
-                let sent = control.send_flood(f);
-                if sent.sockets != 1 {
-                    return Err(format!("the flood reached {} sockets, not 1", sent.sockets));
-                }
-            }
-            Flood::Streamed {
-                partner,
-                notifications,
-            } => stream_flood(control, *partner, *notifications, &mut started.procs)?,
-        }
-        control.close_all(1000, "");
-        let mut usage = Usage::default();
-        let mut last_end = t0;
-        for p in &mut started.procs {
-            let (exit, u, ended) = p.finish(PROCESS_LIMIT).map_err(|e| e.to_string())?;
-            if !exit.success() {
-                return Err(format!("pid {} ended with {exit}", p.pid()));
-            }
-            usage = usage.plus(u);
-            last_end = last_end.max(ended);
-        }
-        Ok(Measured {
-            wall: last_end - t0,
-            usage,
-        })
-    })();
-    outcome.map_err(|e| format!("{e}; stderr: {}", setup.stderr_text().trim()))
-}
-
-fn subscribe_count(control: &Control) -> usize {
-    control
-        .client_events()
-        .iter()
-        .filter(|e| e.event_name == "subscribe")
-        .count()
-}
-
-/// The previous run's socket must be gone, or `close_all` would reach it too.
-fn wait_for_no_sockets(control: &Control) -> Result<(), String> {
-    if control.wait_until(Duration::from_secs(10), |s, _| s.open_sockets == 0) {
-        Ok(())
-    } else {
-        Err("a websocket of the previous run is still open".into())
-    }
-}
-
-/// Poll (0.2 ms) for the client's subscribe; a client that died meanwhile is an error.
-fn wait_for_subscribe(control: &Control, before: usize, procs: &mut [Proc]) -> Result<(), String> {
-    let deadline = Instant::now() + SUBSCRIBE_LIMIT;
-    while subscribe_count(control) <= before {
-        for p in procs.iter_mut() {
-            if let Ok(Some((exit, _))) = p.try_finish() {
-                return Err(format!("pid {} ended before subscribing ({exit})", p.pid()));
-            }
-        }
-        if Instant::now() > deadline {
-            return Err("no subscribe within 30 s".into());
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    Ok(())
-}
-
-/// Flood `n` notifications in chunks, never more than two chunks ahead of the socket.
-fn stream_flood(
-    control: &Control,
-    partner: i64,
-    n: usize,
-    procs: &mut [Proc],
-) -> Result<(), String> {
-    let base = control.stats().frames_sent;
-    let mut queued = 0usize;
-    let mut left = n / PER_FRAME;
-    while left > 0 {
-        let frames = left.min(CHUNK_FRAMES);
-        let chunk = control.prepare_flood(
-            Target::Partner(partner),
-            frames,
-            PER_FRAME,
-            FILLER,
-            INSERT_RATIO,
-        );
-        loop {
-            let sent = (control.stats().frames_sent - base) as usize;
-            if queued <= sent + 2 * CHUNK_FRAMES {
-                break;
-            }
-            for p in procs.iter_mut() {
-                if let Ok(Some((exit, _))) = p.try_finish() {
-                    return Err(format!("pid {} ended during the flood ({exit})", p.pid()));
-                }
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        if control.send_flood(&chunk).sockets != 1 {
-            return Err("the flood chunk reached no socket".into());
-        }
-        queued += frames;
-        left -= frames;
-    }
-    Ok(())
-}
-
-/// Lines of the output file that carry an id of the flood.
-fn count_flood_lines(setup: &Setup, (first, last): (u64, u64)) -> Result<usize, String> {
-    let file = std::fs::File::open(setup.output_file()).map_err(|e| e.to_string())?;
-    let mut n = 0;
-    for line in BufReader::new(file).lines() {
-        let line = line.map_err(|e| e.to_string())?;
-        if line_id(&line).is_some_and(|id| (first..=last).contains(&id)) {
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
-/// The (first) notification id of an output line: JSON lines (`{"id":N…`, `[{"id": N…`) or
-/// pretty ones (`23:06:28.123 N type …`).
-fn line_id(line: &str) -> Option<u64> {
-    let digits = if line.starts_with('{') || line.starts_with('[') {
-        let at = line.find("\"id\":")? + 5;
-        line[at..].trim_start()
-    } else {
-        line.split_whitespace().nth(1)?
-    };
-    let end = digits
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(digits.len());
-    digits[..end].parse().ok()
-}
-
-fn report_throughput(rows: &[Row], notifications: usize) {
-    let baseline = rows
-        .iter()
-        .find(|r| matches!(r.client, Client::Websocat))
-        .map(|r| r.stats.wall.median());
-    let jq = rows
-        .iter()
-        .find(|r| matches!(r.client, Client::WebsocatJq))
-        .map(|r| r.stats.wall.median());
-    println!("## Throughput: {notifications} notifications, whole process, start to exit");
-    println!();
-    println!(
-        "| client | wall median (min–max) | CPU user+sys median (min–max) | peak RSS median (min–max) | notifications/s | wall ÷ websocat |"
-    );
-    println!("|---|---|---|---|---|---|");
-    for r in rows {
-        let ratio = baseline.map_or_else(
-            || "–".to_string(),
-            |b| format!("{:.2}×", r.stats.wall.median() / b),
-        );
-        println!(
-            "| `{}` | {} | {} | {} | {:.0} | {ratio} |",
-            r.client.label(),
-            stats::seconds_with_range(&r.stats.wall),
-            stats::seconds_with_range(&r.stats.cpu),
-            stats::mib_with_range(&r.stats.rss),
-            notifications as f64 / r.stats.wall.median(),
-        );
-    }
-    println!();
-    let wall = |label: &str| {
-        rows.iter()
-            .find(|r| r.client.label() == label)
-            .map(|r| r.stats.wall.median())
-    };
-    let filtered = wall("tail -o ndjson -t mail.record/insert > /dev/null");
-    let pretty = wall("tail -o pretty > file");
-    let rss = rows
-        .iter()
-        .filter(|r| matches!(r.client, Client::Tail { .. }))
-        .map(|r| r.stats.rss.max())
-        .fold(0.0, f64::max);
-    println!("### Targets");
-    println!();
-    match (baseline, filtered, pretty) {
-        (Some(b), Some(f), Some(p)) => {
-            target("tail -o ndjson -t … ≤ 1.3× websocat", f / b, 1.3, "×");
-            if let Some(j) = jq {
-                println!(
-                    "- websocat | jq ÷ tail -o ndjson -t …: {:.1}× (target ≥ 5×): {}",
-                    j / f,
-                    verdict(j / f >= 5.0)
-                );
-            }
-            target("tail -o pretty > file ≤ 2× websocat", p / b, 2.0, "×");
-        }
-        _ => println!("- ratios skipped: websocat is not installed (`cargo install websocat`)"),
-    }
-    target(
-        "peak RSS of every tail run (max) ≤ 20 MiB",
-        rss,
-        20.0,
-        " MiB",
-    );
-    println!();
-}
-
-fn target(what: &str, value: f64, limit: f64, unit: &str) {
-    println!(
-        "- {what}: {value:.2}{unit}: {}",
-        if value <= limit {
-            "met".to_string()
-        } else {
-            format!("MISSED by {:.2}{unit}", value - limit)
-        }
-    );
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "MISSED" }
-}
-
-/// Peak RSS of `tail -o ndjson > /dev/null` over a short and a long stream (same payloads).
-fn long_stream(setup: &Setup, partner: i64, short: usize, long: usize) -> Result<(), String> {
-    let client = Client::Tail {
-        label: "tail -o ndjson > /dev/null",
-        args: &["-o", "ndjson"],
-        sink: Sink::DevNull,
-    };
-    println!("## Memory over a long stream: `tail -o ndjson > /dev/null`, peak RSS (VmHWM)");
-    println!();
-    println!("| notifications | peak RSS | wall | CPU |");
-    println!("|---|---|---|---|");
-    let mut peaks = Vec::new();
-    for n in [short, long] {
-        eprint!("\rlong stream: {n} notifications…  ");
-        let flood = Flood::Streamed {
-            partner,
-            notifications: n,
-        };
-        let m = measure(setup, &client, Sink::DevNull, &flood)
-            .map_err(|e| format!("long stream ({n}): {e}"))?;
-        let mib = m.usage.max_rss_kib as f64 / 1024.0;
-        peaks.push(mib);
-        println!(
-            "| {n} | {mib:.1} MiB | {:.2} s | {:.2} s |",
-            m.wall.as_secs_f64(),
-            m.usage.cpu.as_secs_f64()
-        );
-    }
-    eprintln!();
-    println!();
-    if let [a, b] = peaks[..] {
-        target(
-            &format!("peak RSS after {long} − after {short} ≤ 2 MiB"),
-            b - a,
-            2.0,
-            " MiB",
-        );
-    }
-    println!();
-    Ok(())
-}
-
-/// Process start → first notification printed, with a saved session: `tail -o ndjson -n 1`
-/// against an emulator that holds one recent notification (sent right after the subscribe).
-/// Also when the session check (first HTTP request) and the websocket upgrade reached the server.
-fn startup(setup: &Setup, control: &Control, partner: i64, n: usize) -> Result<(), String> {
-    control.notify(
-        Target::Partner(partner),
-        "bus.bus/im_status_updated",
-        json!({"im_status": "online", "partner_id": 7}),
-    );
-    let mut first = Samples::default();
-    let (mut http, mut upgrade, mut subscribed) =
-        (Samples::default(), Samples::default(), Samples::default());
-    let began = Instant::now();
-    for i in 0..=n {
-        wait_for_no_sockets(control)?;
-        let before = control.stats();
-        let subscribes = subscribe_count(control);
-        let mut cmd = setup.tail_command();
-        cmd.args(["tail", "-o", "ndjson", "-n", "1", "--timeout", "20s"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                std::fs::File::create(setup.stderr_file(0)).map_err(|e| e.to_string())?,
-            ));
-        let t0 = Instant::now();
-        let mut child = cmd.spawn().map_err(|e| format!("cannot start: {e}"))?;
-        let stdout = child.stdout.take().ok_or("stdout not piped")?;
-        let mut proc = Proc::new(child);
-        // Timestamps of the server-side steps, polled while this thread blocks on the read.
-        let watcher = {
-            let control = control.clone();
-            std::thread::spawn(move || {
-                let (mut h, mut u, mut s) = (None, None, None);
-                let limit = t0 + Duration::from_secs(20);
-                while s.is_none() && Instant::now() < limit {
-                    let stats = control.stats();
-                    if h.is_none() && stats.http_requests > before.http_requests {
-                        h = Some(t0.elapsed());
-                    }
-                    if u.is_none() && stats.handshakes > before.handshakes {
-                        u = Some(t0.elapsed());
-                    }
-                    if subscribe_count(&control) > subscribes {
-                        s = Some(t0.elapsed());
-                    }
-                    std::thread::sleep(Duration::from_micros(100));
-                }
-                (h, u, s)
-            })
-        };
-        let mut line = String::new();
-        let read = BufReader::new(stdout).read_line(&mut line);
-        let took = t0.elapsed();
-        let steps = watcher.join().unwrap_or((None, None, None));
-        let (exit, _, _) = proc.finish(PROCESS_LIMIT).map_err(|e| e.to_string())?;
-        if !matches!(read, Ok(len) if len > 0) || !exit.success() {
-            return Err(format!(
-                "start-up run: no line printed ({exit}); stderr: {}",
-                setup.stderr_text().trim()
-            ));
-        }
-        if i == 0 {
-            continue; // warm-up
-        }
-        first.push(took.as_secs_f64());
-        if let (Some(h), Some(u), Some(s)) = steps {
-            http.push(h.as_secs_f64());
-            upgrade.push(u.as_secs_f64());
-            subscribed.push(s.as_secs_f64());
-        }
-    }
-    if began.elapsed() > Duration::from_secs(45) {
-        eprintln!("warning: the start-up runs took longer than the 50 s recent window");
-    }
-    println!("## Start-up: process start → first notification printed ({n} runs after a warm-up)");
-    println!();
-    println!("| step (from process start) | median (min–max) |");
-    println!("|---|---|");
-    if http.len() > 0 {
-        println!(
-            "| session check request reaches the server | {} |",
-            stats::millis_with_range(&http)
-        );
-        println!(
-            "| websocket upgrade reaches the server | {} |",
-            stats::millis_with_range(&upgrade)
-        );
-        println!(
-            "| subscribe reaches the server | {} |",
-            stats::millis_with_range(&subscribed)
-        );
-    }
-    println!(
-        "| **first notification printed** | {} |",
-        stats::millis_with_range(&first)
-    );
-    println!();
-    target(
-        "start to first notification ≤ 50 ms (median)",
-        first.median() * 1e3,
-        50.0,
-        " ms",
-    );
-    Ok(())
 }

@@ -25,7 +25,8 @@ use crate::output::{self, FrameView, PrintOptions};
 const RECONNECT_DELAY_ENV: &str = "ODOO_BUS_RECONNECT_DELAY";
 const WATCHDOG_ENV: &str = "ODOO_BUS_WATCHDOG";
 
-/// After Ctrl-C or SIGTERM, how long the frames already received may take to reach stdout.
+/// After Ctrl-C, SIGTERM or `--timeout`, how long the output already formatted may take to
+/// reach stdout.
 const SIGNALLED_DRAIN: Duration = Duration::from_millis(200);
 
 /// Odoo pings after 45 s of silence; 75 s without a single byte means the peer is gone.
@@ -80,11 +81,13 @@ pub async fn follow(
     let keeper = super::client::ProfileSessionKeeper::new(ctx, client);
     let mut stream = BusStream::new(options, keeper);
 
-    let mut sigint = signal(SignalKind::interrupt())
-        .map_err(|e| Error::other(format!("cannot watch Ctrl-C: {e}")))?;
-    let mut sigterm = signal(SignalKind::terminate())
-        .map_err(|e| Error::other(format!("cannot watch SIGTERM: {e}")))?;
-    let deadline = args.timeout.map(|d| tokio::time::Instant::now() + d);
+    let mut stops = Stops {
+        sigint: signal(SignalKind::interrupt())
+            .map_err(|e| Error::other(format!("cannot watch Ctrl-C: {e}")))?,
+        sigterm: signal(SignalKind::terminate())
+            .map_err(|e| Error::other(format!("cannot watch SIGTERM: {e}")))?,
+        deadline: args.timeout.map(|d| tokio::time::Instant::now() + d),
+    };
     let mut tally = Tally::default();
     let mut spinner = None;
     // Set when --count cut a frame short: the position to save instead of the highest id seen.
@@ -92,34 +95,23 @@ pub async fn follow(
     let started = Instant::now();
 
     let ending = loop {
-        // A burst filled the hand-over: wait for the stdout thread before reading more.
-        if pump.collected_len() >= Pump::HAND_OVER_BYTES {
-            match hand_over(&mut pump, &mut sigint, &mut sigterm, deadline).await {
-                Ok(Some(ending)) => break ending,
-                Ok(None) => {}
-                Err(e) => match stdout_failure(ctx, &stream, e) {
-                    Ok(ending) => break ending,
-                    Err(e) => return Err(e),
-                },
-            }
-        }
         // Output waits only while the next frame is already there: once the socket has nothing
-        // ready, what was printed goes to stdout. Only on an open connection, where dropping
-        // `stream.next()` for the hand-over is safe (a reconnect delay would be cut short).
-        let idle_hand_over = pump.collected_len() > 0 && stream.pending_delay().is_none();
-        let event = tokio::select! {
+        // ready, what was printed goes to the stdout thread (only on an open connection, where
+        // dropping `stream.next()` is safe: a reconnect delay would be cut short). After a
+        // burst filled the hand-over, it goes first and reading waits.
+        let burst = pump.collected_len() >= Pump::HAND_OVER_BYTES;
+        let idle = pump.collected_len() > 0 && stream.pending_delay().is_none();
+        let step = tokio::select! {
             biased;
-            _ = sigint.recv() => break Ending::Signal(ErrorKind::Interrupted),
-            _ = sigterm.recv() => break Ending::Signal(ErrorKind::Terminated),
-            _ = sleep_until(deadline) => break Ending::TimeoutPassed,
-            event = stream.next() => event,
-            sent = pump.send_collected(), if idle_hand_over => match sent {
-                Ok(()) => continue,
-                Err(e) => match stdout_failure(ctx, &stream, e) {
-                    Ok(ending) => break ending,
-                    Err(e) => return Err(e),
-                },
-            },
+            stop = stops.wait() => Step::Stop(stop),
+            event = stream.next(), if !burst => Step::Event(event),
+            sent = pump.send_collected(), if burst || idle => Step::Written(sent),
+        };
+        let event = match step {
+            Step::Stop(ending) => break ending,
+            Step::Written(Ok(())) => continue,
+            Step::Written(Err(e)) => break stdout_failure(ctx, &stream, e)?,
+            Step::Event(event) => event,
         };
         match event {
             Err(e) => {
@@ -156,10 +148,7 @@ pub async fn follow(
                 };
                 // Formatting goes to memory (the collector never fails); writing is the pump's.
                 if let Err(e) = printer.frame(&frame) {
-                    match stdout_failure(ctx, &stream, e) {
-                        Ok(ending) => break ending,
-                        Err(e) => return Err(e),
-                    }
+                    break stdout_failure(ctx, &stream, e)?;
                 }
                 for n in &chosen {
                     tally.add(&n.kind);
@@ -171,11 +160,48 @@ pub async fn follow(
         }
     };
     drop(spinner);
+    stops.deadline = None;
+    // What was printed goes to the stdout thread now, to be written while the websocket closes
+    // (after a stop, `drain` gives it a moment only).
+    let ending = match ending {
+        Ending::Signal(_) | Ending::TimeoutPassed | Ending::StdoutClosed => ending,
+        _ => match hand_over(&mut pump, &mut stops).await {
+            Ok(stop) => stop.unwrap_or(ending),
+            Err(e) => stdout_failure(ctx, &stream, e)?,
+        },
+    };
     let last = resume_after.or(stream.max_id());
     stream.close().await;
     save_last_id(ctx, last);
-    let ending = drain(&mut pump, ending, &mut sigint, &mut sigterm).await?;
+    let ending = drain(&mut pump, ending, &mut stops).await?;
     finish(ctx, args, ending, &tally, started.elapsed())
+}
+
+/// What woke the tail loop.
+enum Step<'s> {
+    Stop(Ending),
+    Event(Result<Event<'s>>),
+    /// Collected output was handed to the stdout thread (or could not be).
+    Written(std::io::Result<()>),
+}
+
+/// What ends the tail from outside: Ctrl-C, SIGTERM, `--timeout`.
+struct Stops {
+    sigint: Signal,
+    sigterm: Signal,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl Stops {
+    /// Resolves at the first of them (never without a signal when there is no deadline).
+    async fn wait(&mut self) -> Ending {
+        tokio::select! {
+            biased;
+            _ = self.sigint.recv() => Ending::Signal(ErrorKind::Interrupted),
+            _ = self.sigterm.recv() => Ending::Signal(ErrorKind::Terminated),
+            _ = sleep_until(self.deadline) => Ending::TimeoutPassed,
+        }
+    }
 }
 
 /// The stdout printer under tail's format rules (pretty on a terminal, NDJSON otherwise, `--json`
@@ -247,31 +273,19 @@ fn stdout_failure<K: SessionKeeper>(
     Err(Error::other(format!("cannot write to stdout: {e}")))
 }
 
-/// Hands the collected output over, waiting while the stdout thread is behind; signals and
-/// the deadline are still heard meanwhile. `Some` when the tail must stop.
-async fn hand_over(
-    pump: &mut Pump,
-    sigint: &mut Signal,
-    sigterm: &mut Signal,
-    deadline: Option<tokio::time::Instant>,
-) -> std::io::Result<Option<Ending>> {
+/// Hands the collected output over, waiting while the stdout thread is behind; a stop is
+/// still heard meanwhile (`Some`).
+async fn hand_over(pump: &mut Pump, stops: &mut Stops) -> std::io::Result<Option<Ending>> {
     tokio::select! {
         biased;
-        _ = sigint.recv() => Ok(Some(Ending::Signal(ErrorKind::Interrupted))),
-        _ = sigterm.recv() => Ok(Some(Ending::Signal(ErrorKind::Terminated))),
-        _ = sleep_until(deadline) => Ok(Some(Ending::TimeoutPassed)),
+        stop = stops.wait() => Ok(Some(stop)),
         sent = pump.send_collected() => sent.map(|()| None),
     }
 }
 
 /// Lets the stdout thread write what is still queued before the process exits. After a signal
 /// that gets a moment only (the user asked to stop); a signal during the wait ends it.
-async fn drain(
-    pump: &mut Pump,
-    ending: Ending,
-    sigint: &mut Signal,
-    sigterm: &mut Signal,
-) -> Result<Ending> {
+async fn drain(pump: &mut Pump, ending: Ending, stops: &mut Stops) -> Result<Ending> {
     // After Ctrl-C, SIGTERM or --timeout the user asked to stop: a stuck reader of stdout gets a
     // moment, not forever.
     let patience = match ending {
@@ -288,8 +302,7 @@ async fn drain(
     };
     tokio::select! {
         biased;
-        _ = sigint.recv() => Ok(Ending::Signal(ErrorKind::Interrupted)),
-        _ = sigterm.recv() => Ok(Ending::Signal(ErrorKind::Terminated)),
+        stop = stops.wait() => Ok(stop),
         written = written => match written {
             Ok(()) => Ok(ending),
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(match ending {

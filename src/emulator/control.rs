@@ -145,6 +145,11 @@ impl PreparedFlood {
     pub fn frames(&self) -> usize {
         self.batches.len()
     }
+
+    /// The text of frame `i`, as it goes on the wire.
+    pub fn frame(&self, i: usize) -> Option<&str> {
+        self.batches.get(i).map(|b| b.as_str())
+    }
 }
 
 /// A cloneable handle on a running emulator.

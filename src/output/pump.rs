@@ -52,7 +52,7 @@ impl Write for Collector {
 
 impl Pump {
     /// Hand-overs queued at most before [`Pump::send_collected`] waits.
-    pub const DEPTH: usize = 16;
+    pub const DEPTH: usize = 8;
 
     /// During a burst, hand over once this much output has been collected.
     pub const HAND_OVER_BYTES: usize = 64 << 10;
