@@ -242,7 +242,7 @@ pub struct TailArgs {
     #[arg(long, value_name = "ID", conflicts_with = "resume")]
     pub after_id: Option<u64>,
 
-    /// Start after the last id the previous tail of this profile saw
+    /// Start where the previous tail of this profile stopped (its last id received and written)
     #[arg(long)]
     pub resume: bool,
 

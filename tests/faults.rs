@@ -53,6 +53,11 @@ fn ids(lines: &[String]) -> Vec<u64> {
         .collect()
 }
 
+/// The ids of NDJSON text, one line each.
+fn ids_of(text: &str) -> Vec<u64> {
+    ids(&text.lines().map(str::to_owned).collect::<Vec<_>>())
+}
+
 fn subscribes(env: &TestEnv) -> Vec<Value> {
     env.control()
         .client_events()
@@ -499,4 +504,83 @@ fn a_blocked_stdout_does_not_stop_sigterm_or_the_timeout() {
         let done = t.wait(WAIT);
         assert_eq!(done.code, Some(code), "{signal:?}: {}", done.stderr);
     }
+}
+
+#[test]
+fn after_a_stuck_stdout_and_ctrl_c_resume_skips_nothing_unwritten() {
+    // A paused `| less`, then Ctrl-C: what the tail received but never got written must not be
+    // skipped by `--resume`. Lines of the write that was in progress when the process ended may
+    // have reached the pipe unrecorded: those (at most 16 KiB of whole frames) may come again.
+    let env = env();
+    let mut t = Running::spawn_raw(tail_cmd(&env, &["--json"]));
+    wait_subscribed(&env, 1);
+    // One notification per frame (each waits for the last to go out): a frame is what the
+    // saved position follows.
+    let c = env.control();
+    let body = "x".repeat(8_000);
+    let ids: Vec<u64> = (0..200)
+        .map(|n| {
+            let before = c.stats().frames_sent;
+            let id = c.notify(
+                Target::Partner(ADMIN_PARTNER),
+                "fault/n",
+                json!({"n": n, "body": body}),
+            );
+            c.wait_until(Duration::from_secs(2), |s, _| s.frames_sent > before);
+            id
+        })
+        .collect();
+    // 1.6 MB: far more than the pipe (64 KB) and the tail's own queue hold.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(t.is_running());
+    let mut stdout = t.take_stdout();
+    t.signal("INT");
+    let done = t.wait(WAIT);
+    assert_eq!(done.code, Some(130), "{}", done.stderr);
+    let mut written = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut written).unwrap();
+    // A line cut by the exit is not a notification the reader got.
+    let text = String::from_utf8_lossy(&written);
+    let whole = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
+    let first = ids_of(whole);
+    assert!(
+        !first.is_empty() && first.len() < ids.len(),
+        "the tail should have been stuck part way: {} lines",
+        first.len()
+    );
+    assert_eq!(first, ids[..first.len()]);
+    let saved: u64 = env
+        .config_text()
+        .lines()
+        .find_map(|l| l.strip_prefix("last_id = "))
+        .unwrap_or_else(|| panic!("no position saved: {}", done.stderr))
+        .parse()
+        .unwrap();
+    let resumed_from = ids.iter().position(|&id| id == saved).unwrap() + 1;
+    // Never past what was written; behind it by one write of at most 16 KiB of whole frames
+    // (two 8 KB lines; four if the server ever put two notifications in one frame).
+    assert!(
+        resumed_from <= first.len() && first.len() - resumed_from <= 4,
+        "saved {saved} (line {resumed_from}), written {} lines",
+        first.len()
+    );
+
+    let rest = ids.len() - resumed_from;
+    let out = env
+        .cmd()
+        .args(["tail", "--json", "--resume", "--timeout", "20s", "-n"])
+        .arg(rest.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = ids_of(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(second, ids[resumed_from..], "resume lost lines");
 }

@@ -401,6 +401,29 @@ fn no_reconnect_exits_4_on_the_first_unexpected_close() {
 }
 
 #[test]
+fn an_error_exit_still_writes_everything_received_before_it() {
+    // A burst and then the close, back to back: the tail is still formatting and writing when
+    // the error ends it; every notification of the burst must reach stdout before the exit 4.
+    let env = env();
+    let t = tail(&env, &["--json", "--no-reconnect"]);
+    wait_subscribed(&env, 1);
+    let c = env.control();
+    let flood = c.flood(Target::Partner(ADMIN_PARTNER), 2_000, 5, 200, 0.0);
+    assert_eq!(flood.sockets, 1);
+    c.close_all(1011, "");
+    let done = t.wait(WAIT);
+    assert_eq!(done.code, Some(4), "{}", done.stderr);
+    let ids: Vec<u64> = done
+        .stdout
+        .iter()
+        .map(|l| parse(l)["id"].as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = (flood.first_id..=flood.last_id).collect();
+    assert_eq!(ids.len(), expected.len(), "{}", done.stderr);
+    assert_eq!(ids, expected);
+}
+
+#[test]
 fn sigterm_saves_the_position_and_exits_143() {
     let env = env();
     let t = tail(&env, &["--json"]);

@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::{Context, LoggedIn};
-use crate::bus::stream::{
-    Backoff, BusStream, Event, SessionKeeper, StartAt, Status, StreamOptions,
-};
+use crate::bus::stream::{Backoff, BusStream, Event, StartAt, Status, StreamOptions};
 use crate::cli::{OutputFormat, TailArgs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::filter::{ChannelSelector, TypeFilter};
@@ -40,6 +38,8 @@ enum Ending {
     ServerClosed,
     StdoutClosed,
     Signal(ErrorKind),
+    /// The stream or stdout failed; the error is reported once the output is written.
+    Failed(Error),
 }
 
 pub async fn run(ctx: &Context, args: TailArgs) -> Result<i32> {
@@ -110,15 +110,11 @@ pub async fn follow(
         let event = match step {
             Step::Stop(ending) => break ending,
             Step::Written(Ok(())) => continue,
-            Step::Written(Err(e)) => break stdout_failure(ctx, &stream, e)?,
+            Step::Written(Err(e)) => break stdout_failure(e),
             Step::Event(event) => event,
         };
         match event {
-            Err(e) => {
-                drop(spinner.take());
-                save_last_id(ctx, stream.max_id());
-                return Err(e);
-            }
+            Err(e) => break Ending::Failed(e),
             Ok(Event::End) => break Ending::ServerClosed,
             Ok(Event::Status(status)) => report(ctx, &status, &mut spinner),
             Ok(Event::Batch(batch)) => {
@@ -148,7 +144,10 @@ pub async fn follow(
                 };
                 // Formatting goes to memory (the collector never fails); writing is the pump's.
                 if let Err(e) = printer.frame(&frame) {
-                    break stdout_failure(ctx, &stream, e)?;
+                    break stdout_failure(e);
+                }
+                if let Some(last) = chosen.last() {
+                    pump.mark(last.id);
                 }
                 for n in &chosen {
                     tally.add(&n.kind);
@@ -166,15 +165,25 @@ pub async fn follow(
     let ending = match ending {
         Ending::Signal(_) | Ending::TimeoutPassed | Ending::StdoutClosed => ending,
         _ => match hand_over(&mut pump, &mut stops).await {
-            Ok(stop) => stop.unwrap_or(ending),
-            Err(e) => stdout_failure(ctx, &stream, e)?,
+            Ok(Some(stop)) => stop,
+            Ok(None) => ending,
+            Err(e) => stdout_failure(e),
         },
     };
     let last = resume_after.or(stream.max_id());
     stream.close().await;
-    save_last_id(ctx, last);
-    let ending = drain(&mut pump, ending, &mut stops).await?;
-    finish(ctx, args, ending, &tally, started.elapsed())
+    let ending = drain(&mut pump, ending, &mut stops).await;
+    // The saved position must not pass what reached stdout: after a stuck reader and Ctrl-C, or
+    // a closed pipe, `--resume` continues after the last notification actually written.
+    save_last_id(
+        ctx,
+        if pump.is_complete() {
+            last
+        } else {
+            pump.written_position()
+        },
+    );
+    finish(ctx, args, ending?, &tally, started.elapsed())
 }
 
 /// What woke the tail loop.
@@ -259,18 +268,13 @@ pub(super) fn stream_options(
     })
 }
 
-/// A write error: a closed stdout (`| head`) ends the tail quietly; anything else is an error
-/// (the position is saved first).
-fn stdout_failure<K: SessionKeeper>(
-    ctx: &Context,
-    stream: &BusStream<K>,
-    e: std::io::Error,
-) -> Result<Ending> {
+/// A write error: a closed stdout (`| head`) ends the tail quietly; anything else is an error,
+/// reported once the position is saved.
+fn stdout_failure(e: std::io::Error) -> Ending {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
-        return Ok(Ending::StdoutClosed);
+        return Ending::StdoutClosed;
     }
-    save_last_id(ctx, stream.max_id());
-    Err(Error::other(format!("cannot write to stdout: {e}")))
+    Ending::Failed(Error::other(format!("cannot write to stdout: {e}")))
 }
 
 /// Hands the collected output over, waiting while the stdout thread is behind; a stop is
@@ -347,6 +351,7 @@ fn finish(
             ctx.ui.info(tally.summary(elapsed));
             Ok(kind.exit_code())
         }
+        Ending::Failed(e) => Err(e),
     }
 }
 

@@ -9,22 +9,52 @@
 //! thread writes each hand-over with one `write_all` + `flush`. At most [`Pump::DEPTH`]
 //! hand-overs wait in the queue; then the loop waits (asynchronously), so backpressure reaches
 //! the socket, never memory. Buffers travel back to be reused: no allocation per frame.
+//!
+//! Each hand-over carries where each frame in it ends and the stream position of its last
+//! notification ([`Pump::mark`]); the thread records a position once the frame's bytes are
+//! written. When output is cut short (a stuck reader and Ctrl-C, a closed pipe),
+//! [`Pump::written_position`] is the position `--resume` can continue from: nothing that was
+//! printed but never written is skipped; at most the last write in progress (≤ 16 KiB of
+//! whole frames) may come again.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{mpsc, oneshot};
+
+/// The most bytes of whole frames written by one `write` (see [`write_marked`]).
+const WRITE_CHUNK: usize = 16 << 10;
 
 /// Formatted frames above this size are not kept for reuse (a huge replay must not pin memory).
 const KEEP_BUFFER_BYTES: usize = 1 << 20;
 
 /// The stdout thread and the queue to it.
 pub struct Pump {
-    frames: Option<mpsc::Sender<Vec<u8>>>,
+    frames: Option<mpsc::Sender<HandOver>>,
     spare: std::sync::mpsc::Receiver<Vec<u8>>,
     failure: Arc<Mutex<Option<io::Error>>>,
     done: Option<oneshot::Receiver<()>>,
     collected: Arc<Mutex<Vec<u8>>>,
+    /// Where each frame collected now ends, and the position it ends at.
+    marks: Vec<Mark>,
+    /// The position of the last hand-over written, plus one (0: none yet).
+    written: Arc<AtomicU64>,
+    /// Set when [`Pump::finish`] saw everything written.
+    complete: bool,
+}
+
+/// Bytes for stdout and the frames' positions in them.
+struct HandOver {
+    bytes: Vec<u8>,
+    marks: Vec<Mark>,
+}
+
+/// A frame ends `end` bytes into a hand-over, at stream position `id`.
+#[derive(Clone, Copy)]
+struct Mark {
+    end: usize,
+    id: u64,
 }
 
 /// What the printers write into: it keeps the bytes of the current frame in memory until
@@ -59,16 +89,27 @@ impl Pump {
 
     /// Starts the thread that writes to `out`.
     pub fn start<W: Write + Send + 'static>(mut out: W) -> io::Result<Pump> {
-        let (frames_tx, mut frames_rx) = mpsc::channel::<Vec<u8>>(Self::DEPTH);
+        let (frames_tx, mut frames_rx) = mpsc::channel::<HandOver>(Self::DEPTH);
         let (spare_tx, spare_rx) = std::sync::mpsc::channel();
         let (done_tx, done_rx) = oneshot::channel();
         let failure = Arc::new(Mutex::new(None));
         let failed = failure.clone();
+        let written = Arc::new(AtomicU64::new(0));
+        let written_by_thread = written.clone();
         std::thread::Builder::new()
             .name("stdout".into())
             .spawn(move || {
-                while let Some(mut frame) = frames_rx.blocking_recv() {
-                    if let Err(e) = out.write_all(&frame).and_then(|()| out.flush()) {
+                while let Some(HandOver {
+                    bytes: mut frame,
+                    marks,
+                }) = frames_rx.blocking_recv()
+                {
+                    let record = |id: u64| {
+                        written_by_thread.fetch_max(id.saturating_add(1), Ordering::Release);
+                    };
+                    let written = write_marked(&mut out, &frame, &marks, WRITE_CHUNK, record)
+                        .and_then(|()| out.flush());
+                    if let Err(e) = written {
                         *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
                         break;
                     }
@@ -87,7 +128,23 @@ impl Pump {
             failure,
             done: Some(done_rx),
             collected: Arc::new(Mutex::new(Vec::new())),
+            marks: Vec::new(),
+            written,
+            complete: false,
         })
+    }
+
+    /// Records that the frame just collected ends at stream position `id` (the id of its last
+    /// notification printed); it travels with the next hand-over.
+    pub fn mark(&mut self, id: u64) {
+        let end = self.collected_len();
+        self.marks.push(Mark { end, id });
+    }
+
+    /// The position of the last frame the thread has written completely: everything printed
+    /// up to it reached stdout. `None` before the first marked frame was written.
+    pub fn written_position(&self) -> Option<u64> {
+        self.written.load(Ordering::Acquire).checked_sub(1)
     }
 
     /// The writer to give the printer.
@@ -119,14 +176,17 @@ impl Pump {
             return Err(self.failure());
         };
         let spare = self.spare.try_recv().unwrap_or_default();
-        let frame = std::mem::replace(
+        let bytes = std::mem::replace(
             &mut *self
                 .collected
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
             spare,
         );
-        permit.send(frame);
+        permit.send(HandOver {
+            bytes,
+            marks: std::mem::take(&mut self.marks),
+        });
         Ok(())
     }
 
@@ -145,8 +205,17 @@ impl Pump {
             .take();
         match (failure, sent) {
             (Some(e), _) | (None, Err(e)) => Err(e),
-            (None, Ok(())) => Ok(()),
+            (None, Ok(())) => {
+                self.complete = true;
+                Ok(())
+            }
         }
+    }
+
+    /// Whether [`Pump::finish`] ran to the end and everything handed over was written (false
+    /// when it failed or was cut short).
+    pub fn is_complete(&self) -> bool {
+        self.complete
     }
 
     fn failure(&self) -> io::Error {
@@ -156,6 +225,42 @@ impl Pump {
             None => io::Error::other("the stdout thread stopped"),
         }
     }
+}
+
+/// `write_all` in chunks of whole frames (at most `chunk` bytes unless one frame is larger),
+/// telling `record` the position of each chunk's last frame once the chunk is written. Why
+/// chunks: a blocking write to a pipe does not return until all of it is in, so when the reader
+/// never comes back (a paused pager, then Ctrl-C) the lines of the write in progress may have
+/// reached the reader unrecorded. Chunks bound what `--resume` can repeat then; they cost a
+/// few more system calls per 64 KiB hand-over.
+fn write_marked(
+    out: &mut impl Write,
+    bytes: &[u8],
+    marks: &[Mark],
+    chunk: usize,
+    mut record: impl FnMut(u64),
+) -> io::Result<()> {
+    let mut start = 0;
+    let mut marks = marks.iter().peekable();
+    while start < bytes.len() {
+        let mut end = start;
+        let mut last = None;
+        while let Some(mark) = marks.next_if(|m| end == start || m.end - start <= chunk) {
+            end = mark.end;
+            last = Some(mark.id);
+        }
+        if last.is_none() {
+            // Output after the last marked frame (none is expected): written, not recorded.
+            end = bytes.len();
+        }
+        out.write_all(&bytes[start..end])?;
+        if let Some(id) = last {
+            record(id);
+        }
+        start = end;
+    }
+    marks.for_each(|m| record(m.id));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -278,6 +383,119 @@ mod tests {
         pump.finish().await.unwrap();
         let written = String::from_utf8(gate.bytes.lock().unwrap().clone()).unwrap();
         assert!(written.ends_with("x\nkept\nlast\n"), "{written}");
+    }
+
+    /// Waits (briefly) until the thread has written up to `id`.
+    async fn written_up_to(pump: &Pump, id: u64) {
+        for _ in 0..500 {
+            if pump.written_position() == Some(id) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        panic!("position {id} never written: {:?}", pump.written_position());
+    }
+
+    // The held lock stands for a stuck stdout: it blocks the writer *thread* on purpose, not a task.
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test]
+    async fn the_written_position_counts_only_what_reached_stdout() {
+        let gate = Gate::default();
+        let mut pump = Pump::start(gate.clone()).unwrap();
+        assert_eq!(pump.written_position(), None);
+        frame(&pump, "1\n");
+        pump.mark(1);
+        frame(&pump, "3\n");
+        pump.mark(3);
+        pump.send_collected().await.unwrap();
+        written_up_to(&pump, 3).await;
+
+        let held = gate.hold.lock().unwrap();
+        frame(&pump, "7\n");
+        pump.mark(7);
+        pump.send_collected().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(pump.written_position(), Some(3), "7 is not written yet");
+        assert!(!pump.is_complete());
+        drop(held);
+        pump.finish().await.unwrap();
+        assert!(pump.is_complete());
+        assert_eq!(pump.written_position(), Some(7));
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_does_not_advance_the_position() {
+        let gate = Gate::default();
+        let mut pump = Pump::start(gate.clone()).unwrap();
+        frame(&pump, "1\n");
+        pump.mark(1);
+        pump.send_collected().await.unwrap();
+        written_up_to(&pump, 1).await;
+        gate.closed.store(true, Ordering::SeqCst);
+        frame(&pump, "2\n");
+        pump.mark(2);
+        let _ = pump.send_collected().await;
+        assert!(pump.finish().await.is_err());
+        assert!(!pump.is_complete());
+        assert_eq!(pump.written_position(), Some(1));
+    }
+
+    /// Accepts at most `chunk` bytes per write, and fails after `limit` bytes in all.
+    struct Trickle {
+        chunk: usize,
+        limit: usize,
+        taken: Vec<u8>,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let room = self.limit - self.taken.len();
+            if room == 0 {
+                return Err(io::Error::from(io::ErrorKind::BrokenPipe));
+            }
+            let n = buf.len().min(self.chunk).min(room);
+            self.taken.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_chunk_is_recorded_once_written_whole() {
+        // Three frames: "aaaa\n" (id 10), "bbbbbbb\n" (id 11), "cc\n" (id 14).
+        let bytes = b"aaaa\nbbbbbbb\ncc\n";
+        let marks = [
+            Mark { end: 5, id: 10 },
+            Mark { end: 13, id: 11 },
+            Mark { end: 16, id: 14 },
+        ];
+        // chunk 6: one frame per write (the 8-byte frame alone); chunk 13: the first two together.
+        let cases: [(usize, &[(usize, u64)]); 2] = [
+            (6, &[(5, 10), (13, 11), (16, 14)]),
+            (13, &[(13, 11), (16, 14)]),
+        ];
+        for (chunk, chunks) in cases {
+            for limit in 0..=bytes.len() {
+                let mut out = Trickle {
+                    chunk: 3,
+                    limit,
+                    taken: Vec::new(),
+                };
+                let mut recorded = Vec::new();
+                let result = write_marked(&mut out, bytes, &marks, chunk, |id| recorded.push(id));
+                assert_eq!(result.is_ok(), limit == bytes.len(), "limit {limit}");
+                let whole: Vec<u64> = chunks
+                    .iter()
+                    .filter(|(end, _)| *end <= limit)
+                    .map(|(_, id)| *id)
+                    .collect();
+                assert_eq!(recorded, whole, "chunk {chunk}, limit {limit}");
+                assert_eq!(out.taken, bytes[..limit], "chunk {chunk}, limit {limit}");
+            }
+        }
     }
 
     #[test]
