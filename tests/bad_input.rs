@@ -112,6 +112,10 @@ const CASES: &[Case] = &[
         env: &[("ODOO_BUS_WATCHDOG", "often")],
         ..case("bad test knob value", Setup::LoggedIn, &["tail", "--timeout", "1s"], 2, "ODOO_BUS_WATCHDOG")
     },
+    Case {
+        env: &[("ODOO_BUS_DOCTOR_DELIVERY", "soon")],
+        ..case("bad doctor test knob value", Setup::LoggedIn, &["doctor"], 2, "ODOO_BUS_DOCTOR_DELIVERY")
+    },
     // --- send
     case("invalid JSON for send --data", Setup::LoggedIn, &["send", "--event", "update_presence", "--data", "{inactivity_period: 0"], 2, "--data is not valid JSON"),
     case("empty event name", Setup::LoggedIn, &["send", "--event", " "], 2, "--event needs a name"),

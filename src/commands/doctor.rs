@@ -12,6 +12,7 @@ use colored::Colorize;
 use serde_json::{Value, json};
 
 use super::Context;
+use super::tail::duration_env;
 use crate::bus::connection::ConnectOptions;
 use crate::cli::DoctorArgs;
 use crate::config::Profile;
@@ -150,9 +151,14 @@ fn build_input(
         .own
         .then(|| profile.websocket_worker_version.clone())
         .flatten();
+    let idle_hold = if deep {
+        Some(duration_env(IDLE_ENV)?.unwrap_or(doctor::deep::DEFAULT_IDLE_HOLD))
+    } else {
+        None
+    };
     let timing = Timing {
-        delivery: env_duration(DELIVERY_ENV).unwrap_or(Timing::default().delivery),
-        idle_hold: deep.then(|| env_duration(IDLE_ENV).unwrap_or(doctor::deep::DEFAULT_IDLE_HOLD)),
+        delivery: duration_env(DELIVERY_ENV)?.unwrap_or(Timing::default().delivery),
+        idle_hold,
         ..Timing::default()
     };
     let connect = ConnectOptions {
@@ -174,12 +180,6 @@ fn build_input(
         login_command: target.login_command(ctx.profile_name()),
         timing,
     })
-}
-
-/// A duration from a hidden environment knob (`1s`, `250ms`); ignored when unparsable.
-fn env_duration(name: &str) -> Option<Duration> {
-    let raw = std::env::var(name).ok()?;
-    humantime::parse_duration(raw.trim()).ok()
 }
 
 /// Prints each check as it finishes (line mode), with a spinner on stderr meanwhile.
