@@ -2,7 +2,7 @@
 //! options, and saving a rotated session the moment the server hands it out.
 
 use super::Context;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::odoo::client::{ClientOptions, OdooClient};
 use crate::odoo::rpc::ErrorContext;
 use crate::odoo::url::ServerUrl;
@@ -67,7 +67,7 @@ impl Context {
     pub async fn require_valid_session(&self, client: &OdooClient) -> Result<()> {
         match client.check().await {
             Ok(true) => Ok(()),
-            Ok(false) => Err(crate::error::Error::session_expired(self.profile_name())),
+            Ok(false) => Err(Error::session_expired(self.profile_name())),
             Err(e) => Err(e.user_error(&self.error_context(client.url(), false))),
         }
     }
@@ -82,7 +82,7 @@ impl Context {
             worker_version: me.profile.websocket_worker_version.clone(),
             tls: crate::tls::client_config(self.global.insecure)?,
             user_agent: crate::odoo::client::USER_AGENT.to_string(),
-            connect_timeout: super::tail::duration_env(CONNECT_TIMEOUT_ENV)?
+            connect_timeout: duration_env(CONNECT_TIMEOUT_ENV)?
                 .unwrap_or(WEBSOCKET_CONNECT_TIMEOUT),
         })
     }
@@ -139,5 +139,16 @@ impl crate::bus::stream::SessionKeeper for ProfileSessionKeeper {
             Err(crate::odoo::rpc::RpcError::SessionExpired) => SessionCheck::Expired,
             Err(e) => SessionCheck::Unknown(format!("{e}")),
         }
+    }
+}
+
+/// A duration from a test knob (`ODOO_BUS_WATCHDOG=700ms`): `None` when unset or empty; a value
+/// that is not a duration is a usage error naming the variable, never silently ignored.
+pub(super) fn duration_env(name: &str) -> Result<Option<std::time::Duration>> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => crate::cli::parse_duration(&v)
+            .map(Some)
+            .map_err(|e| Error::usage(format!("{name}: {e}"))),
+        _ => Ok(None),
     }
 }

@@ -12,7 +12,7 @@ use colored::Colorize;
 use serde_json::{Value, json};
 
 use super::Context;
-use super::tail::duration_env;
+use super::client::duration_env;
 use crate::bus::connection::ConnectOptions;
 use crate::cli::DoctorArgs;
 use crate::config::Profile;

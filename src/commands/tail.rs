@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use super::client::duration_env;
 use super::{Context, LoggedIn};
 use crate::bus::stream::{Backoff, BusStream, Event, StartAt, Status, StreamOptions};
 use crate::cli::{OutputFormat, TailArgs};
@@ -404,15 +405,6 @@ fn save_last_id(ctx: &Context, last: Option<u64>) {
         ctx.ui.warn(format!(
             "could not save the last notification id ({last}): {e}"
         ));
-    }
-}
-
-pub(super) fn duration_env(name: &str) -> Result<Option<Duration>> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => crate::cli::parse_duration(&v)
-            .map(Some)
-            .map_err(|e| Error::usage(format!("{name}: {e}"))),
-        _ => Ok(None),
     }
 }
 
