@@ -46,16 +46,11 @@ fn parse(line: &str) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
 }
 
-fn ids(lines: &[String]) -> Vec<u64> {
+fn ids<S: AsRef<str>>(lines: &[S]) -> Vec<u64> {
     lines
         .iter()
-        .map(|l| parse(l)["id"].as_u64().expect("an id"))
+        .map(|l| parse(l.as_ref())["id"].as_u64().expect("an id"))
         .collect()
-}
-
-/// The ids of NDJSON text, one line each.
-fn ids_of(text: &str) -> Vec<u64> {
-    ids(&text.lines().map(str::to_owned).collect::<Vec<_>>())
 }
 
 fn subscribes(env: &TestEnv) -> Vec<Value> {
@@ -529,14 +524,14 @@ fn after_a_stuck_stdout_and_ctrl_c_resume_skips_nothing_unwritten() {
         c.wait_until(Duration::from_secs(2), |s, _| s.frames_sent > before);
         id
     };
-    let mut ids = vec![send(0)];
+    let mut sent = vec![send(0)];
     // The first line proves the pipeline works; from here on nobody reads.
     let mut written = Vec::new();
     stdout.read_until(b'\n', &mut written).unwrap();
     // 1.6 MB in all: far more than the pipe (64 KB) and the tail's own queue hold, so the tail
     // gets stuck part way. The pause only lets it take in what it can; what is checked below
     // holds however far it got.
-    ids.extend((1..200).map(send));
+    sent.extend((1..200).map(send));
     std::thread::sleep(Duration::from_secs(1));
     assert!(t.is_running());
     t.signal("INT");
@@ -549,13 +544,13 @@ fn after_a_stuck_stdout_and_ctrl_c_resume_skips_nothing_unwritten() {
         Some(end) => &text[..=end],
         None => "",
     };
-    let first = ids_of(whole);
+    let first = ids(&whole.lines().collect::<Vec<_>>());
     assert!(
-        !first.is_empty() && first.len() < ids.len(),
+        !first.is_empty() && first.len() < sent.len(),
         "the tail should have been stuck part way: {} lines",
         first.len()
     );
-    assert_eq!(first, ids[..first.len()]);
+    assert_eq!(first, sent[..first.len()]);
     let saved: u64 = env
         .config_text()
         .lines()
@@ -563,7 +558,7 @@ fn after_a_stuck_stdout_and_ctrl_c_resume_skips_nothing_unwritten() {
         .unwrap_or_else(|| panic!("no position saved: {}", done.stderr))
         .parse()
         .unwrap();
-    let resumed_from = ids.iter().position(|&id| id == saved).unwrap() + 1;
+    let resumed_from = sent.iter().position(|&id| id == saved).unwrap() + 1;
     // Never past what was written; behind it by one write of at most 16 KiB of whole frames
     // (two 8 KB lines; four if the server ever put two notifications in one frame).
     assert!(
@@ -572,7 +567,7 @@ fn after_a_stuck_stdout_and_ctrl_c_resume_skips_nothing_unwritten() {
         first.len()
     );
 
-    let rest = ids.len() - resumed_from;
+    let rest = sent.len() - resumed_from;
     let out = env
         .cmd()
         .args(["tail", "--json", "--resume", "--timeout", "20s", "-n"])
@@ -585,6 +580,8 @@ fn after_a_stuck_stdout_and_ctrl_c_resume_skips_nothing_unwritten() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let second = ids_of(&String::from_utf8_lossy(&out.stdout));
-    assert_eq!(second, ids[resumed_from..], "resume lost lines");
+    let second = ids(&String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .collect::<Vec<_>>());
+    assert_eq!(second, sent[resumed_from..], "resume lost lines");
 }

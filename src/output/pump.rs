@@ -259,6 +259,7 @@ fn write_marked(
         }
         start = end;
     }
+    // Only frames that printed nothing can be left (none do today): all their bytes are out.
     marks.for_each(|m| record(m.id));
     Ok(())
 }
@@ -317,6 +318,15 @@ mod tests {
         assert_eq!(*gate.flushes.lock().unwrap(), 100);
     }
 
+    /// With the writer stuck: the thread takes one "x\n" and blocks in write; DEPTH more fill
+    /// the queue, so the next send waits.
+    async fn fill_the_queue(pump: &mut Pump) {
+        for _ in 0..=Pump::DEPTH {
+            frame(pump, "x\n");
+            pump.send_collected().await.unwrap();
+        }
+    }
+
     // The held lock stands for a stuck stdout: it blocks the writer *thread* on purpose, not a task.
     #[allow(clippy::await_holding_lock)]
     #[tokio::test]
@@ -324,11 +334,7 @@ mod tests {
         let gate = Gate::default();
         let held = gate.hold.lock().unwrap();
         let mut pump = Pump::start(gate.clone()).unwrap();
-        // The thread takes one frame and blocks in write; DEPTH more fit in the queue.
-        for _ in 0..=Pump::DEPTH {
-            frame(&pump, "x\n");
-            pump.send_collected().await.unwrap();
-        }
+        fill_the_queue(&mut pump).await;
         frame(&pump, "one too many\n");
         let waited =
             tokio::time::timeout(std::time::Duration::from_millis(100), pump.send_collected())
@@ -368,10 +374,7 @@ mod tests {
         let gate = Gate::default();
         let held = gate.hold.lock().unwrap();
         let mut pump = Pump::start(gate.clone()).unwrap();
-        for _ in 0..=Pump::DEPTH {
-            frame(&pump, "x\n");
-            pump.send_collected().await.unwrap();
-        }
+        fill_the_queue(&mut pump).await;
         frame(&pump, "kept\n");
         // The queue is full: the send waits and is dropped, as a select! would.
         let cancelled =
