@@ -5,7 +5,7 @@
 //!     REPEATS=1 valgrind --tool=callgrind target/release/examples/decode_profile ndjson 20000
 //!
 //! Frames are 10 notifications each, shaped like Odoo 18's (Python `json.dumps` spacing, `\u`
-//! escapes, Store payloads; see tests/fixtures/odoo18), about 500 bytes per notification.
+//! escapes, Store payloads; see crates/core/fixtures/odoo18), about 500 bytes per notification.
 //! Phases: `decode` (decode_batch only), `ndjson` (decode + dedup + type filter + NDJSON printer
 //! into a sink, the `tail -o ndjson -t ...` path), `channels` (the same plus `--only-channels`),
 //! `raw` (decode + dedup + raw printer: the "copy the frame" baseline), `pretty`; and `rss`,
@@ -19,11 +19,11 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use odoo_bus::bus::dedup::SeenIds;
-use odoo_bus::bus::protocol::decode_batch;
 use odoo_bus::cli::OutputFormat;
 use odoo_bus::output::filter::{ChannelSelector, TypeFilter};
 use odoo_bus::output::{FrameView, PrintOptions, printer};
+use odoo_bus_core::bus::dedup::SeenIds;
+use odoo_bus_core::bus::protocol::decode_batch;
 
 struct CountingAlloc;
 

@@ -350,16 +350,7 @@ pub struct DemoArgs {
 pub struct CompletionsArgs {
     /// The shell to print the script for
     #[arg(value_enum)]
-    pub shell: Shell,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Shell {
-    Bash,
-    Zsh,
-    Fish,
-    Powershell,
-    Elvish,
+    pub shell: crate::complete::Shell,
 }
 
 /// `30s`, `5m`, `1h30m`, `250ms`, or a bare number of seconds.

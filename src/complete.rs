@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 use clap_complete::env::{Bash, Elvish, EnvCompleter, Fish, Powershell, Zsh};
 
-use crate::cli::Shell;
-use crate::config::{Config, ConfigStore};
+use clap::ValueEnum;
+use odoo_bus_core::config::{Config, ConfigStore};
 
 /// The command the scripts complete, and the one the committed scripts call back (found on PATH).
 pub const BIN: &str = "odoo-bus";
@@ -24,6 +24,16 @@ pub const BIN: &str = "odoo-bus";
 /// The environment variable that turns a run of the binary into a completion request. It is
 /// clap_complete's default, which is what `CompleteEnv` in main.rs listens to.
 const COMPLETE_VAR: &str = "COMPLETE";
+
+/// The shells `odoo-bus completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
+}
 
 /// The script that registers completion of `odoo-bus` in `shell`. On TAB the shell runs
 /// `completer` (the odoo-bus binary: a name looked up on PATH, or an absolute path) with

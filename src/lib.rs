@@ -1,22 +1,15 @@
-//! odoo-bus: speak Odoo's realtime bus from a shell.
+//! odoo-bus, the command line: commands, output and doctor over the client core.
 //!
-//! Layers, each using only those below it (see docs/protocol.md and ../shared/architecture.md):
-//! `commands` (one file per subcommand) → `odoo` (HTTP/JSON-RPC) and `bus` (websocket) →
-//! `output` (printers). `doctor` holds the hop-by-hop checks of `odoo-bus doctor` over `odoo`
-//! and `bus` (it prints nothing). `emulator` is a faithful Odoo stand-in for tests, benchmarks
-//! and `demo`; the client code never uses it.
+//! Layers, each using only those below it (docs/architecture.md draws them):
+//! `main.rs` → `commands` (one file per subcommand) → `doctor` (hop-by-hop checks, prints
+//! nothing) and `output` (filters and printers) → the client core `odoo_bus_core` (HTTP side,
+//! bus protocol, connection, stream, config). `odoo_bus_emulator` is a faithful Odoo stand-in
+//! used by `demo`, the tests and the benchmarks; no client code path uses it.
 
-pub mod bus;
 pub mod cli;
 pub mod commands;
 pub mod complete;
-pub mod config;
 pub mod doctor;
-pub mod emulator;
-pub mod error;
 pub mod manpage;
-pub mod odoo;
 pub mod output;
-pub mod secret;
-pub mod tls;
 pub mod ui;

@@ -22,7 +22,7 @@ fn main() {
             // One line, like every other error (scripts grep stderr; see docs/bad-input.md).
             let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
             eprintln!("error: {}", cli::one_line_usage_error(&e, &args));
-            std::process::exit(odoo_bus::error::exit::USAGE);
+            std::process::exit(odoo_bus_core::error::exit::USAGE);
         }
     };
     let color = odoo_bus::ui::use_color(

@@ -124,6 +124,15 @@ impl Ui {
         }
     }
 
+    /// The client core's request log (`-vv`, `-vvv`), printed like [`Ui::debug`] lines.
+    pub fn trace(&self) -> odoo_bus_core::trace::Trace {
+        if self.quiet {
+            return odoo_bus_core::trace::Trace::silent();
+        }
+        let ui = self.clone();
+        odoo_bus_core::trace::Trace::new(self.verbosity, move |line| ui.debug(0, line))
+    }
+
     /// A spinner while waiting (only on an interactive stderr); otherwise one plain line.
     pub fn spinner(&self, message: impl Into<String>) -> Spinner {
         let message = message.into();

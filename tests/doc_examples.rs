@@ -529,7 +529,7 @@ fn emulator_examples_run() {
     }
 
     let env = TestEnv::new();
-    let _traffic = odoo_bus::emulator::traffic::spawn(env.control().clone(), 5.0);
+    let _traffic = odoo_bus_emulator::traffic::spawn(env.control().clone(), 5.0);
     // A backlog in the server's 50 s replay window, so `tail -n N` examples answer at once.
     let started = Instant::now();
     let warm_up = Instant::now();

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use odoo_bus::emulator::{EmulatorConfig, Faults, UserSpec};
+use odoo_bus_emulator::{EmulatorConfig, Faults, UserSpec};
 use serde_json::Value;
 use support::TestEnv;
 

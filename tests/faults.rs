@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
-use odoo_bus::emulator::{Faults, Frame, Target};
+use odoo_bus_emulator::{Faults, Frame, Target};
 use serde_json::{Value, json};
 use support::TestEnv;
 use support::running::Running;

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
-use odoo_bus::cli::Shell;
+use odoo_bus::complete::Shell;
 use odoo_bus::complete::{BIN, registration_script, script_file_name};
 use odoo_bus::manpage;
 

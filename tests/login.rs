@@ -8,7 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
 use harness::{dead_port, html_server, saved_profile, saved_sid, stderr, stdout};
-use odoo_bus::emulator::{EmulatorConfig, UserSpec};
+use odoo_bus_core::secret::SessionId;
+use odoo_bus_emulator::{EmulatorConfig, UserSpec};
 use serde_json::json;
 use support::TestEnv;
 
@@ -67,8 +68,11 @@ fn login_saves_the_session_and_reports_on_stderr_only() {
     assert_eq!(p["websocket_worker_version"].as_str(), Some("18.0-2"));
     // The saved id is the one authenticate rotated to, and the server accepts it.
     let sid = saved_sid(&env, "default").unwrap();
-    assert!(env.control().session_is_valid(&sid));
-    assert_eq!(env.control().current_session_ids(2), vec![sid]);
+    assert!(env.control().session_is_valid(sid.expose()));
+    assert_eq!(
+        env.control().current_session_ids(2),
+        vec![sid.expose().to_string()]
+    );
 }
 
 #[test]
@@ -81,7 +85,7 @@ fn a_second_login_needs_neither_url_nor_user() {
     assert!(stderr(&out).contains("as demo (uid 6)"), "{}", stderr(&out));
     let second = saved_sid(&env, "default").unwrap();
     assert_ne!(first, second);
-    assert!(env.control().session_is_valid(&second));
+    assert!(env.control().session_is_valid(second.expose()));
 }
 
 #[test]
@@ -156,7 +160,7 @@ fn wrong_password_exits_3_and_keeps_an_earlier_session() {
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     // The failed attempt did not clobber the session saved before.
     assert_eq!(saved_sid(&env, "default"), Some(sid.clone()));
-    assert!(env.control().session_is_valid(&sid));
+    assert!(env.control().session_is_valid(sid.expose()));
 }
 
 #[test]
@@ -353,7 +357,7 @@ fn two_factor_with_the_code_logs_in() {
         stderr(&out)
     );
     let sid = saved_sid(&env, "default").unwrap();
-    assert!(env.control().session_is_valid(&sid));
+    assert!(env.control().session_is_valid(sid.expose()));
     assert_eq!(
         saved_profile(&env, "default")["websocket_worker_version"].as_str(),
         Some("18.0-2")
@@ -386,7 +390,7 @@ fn a_malformed_totp_code_is_a_usage_error() {
 fn an_existing_session_can_be_adopted() {
     let env = TestEnv::new();
     let demo = env.control().find_user("demo").unwrap();
-    let sid = env.control().create_session(demo.uid);
+    let sid = SessionId::new(env.control().create_session(demo.uid));
     let out = run(
         &env,
         &["login", &env.url(), "--session-id", sid.expose()],
@@ -408,7 +412,7 @@ fn an_existing_session_can_be_adopted() {
 #[test]
 fn an_adopted_session_can_come_from_stdin_or_the_environment() {
     let env = TestEnv::new();
-    let sid = env.control().create_session(6);
+    let sid = SessionId::new(env.control().create_session(6));
     let out = run(
         &env,
         &["login", &env.url(), "--session-id", "-"],
@@ -416,7 +420,7 @@ fn an_adopted_session_can_come_from_stdin_or_the_environment() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let other = TestEnv::new();
-    let sid = other.control().create_session(2);
+    let sid = SessionId::new(other.control().create_session(2));
     let out = other
         .cmd()
         .args(["login", &other.url()])
@@ -430,8 +434,8 @@ fn an_adopted_session_can_come_from_stdin_or_the_environment() {
 #[test]
 fn a_logged_out_session_is_not_adopted() {
     let env = TestEnv::new();
-    let sid = env.control().create_session(6);
-    env.control().delete_session(&sid);
+    let sid = SessionId::new(env.control().create_session(6));
+    env.control().delete_session(sid.expose());
     let out = run(
         &env,
         &["login", &env.url(), "--session-id", sid.expose()],
@@ -486,7 +490,10 @@ fn profiles_are_chosen_with_p_or_the_environment() {
     let boss = saved_sid(&env, "boss").unwrap();
     let worker = saved_sid(&env, "worker").unwrap();
     assert_ne!(boss, worker);
-    assert!(env.control().session_is_valid(&boss) && env.control().session_is_valid(&worker));
+    assert!(
+        env.control().session_is_valid(boss.expose())
+            && env.control().session_is_valid(worker.expose())
+    );
 }
 
 #[test]

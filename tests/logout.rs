@@ -14,7 +14,7 @@ fn logout_destroys_the_session_and_keeps_who_and_where() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stderr(&out).trim(), format!("logged out of {}", env.url()));
     assert!(out.stdout.is_empty());
-    assert!(!env.control().session_is_valid(&sid));
+    assert!(!env.control().session_is_valid(sid.expose()));
     assert!(saved_sid(&env, "default").is_none());
     let p = saved_profile(&env, "default");
     assert_eq!(p["url"].as_str(), Some(env.url().as_str()));
@@ -63,7 +63,7 @@ fn an_unreachable_server_still_forgets_locally_with_a_warning() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(saved_sid(&env, "default").is_none());
     // The server never heard of it, so there it is still valid.
-    assert!(env.control().session_is_valid(&sid));
+    assert!(env.control().session_is_valid(sid.expose()));
 }
 
 #[test]
@@ -75,6 +75,6 @@ fn logout_touches_only_the_chosen_profile() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(saved_sid(&env, "boss"), Some(boss.clone()));
     assert!(saved_sid(&env, "worker").is_none());
-    assert!(env.control().session_is_valid(&boss));
-    assert!(!env.control().session_is_valid(&worker));
+    assert!(env.control().session_is_valid(boss.expose()));
+    assert!(!env.control().session_is_valid(worker.expose()));
 }

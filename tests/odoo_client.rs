@@ -5,18 +5,18 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use odoo_bus::emulator::{EmulatorConfig, UserSpec};
-use odoo_bus::odoo::rpc::RpcError;
-use odoo_bus::odoo::session::{AuthOutcome, DatabaseList};
-use odoo_bus::odoo::url::ServerUrl;
-use odoo_bus::odoo::{ClientOptions, OdooClient};
-use odoo_bus::secret::{Password, SessionId};
-use odoo_bus::ui::Ui;
+use odoo_bus_core::odoo::rpc::RpcError;
+use odoo_bus_core::odoo::session::{AuthOutcome, DatabaseList};
+use odoo_bus_core::odoo::url::ServerUrl;
+use odoo_bus_core::odoo::{ClientOptions, OdooClient};
+use odoo_bus_core::secret::{Password, SessionId};
+use odoo_bus_core::trace::Trace;
+use odoo_bus_emulator::{EmulatorConfig, UserSpec};
 use support::TestEnv;
 
 fn client(env: &TestEnv, session: Option<SessionId>) -> OdooClient {
     let url = ServerUrl::parse(&env.url()).unwrap();
-    OdooClient::new(url, session, ClientOptions::new(Ui::silent(), false)).unwrap()
+    OdooClient::new(url, session, ClientOptions::new(Trace::silent(), false)).unwrap()
 }
 
 #[tokio::test]
@@ -41,7 +41,7 @@ async fn authenticate_rotates_the_cookie_and_tells_the_listener() {
     assert_eq!((info.uid, info.partner_id), (Some(6), Some(7)));
     assert_eq!(info.websocket_worker_version.as_deref(), Some("18.0-2"));
     let current = c.session().unwrap();
-    assert!(env.control().session_is_valid(&current));
+    assert!(env.control().session_is_valid(current.expose()));
     // Anonymous cookie from version_info, then the rotated one from authenticate.
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.last(), Some(&current));
@@ -52,14 +52,14 @@ async fn authenticate_rotates_the_cookie_and_tells_the_listener() {
 #[tokio::test]
 async fn check_session_info_and_destroy() {
     let env = TestEnv::new();
-    let sid = env.control().create_session(2);
+    let sid = SessionId::new(env.control().create_session(2));
     let c = client(&env, Some(sid.clone()));
     assert!(c.check().await.unwrap());
     let info = c.session_info().await.unwrap();
     assert_eq!(info.username.as_deref(), Some("admin"));
     assert_eq!(info.db.as_deref(), Some("odoo"));
     c.destroy().await.unwrap();
-    assert!(!env.control().session_is_valid(&sid));
+    assert!(!env.control().session_is_valid(sid.expose()));
     // destroy hands out a fresh anonymous session, which the client now holds.
     assert_ne!(c.session(), Some(sid));
     assert!(!c.check().await.unwrap());
@@ -121,13 +121,16 @@ async fn the_totp_form_flow_finishes_a_two_factor_login() {
         .await
         .unwrap();
     assert_eq!(info.uid, Some(ids.uid));
-    assert!(env.control().session_is_valid(&c.session().unwrap()));
+    assert!(
+        env.control()
+            .session_is_valid(c.session().unwrap().expose())
+    );
 }
 
 #[tokio::test]
 async fn post_a_message_and_check_channel_access() {
     let env = TestEnv::new();
-    let demo = client(&env, Some(env.control().create_session(6)));
+    let demo = client(&env, Some(SessionId::new(env.control().create_session(6))));
     let general = demo.readable_channel(1).await.unwrap().unwrap();
     assert_eq!(
         (

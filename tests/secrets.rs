@@ -11,8 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use odoo_bus::emulator::{Target, UserSpec};
-use odoo_bus::secret::SessionId;
+use odoo_bus_core::secret::SessionId;
+use odoo_bus_emulator::{Target, UserSpec};
 use serde_json::json;
 use support::TestEnv;
 use support::running::Running;
@@ -77,7 +77,7 @@ fn a_full_session_at_maximum_verbosity_never_prints_a_session_id_or_the_password
     let mut sids: BTreeSet<String> = BTreeSet::new();
     let track = |env: &TestEnv, sids: &mut BTreeSet<String>| {
         for sid in env.control().current_session_ids(user.uid) {
-            sids.insert(sid.expose().to_string());
+            sids.insert(sid.clone());
         }
         for profile in ["default", "adopted"] {
             if let Some(sid) = saved_session(env, profile) {
@@ -112,11 +112,11 @@ fn a_full_session_at_maximum_verbosity_never_prints_a_session_id_or_the_password
     assert!(saved_session(&env, "default").is_some(), "{output}");
     // A session adopted from a "browser" through stdin.
     let adopted = c.create_session(user.uid);
-    sids.insert(adopted.expose().to_string());
+    sids.insert(adopted.clone());
     output += &run(
         &env,
         &["-vvv", "-p", "adopted", "login", &url, "--session-id", "-"],
-        Some(&format!("{}\n", adopted.expose())),
+        Some(&format!("{}\n", adopted)),
     );
     track(&env, &mut sids);
 
@@ -484,7 +484,7 @@ fn the_config_is_private_even_with_a_permissive_umask_and_a_readable_one_is_warn
                 .stdin
                 .take()
                 .unwrap()
-                .write_all(format!("{}\n", sid.expose()).as_bytes())?;
+                .write_all(format!("{}\n", sid).as_bytes())?;
             child.wait_with_output()
         })
         .unwrap();

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use odoo_bus::emulator::{EmulatorConfig, Faults};
+use odoo_bus_emulator::{EmulatorConfig, Faults};
 use serde_json::Value;
 use support::TestEnv;
 
@@ -164,9 +164,9 @@ fn wait_prints_the_round_trip_latency() {
 fn wait_times_out_with_124_when_the_bus_never_delivers() {
     // No NOTIFY, and no replay window: should the post be handled before the subscribe, the
     // subscribe's own poll (last = 0, "the last 50 s") must not hand the message over either.
-    let env = TestEnv::with_config(odoo_bus::emulator::EmulatorConfig {
+    let env = TestEnv::with_config(odoo_bus_emulator::EmulatorConfig {
         last0_window: std::time::Duration::ZERO,
-        ..odoo_bus::emulator::EmulatorConfig::fast()
+        ..odoo_bus_emulator::EmulatorConfig::fast()
     });
     env.logged_in("admin");
     env.control().set_faults(Faults {

@@ -10,7 +10,7 @@ use support::TestEnv;
 fn a_valid_session_reports_everything_and_exits_0() {
     let env = TestEnv::new();
     env.logged_in("demo");
-    let store = odoo_bus::config::ConfigStore::locate(Some(&env.config_path())).unwrap();
+    let store = odoo_bus_core::config::ConfigStore::locate(Some(&env.config_path())).unwrap();
     store
         .update_profile("default", |p| {
             p.channels = vec![

@@ -3,7 +3,7 @@
 
 mod support;
 
-use odoo_bus::config::ConfigStore;
+use odoo_bus_core::config::ConfigStore;
 use support::TestEnv;
 
 const REMINDER: &str = "subscribes implicitly";
@@ -23,7 +23,7 @@ fn stderr(out: &std::process::Output) -> String {
 }
 
 /// Point the saved profile somewhere, or give it channels, as a hand edit would.
-fn edit_profile(env: &TestEnv, change: impl FnOnce(&mut odoo_bus::config::Profile)) {
+fn edit_profile(env: &TestEnv, change: impl FnOnce(&mut odoo_bus_core::config::Profile)) {
     let store = ConfigStore::locate(Some(&env.config_path())).unwrap();
     store
         .update_profile("default", |p| {

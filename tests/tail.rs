@@ -5,7 +5,7 @@ mod support;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use odoo_bus::emulator::{Faults, Frame, Target};
+use odoo_bus_emulator::{Faults, Frame, Target};
 use serde_json::{Value, json};
 use support::TestEnv;
 

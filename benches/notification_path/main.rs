@@ -30,7 +30,7 @@ mod stats;
 
 use std::time::Instant;
 
-use odoo_bus::emulator::{EmulatorConfig, PreparedFlood, Target};
+use odoo_bus_emulator::{EmulatorConfig, PreparedFlood, Target};
 
 use clients::{Client, Setup, Sink, Tools};
 use output_check::{count_flood_lines, expected_inserts, expected_lines};
@@ -259,7 +259,7 @@ fn run(opts: &Options) -> Result<(), String> {
 fn mean_payload_bytes(flood: &PreparedFlood) -> usize {
     let batch = flood
         .frame(0)
-        .and_then(|text| odoo_bus::bus::protocol::decode_batch(text).ok())
+        .and_then(|text| odoo_bus_core::bus::protocol::decode_batch(text).ok())
         .unwrap_or_default();
     let total: usize = batch.iter().map(|n| n.payload.get().len()).sum();
     total / batch.len().max(1)

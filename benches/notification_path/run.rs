@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use odoo_bus::emulator::{Control, PreparedFlood, Target};
+use odoo_bus_emulator::{Control, PreparedFlood, Target};
 
 use crate::clients::{Client, Setup, Sink};
 use crate::process::{Proc, Usage};

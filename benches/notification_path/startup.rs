@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use odoo_bus::emulator::{Control, Target};
+use odoo_bus_emulator::{Control, Target};
 use serde_json::json;
 
 use crate::clients::Setup;

@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
-use odoo_bus::bus::protocol::{self, Notification};
+use odoo_bus_core::bus::protocol::{self, Notification};
 use odoo_bus::output::filter::{ChannelSelector, TypeFilter};
 use odoo_bus::output::{
     FrameView, NdjsonPrinter, PrettyPrinter, PrintOptions, Printer, RawPrinter,

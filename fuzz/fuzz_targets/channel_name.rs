@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use odoo_bus::bus::channel::ChannelName;
+use odoo_bus_core::bus::channel::ChannelName;
 use odoo_bus::output::filter::ChannelSelector;
 
 fuzz_target!(|data: &[u8]| {

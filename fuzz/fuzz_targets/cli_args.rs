@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use odoo_bus::cli::parse_duration;
-use odoo_bus::odoo::url::ServerUrl;
+use odoo_bus_core::odoo::url::ServerUrl;
 use odoo_bus::output::filter::TypeFilter;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use odoo_bus::odoo::session::{scrape_alert, scrape_csrf_token};
+use odoo_bus_core::odoo::session::{scrape_alert, scrape_csrf_token};
 
 fuzz_target!(|data: &[u8]| {
     let html = String::from_utf8_lossy(data);

@@ -4,10 +4,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use odoo_bus::odoo::discuss::message_id_from_post_result;
-use odoo_bus::odoo::rpc::{self, ErrorContext};
-use odoo_bus::odoo::url::ServerUrl;
-use odoo_bus::odoo::SessionInfo;
+use odoo_bus_core::odoo::discuss::message_id_from_post_result;
+use odoo_bus_core::odoo::rpc::{self, ErrorContext};
+use odoo_bus_core::odoo::url::ServerUrl;
+use odoo_bus_core::odoo::SessionInfo;
 
 const CONTENT_TYPES: [Option<&str>; 4] = [
     Some("application/json; charset=utf-8"),

@@ -5,7 +5,7 @@
 
 use cookie::time::OffsetDateTime;
 use libfuzzer_sys::fuzz_target;
-use odoo_bus::odoo::client::{CookieChange, redact, session_cookie_change};
+use odoo_bus_core::odoo::client::{CookieChange, redact, session_cookie_change};
 
 const SID: &str =
     "UfZPnkrFQVwm4-49u15V9mqheZSpzaZjzUAxWroagcyDoXU_JLZa8MN5Xbe0Z2_TPDT7Ja1IGlskjdikwODV";

@@ -2,11 +2,11 @@
 //! options, and saving a rotated session the moment the server hands it out.
 
 use super::Context;
-use crate::error::{Error, Result};
-use crate::odoo::client::{ClientOptions, OdooClient};
-use crate::odoo::rpc::ErrorContext;
-use crate::odoo::url::ServerUrl;
-use crate::secret::SessionId;
+use odoo_bus_core::error::{Error, Result};
+use odoo_bus_core::odoo::client::{ClientOptions, OdooClient};
+use odoo_bus_core::odoo::rpc::ErrorContext;
+use odoo_bus_core::odoo::url::ServerUrl;
+use odoo_bus_core::secret::SessionId;
 
 impl Context {
     /// A client for `url` that honours `--insecure` and logs requests at `-vv`.
@@ -14,7 +14,7 @@ impl Context {
         OdooClient::new(
             url,
             session,
-            ClientOptions::new(self.ui.clone(), self.global.insecure),
+            ClientOptions::new(self.ui.trace(), self.global.insecure),
         )
     }
 
@@ -37,7 +37,7 @@ impl Context {
         });
     }
 
-    /// How [`crate::odoo::rpc::RpcError::user_error`] should phrase errors for this profile.
+    /// How [`odoo_bus_core::odoo::rpc::RpcError::user_error`] should phrase errors for this profile.
     pub fn error_context<'a>(&'a self, server: &'a ServerUrl, login: bool) -> ErrorContext<'a> {
         ErrorContext {
             server,
@@ -76,12 +76,12 @@ impl Context {
     pub fn connect_options(
         &self,
         me: &super::LoggedIn,
-    ) -> Result<crate::bus::connection::ConnectOptions> {
-        Ok(crate::bus::connection::ConnectOptions {
+    ) -> Result<odoo_bus_core::bus::connection::ConnectOptions> {
+        Ok(odoo_bus_core::bus::connection::ConnectOptions {
             url: me.url.clone(),
             worker_version: me.profile.websocket_worker_version.clone(),
-            tls: crate::tls::client_config(self.global.insecure)?,
-            user_agent: crate::odoo::client::USER_AGENT.to_string(),
+            tls: odoo_bus_core::tls::client_config(self.global.insecure)?,
+            user_agent: odoo_bus_core::odoo::client::USER_AGENT.to_string(),
             connect_timeout: duration_env(CONNECT_TIMEOUT_ENV)?
                 .unwrap_or(WEBSOCKET_CONNECT_TIMEOUT),
         })
@@ -91,7 +91,7 @@ impl Context {
 /// The bus stream's link to the HTTP client and the config file.
 pub struct ProfileSessionKeeper {
     client: OdooClient,
-    store: crate::config::ConfigStore,
+    store: odoo_bus_core::config::ConfigStore,
     profile: String,
     ui: crate::ui::Ui,
 }
@@ -109,7 +109,7 @@ impl ProfileSessionKeeper {
     }
 }
 
-impl crate::bus::stream::SessionKeeper for ProfileSessionKeeper {
+impl odoo_bus_core::bus::stream::SessionKeeper for ProfileSessionKeeper {
     fn current(&self) -> SessionId {
         // The client always holds a session here: it was built from a logged-in profile, and a
         // cookie deletion would only come from a logout, which this process never sends.
@@ -131,12 +131,12 @@ impl crate::bus::stream::SessionKeeper for ProfileSessionKeeper {
         }
     }
 
-    async fn check(&mut self) -> crate::bus::stream::SessionCheck {
-        use crate::bus::stream::SessionCheck;
+    async fn check(&mut self) -> odoo_bus_core::bus::stream::SessionCheck {
+        use odoo_bus_core::bus::stream::SessionCheck;
         match self.client.check().await {
             Ok(true) => SessionCheck::Valid,
             Ok(false) => SessionCheck::Expired,
-            Err(crate::odoo::rpc::RpcError::SessionExpired) => SessionCheck::Expired,
+            Err(odoo_bus_core::odoo::rpc::RpcError::SessionExpired) => SessionCheck::Expired,
             Err(e) => SessionCheck::Unknown(format!("{e}")),
         }
     }

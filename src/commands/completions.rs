@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::Context;
 use crate::cli::CompletionsArgs;
 use crate::complete::{self, BIN};
-use crate::error::{Error, Result};
+use odoo_bus_core::error::{Error, Result};
 
 pub fn run(_ctx: &Context, args: CompletionsArgs) -> Result<i32> {
     let script = complete::registration_script(args.shell, &completer());

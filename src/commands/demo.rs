@@ -11,12 +11,12 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use super::Context;
 use crate::cli::DemoArgs;
-use crate::config::ConfigStore;
-use crate::emulator::{Emulator, EmulatorConfig, traffic};
-use crate::error::{Error, Result};
-use crate::odoo::session::AuthOutcome;
-use crate::odoo::url::ServerUrl;
-use crate::secret::Password;
+use odoo_bus_core::config::ConfigStore;
+use odoo_bus_core::error::{Error, Result};
+use odoo_bus_core::odoo::session::AuthOutcome;
+use odoo_bus_core::odoo::url::ServerUrl;
+use odoo_bus_core::secret::Password;
+use odoo_bus_emulator::{Emulator, EmulatorConfig, traffic};
 
 /// The emulator's seeded administrator (as in Odoo's demo data).
 const DEMO_LOGIN: &str = "admin";

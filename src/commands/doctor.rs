@@ -13,15 +13,15 @@ use serde_json::{Value, json};
 
 use super::Context;
 use super::client::duration_env;
-use crate::bus::connection::ConnectOptions;
 use crate::cli::DoctorArgs;
-use crate::config::Profile;
 use crate::doctor::{self, Check, Report, Status, Timing};
-use crate::error::{Error, Result, exit, profile_flag};
-use crate::odoo::client::{ClientOptions, OdooClient, USER_AGENT};
-use crate::odoo::url::ServerUrl;
-use crate::secret::SessionId;
 use crate::ui::{Spinner, Ui};
+use odoo_bus_core::bus::connection::ConnectOptions;
+use odoo_bus_core::config::Profile;
+use odoo_bus_core::error::{Error, Result, exit, profile_flag};
+use odoo_bus_core::odoo::client::{ClientOptions, OdooClient, USER_AGENT};
+use odoo_bus_core::odoo::url::ServerUrl;
+use odoo_bus_core::secret::SessionId;
 
 /// Hidden test knob: how long `--deep` holds the idle connection (humantime, e.g. `1s`).
 const IDLE_ENV: &str = "ODOO_BUS_DOCTOR_IDLE";
@@ -136,7 +136,7 @@ fn build_input(
     let insecure = ctx.global.insecure;
     let client_options = ClientOptions {
         timeout: HTTP_TIMEOUT,
-        ..ClientOptions::new(ctx.ui.clone(), insecure)
+        ..ClientOptions::new(ctx.ui.trace(), insecure)
     };
     let mut client = OdooClient::new(
         target.url.clone(),
@@ -164,7 +164,7 @@ fn build_input(
     let connect = ConnectOptions {
         url: target.url.clone(),
         worker_version: saved_worker_version.clone(),
-        tls: crate::tls::client_config(insecure)?,
+        tls: odoo_bus_core::tls::client_config(insecure)?,
         user_agent: USER_AGENT.to_string(),
         connect_timeout: timing.connect,
     };

@@ -14,13 +14,13 @@ use std::io::{BufRead, IsTerminal};
 
 use super::Context;
 use crate::cli::LoginArgs;
-use crate::config::Profile;
-use crate::error::{Error, Result, profile_flag};
-use crate::odoo::client::OdooClient;
-use crate::odoo::rpc::{ErrorContext, RpcError};
-use crate::odoo::session::{AuthOutcome, DatabaseList, SessionInfo, VersionInfo};
-use crate::odoo::url::ServerUrl;
-use crate::secret::{Password, SessionId};
+use odoo_bus_core::config::Profile;
+use odoo_bus_core::error::{Error, Result, profile_flag};
+use odoo_bus_core::odoo::client::OdooClient;
+use odoo_bus_core::odoo::rpc::{ErrorContext, RpcError};
+use odoo_bus_core::odoo::session::{AuthOutcome, DatabaseList, SessionInfo, VersionInfo};
+use odoo_bus_core::odoo::url::ServerUrl;
+use odoo_bus_core::secret::{Password, SessionId};
 
 /// The oldest Odoo with the websocket bus.
 const MIN_MAJOR: u32 = 16;

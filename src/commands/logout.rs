@@ -5,9 +5,9 @@
 //! it expires. Logging out twice is not an error.
 
 use super::Context;
-use crate::error::Result;
-use crate::odoo::rpc::RpcError;
-use crate::odoo::url::ServerUrl;
+use odoo_bus_core::error::Result;
+use odoo_bus_core::odoo::rpc::RpcError;
+use odoo_bus_core::odoo::url::ServerUrl;
 
 pub async fn run(ctx: &Context) -> Result<i32> {
     let profile = ctx.load_profile()?;

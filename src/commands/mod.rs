@@ -12,11 +12,11 @@ pub mod subscribe;
 pub mod tail;
 
 use crate::cli::{Cli, Command, GlobalArgs};
-use crate::config::{ConfigStore, Profile};
-use crate::error::{Error, Result};
-use crate::odoo::url::ServerUrl;
-use crate::secret::SessionId;
 use crate::ui::Ui;
+use odoo_bus_core::config::{ConfigStore, Profile};
+use odoo_bus_core::error::{Error, Result};
+use odoo_bus_core::odoo::url::ServerUrl;
+use odoo_bus_core::secret::SessionId;
 
 /// What every command gets: the global options, the stderr reporter and the config store.
 pub struct Context {
@@ -37,7 +37,7 @@ impl Context {
         let ui = Ui::new(&global);
         let store = ConfigStore::locate(global.config.as_deref())?;
         if global.insecure {
-            ui.warn_always(crate::tls::INSECURE_WARNING);
+            ui.warn_always(odoo_bus_core::tls::INSECURE_WARNING);
         }
         Ok(Context { global, ui, store })
     }
@@ -69,7 +69,7 @@ impl Context {
                 return Err(Error::auth(format!(
                     "not logged in (profile `{}`): run `odoo-bus login{}`",
                     self.profile_name(),
-                    crate::error::profile_flag(self.profile_name())
+                    odoo_bus_core::error::profile_flag(self.profile_name())
                 )));
             }
             return Err(Error::not_logged_in(self.profile_name()));

@@ -12,12 +12,12 @@ use std::io::{IsTerminal, Read, Write};
 use std::time::Duration;
 
 use super::{Context, LoggedIn};
-use crate::bus::channel::MAX_RECORD_ID;
 use crate::cli::{OutputFormat, SendArgs};
-use crate::error::{Error, Result};
-use crate::odoo::client::OdooClient;
-use crate::odoo::discuss::text_to_html;
-use crate::odoo::rpc::RpcError;
+use odoo_bus_core::bus::channel::MAX_RECORD_ID;
+use odoo_bus_core::error::{Error, Result};
+use odoo_bus_core::odoo::client::OdooClient;
+use odoo_bus_core::odoo::discuss::text_to_html;
+use odoo_bus_core::odoo::rpc::RpcError;
 
 pub async fn run(ctx: &Context, args: SendArgs) -> Result<i32> {
     if let Some(name) = &args.event {

@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 
 use super::Context;
 use crate::cli::StatusArgs;
-use crate::config::Profile;
-use crate::error::{Error, ErrorKind, Result, exit};
-use crate::odoo::url::ServerUrl;
+use odoo_bus_core::config::Profile;
+use odoo_bus_core::error::{Error, ErrorKind, Result, exit};
+use odoo_bus_core::odoo::url::ServerUrl;
 
 /// What `/web/session/check` said about the saved session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,10 +14,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::{Context, LoggedIn};
-use crate::bus::channel::ChannelName;
 use crate::cli::{OutputFormat, SubscribeArgs};
-use crate::config::Profile;
-use crate::error::{Error, Result};
+use odoo_bus_core::bus::channel::ChannelName;
+use odoo_bus_core::config::Profile;
+use odoo_bus_core::error::{Error, Result};
 
 /// Longest wait for one access check: subscribe is a local edit, a slow server must not hold it.
 const ACCESS_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -286,7 +286,7 @@ pub(super) fn check_subscription(ctx: &Context, profile: &Profile, extra: &[Stri
             return Err(Error::usage(format!(
                 "saved channel {name:?} of profile `{}` would void the whole subscription ({e}): remove it with `odoo-bus{} subscribe --remove {}`",
                 ctx.profile_name(),
-                crate::error::profile_flag(ctx.profile_name()),
+                odoo_bus_core::error::profile_flag(ctx.profile_name()),
                 shell_quote(name)
             )));
         }

@@ -12,12 +12,12 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::client::duration_env;
 use super::{Context, LoggedIn};
-use crate::bus::stream::{Backoff, BusStream, Event, StartAt, Status, StreamOptions};
 use crate::cli::{OutputFormat, TailArgs};
-use crate::error::{Error, ErrorKind, Result};
 use crate::output::filter::{ChannelSelector, TypeFilter};
 use crate::output::pump::Pump;
 use crate::output::{self, FrameView, PrintOptions};
+use odoo_bus_core::bus::stream::{Backoff, BusStream, Event, StartAt, Status, StreamOptions};
+use odoo_bus_core::error::{Error, ErrorKind, Result};
 
 /// Test knobs (documented in docs/testing.md): shorten the reconnect delay and the dead-peer
 /// watchdog so fault-injection tests run in seconds instead of minutes.
@@ -54,7 +54,7 @@ pub async fn run(ctx: &Context, args: TailArgs) -> Result<i32> {
 pub async fn follow(
     ctx: &Context,
     me: &LoggedIn,
-    client: crate::odoo::client::OdooClient,
+    client: odoo_bus_core::odoo::client::OdooClient,
     args: &TailArgs,
 ) -> Result<i32> {
     let types = TypeFilter::new(&args.types, &args.exclude_types).map_err(Error::usage)?;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::check::Verdict;
 use super::hints;
 use super::websocket::SocketEnd;
-use crate::bus::connection::{Connection, Incoming, Observed};
+use odoo_bus_core::bus::connection::{Connection, Incoming, Observed};
 
 /// How long Odoo 18 stays silent before it pings.
 pub const ODOO_PING_AFTER: Duration = Duration::from_secs(45);
@@ -164,7 +164,7 @@ pub fn judge_idle(log: &IdleLog, planned: Duration) -> Verdict {
         }
         Some(SocketEnd::Closed {
             code: Some(code), ..
-        }) if *code != crate::bus::protocol::close_code::ABNORMAL_CLOSURE => Verdict::fail(
+        }) if *code != odoo_bus_core::bus::protocol::close_code::ABNORMAL_CLOSURE => Verdict::fail(
             format!(
                 "the idle socket was closed after {}: {}",
                 secs(log.held),

@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use super::check::Verdict;
 use super::hints;
-use crate::odoo::client::OdooClient;
-use crate::odoo::rpc::{ErrorContext, RpcError, one_line};
-use crate::odoo::session::VersionInfo;
+use odoo_bus_core::odoo::client::OdooClient;
+use odoo_bus_core::odoo::rpc::{ErrorContext, RpcError, one_line};
+use odoo_bus_core::odoo::session::VersionInfo;
 
 /// The first major version with the websocket bus (15 and older long-poll).
 pub const FIRST_WEBSOCKET_MAJOR: u32 = 16;

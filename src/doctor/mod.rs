@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 
 pub use check::{Check, Report, Status, Verdict};
 
-use crate::bus::connection::ConnectOptions;
-use crate::odoo::client::{ClientOptions, OdooClient};
-use crate::odoo::url::ServerUrl;
-use crate::secret::SessionId;
+use odoo_bus_core::bus::connection::ConnectOptions;
+use odoo_bus_core::odoo::client::{ClientOptions, OdooClient};
+use odoo_bus_core::odoo::url::ServerUrl;
+use odoo_bus_core::secret::SessionId;
 
 /// The check names, in the order they run.
 pub mod names {

@@ -1,5 +1,5 @@
 //! The first hops: the URL, DNS and TCP, with the same dial steps the websocket uses
-//! ([`crate::bus::connection`]), so what doctor says about them is what `tail` meets.
+//! ([`odoo_bus_core::bus::connection`]), so what doctor says about them is what `tail` meets.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 use super::check::Verdict;
-use crate::bus::connection::{self, ConnectError};
-use crate::odoo::url::ServerUrl;
+use odoo_bus_core::bus::connection::{self, ConnectError};
+use odoo_bus_core::odoo::url::ServerUrl;
 
 /// How TCP reaches the server: straight to its addresses, or through the environment's proxy.
 pub enum Route {

@@ -12,8 +12,8 @@ use x509_parser::extensions::GeneralName;
 
 use super::check::Verdict;
 use super::network::{self, Route};
-use crate::bus::connection;
-use crate::odoo::url::ServerUrl;
+use odoo_bus_core::bus::connection;
+use odoo_bus_core::odoo::url::ServerUrl;
 
 /// Below this many days left, a passing certificate gets a warning.
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
@@ -213,7 +213,7 @@ pub async fn check_tls(
     insecure: bool,
     timeout: Duration,
 ) -> Verdict {
-    let config = match crate::tls::client_config(insecure) {
+    let config = match odoo_bus_core::tls::client_config(insecure) {
         Ok(c) => c,
         Err(e) => return Verdict::fail(e.message, "fix the system's TLS trust store"),
     };
@@ -280,7 +280,7 @@ fn accepted(facts: &CertFacts, host: &str, version: &str, insecure: bool, now: i
 /// used to explain a rejection, never to trust anything).
 async fn fetch_certificate(url: &ServerUrl, route: &Route, timeout: Duration) -> Option<CertFacts> {
     let tcp = network::open(url, route, timeout).await.ok()?;
-    let any: Arc<rustls::ClientConfig> = crate::tls::client_config(true).ok()?;
+    let any: Arc<rustls::ClientConfig> = odoo_bus_core::tls::client_config(true).ok()?;
     let stream = tokio::time::timeout(timeout, connection::tls_handshake(url, tcp, &any))
         .await
         .ok()?
@@ -367,7 +367,7 @@ mod tests {
     /// A TLS server presenting the self-signed fixture, on a loopback address.
     async fn tls_server(ip: &str) -> u16 {
         use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-        crate::tls::install_crypto_provider();
+        odoo_bus_core::tls::install_crypto_provider();
         let config = rustls::ServerConfig::builder()
             .with_no_client_auth()
             .with_single_cert(

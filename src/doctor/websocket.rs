@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 
 use super::check::Verdict;
 use super::hints;
-use crate::bus::connection::{
+use odoo_bus_core::bus::connection::{
     self, ConnectError, ConnectOptions, Connection, Handshake, Incoming, Observed,
 };
-use crate::bus::protocol::{self, close_code};
-use crate::odoo::client::{ClientOptions, OdooClient};
-use crate::odoo::url::ServerUrl;
-use crate::secret::SessionId;
+use odoo_bus_core::bus::protocol::{self, close_code};
+use odoo_bus_core::odoo::client::{ClientOptions, OdooClient};
+use odoo_bus_core::odoo::url::ServerUrl;
+use odoo_bus_core::secret::SessionId;
 
 /// `inactivity_period` that makes Odoo mark the user "away" (its AWAY_TIMER is 30 min).
 const AWAY_MS: u64 = 1_800_001;
@@ -378,7 +378,7 @@ pub async fn check_socket_auth(
             )),
             true,
         ),
-        Ok(false) | Err(crate::odoo::rpc::RpcError::SessionExpired) => (
+        Ok(false) | Err(odoo_bus_core::odoo::rpc::RpcError::SessionExpired) => (
             Verdict::fail(
                 "the session cookie the socket was opened with is no longer logged in after the upgrade: the socket is public",
                 session_lost_hint(),
@@ -611,7 +611,7 @@ mod tests {
         let opts = ConnectOptions {
             url: ServerUrl::parse("http://127.0.0.1:8069").unwrap(),
             worker_version: None,
-            tls: crate::tls::client_config(false).unwrap(),
+            tls: odoo_bus_core::tls::client_config(false).unwrap(),
             user_agent: "t".into(),
             connect_timeout: Duration::from_secs(10),
         };

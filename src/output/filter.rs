@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::bus::channel::{ChannelName, PresenceModel};
+use odoo_bus_core::bus::channel::{ChannelName, PresenceModel};
 
 /// One `--type` pattern: an exact type or a glob where `*` matches any run of characters
 /// (including `/` and nothing at all).

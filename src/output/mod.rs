@@ -15,8 +15,8 @@ mod raw;
 use std::io::{self, Write};
 use std::time::SystemTime;
 
-use crate::bus::protocol::Notification;
 use crate::cli::OutputFormat;
+use odoo_bus_core::bus::protocol::Notification;
 
 pub use ndjson::NdjsonPrinter;
 pub use pretty::PrettyPrinter;

@@ -2,11 +2,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::*;
-use crate::bus::protocol::decode_batch;
+use odoo_bus_core::bus::protocol::decode_batch;
 
-pub(super) const HELLO: &str = include_str!("../../tests/fixtures/odoo18/new_message_hello.json");
+pub(super) const HELLO: &str =
+    include_str!("../../crates/core/fixtures/odoo18/new_message_hello.json");
 pub(super) const NON_ASCII: &str =
-    include_str!("../../tests/fixtures/odoo18/new_message_non_ascii.json");
+    include_str!("../../crates/core/fixtures/odoo18/new_message_non_ascii.json");
 
 /// 2026-11-21T23:06:28.123Z
 pub(super) fn received_at() -> SystemTime {
@@ -244,7 +245,7 @@ fn factory_builds_each_format() {
     );
 }
 
-const PRESENCE: &str = include_str!("../../tests/fixtures/odoo18/presence_away.json");
+const PRESENCE: &str = include_str!("../../crates/core/fixtures/odoo18/presence_away.json");
 
 #[test]
 fn frame_buffers_do_not_keep_a_huge_replay_alive() {

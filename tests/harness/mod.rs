@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::Output;
 
-use odoo_bus::secret::SessionId;
+use odoo_bus_core::secret::SessionId;
 
 use crate::support::TestEnv;
 
@@ -39,7 +39,7 @@ pub fn saved_sid(env: &TestEnv, profile: &str) -> Option<SessionId> {
 
 /// Point a profile at another URL (to make its server unreachable or a stub).
 pub fn set_profile_url(env: &TestEnv, profile: &str, url: &str) {
-    let store = odoo_bus::config::ConfigStore::locate(Some(&env.config_path())).unwrap();
+    let store = odoo_bus_core::config::ConfigStore::locate(Some(&env.config_path())).unwrap();
     store
         .update_profile(profile, |p| {
             p.url = Some(url.to_string());

@@ -14,9 +14,9 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use odoo_bus::config::ConfigStore;
-use odoo_bus::emulator::{Control, Emulator, EmulatorConfig};
-use odoo_bus::secret::SessionId;
+use odoo_bus_core::config::ConfigStore;
+use odoo_bus_core::secret::SessionId;
+use odoo_bus_emulator::{Control, Emulator, EmulatorConfig};
 use tempfile::TempDir;
 
 /// Variables of the developer's shell that must not leak into the binary under test.
@@ -137,7 +137,7 @@ impl TestEnv {
             .control
             .find_user(login)
             .unwrap_or_else(|| panic!("no emulator user {login:?}"));
-        let session = self.control.create_session(user.uid);
+        let session = SessionId::new(self.control.create_session(user.uid));
         let store = ConfigStore::locate(Some(config)).expect("config path");
         let cfg = self.control.config();
         let (url, db, version, wwv) = (

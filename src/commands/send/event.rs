@@ -13,13 +13,13 @@ use serde_json::value::RawValue;
 
 use super::super::client::ProfileSessionKeeper;
 use super::super::{Context, tail};
-use crate::bus::channel::{ChannelName, PresenceModel};
-use crate::bus::protocol;
-use crate::bus::stream::{BusStream, Event, StartAt, Status};
 use crate::cli::SendArgs;
-use crate::config::Profile;
-use crate::error::{Error, Result};
 use crate::output::FrameView;
+use odoo_bus_core::bus::channel::{ChannelName, PresenceModel};
+use odoo_bus_core::bus::protocol;
+use odoo_bus_core::bus::stream::{BusStream, Event, StartAt, Status};
+use odoo_bus_core::config::Profile;
+use odoo_bus_core::error::{Error, Result};
 
 pub(super) async fn run(ctx: &Context, name: &str, args: &SendArgs) -> Result<i32> {
     // Everything the user typed is checked before anything is sent.
@@ -139,7 +139,7 @@ const REPLAY_GRACE: Duration = Duration::from_millis(500);
 /// is printed came after the event. Odoo dispatches pending notifications before it reads the
 /// next client message, so once this frame is in, nothing older follows. Returns how many
 /// notifications were skipped.
-async fn skip_replay<K: crate::bus::stream::SessionKeeper>(
+async fn skip_replay<K: odoo_bus_core::bus::stream::SessionKeeper>(
     ctx: &Context,
     stream: &mut BusStream<K>,
 ) -> Result<usize> {

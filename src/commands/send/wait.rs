@@ -15,12 +15,12 @@ use serde_json::Value;
 
 use super::super::client::ProfileSessionKeeper;
 use super::super::{Context, LoggedIn, tail};
-use crate::bus::protocol::Notification;
-use crate::bus::stream::{BusStream, Event, StartAt, Status};
 use crate::cli::{OutputFormat, SendArgs};
-use crate::error::{Error, Result};
-use crate::odoo::client::OdooClient;
-use crate::odoo::discuss::message_id_from_post_result;
+use odoo_bus_core::bus::protocol::Notification;
+use odoo_bus_core::bus::stream::{BusStream, Event, StartAt, Status};
+use odoo_bus_core::error::{Error, Result};
+use odoo_bus_core::odoo::client::OdooClient;
+use odoo_bus_core::odoo::discuss::message_id_from_post_result;
 
 const NEW_MESSAGE: &str = "discuss.channel/new_message";
 
@@ -123,7 +123,7 @@ fn format_duration(d: Duration) -> humantime::FormattedDuration {
 
 /// Until the subscribe is on the wire (the stream's `Connected`); a first connection that fails
 /// is fatal inside the stream.
-async fn until_connected<K: crate::bus::stream::SessionKeeper>(
+async fn until_connected<K: odoo_bus_core::bus::stream::SessionKeeper>(
     ctx: &Context,
     stream: &mut BusStream<K>,
 ) -> Result<()> {
@@ -227,7 +227,7 @@ impl Watch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bus::protocol::decode_batch;
+    use odoo_bus_core::bus::protocol::decode_batch;
 
     fn frame(channel: i64, message: i64, temporary_id: Option<f64>) -> String {
         let tmp = temporary_id
@@ -276,7 +276,8 @@ mod tests {
     #[test]
     fn the_real_servers_frame_matches() {
         // Captured on Odoo 18: demo's post with temporary_id 0.5 in channel 1, message 21.
-        const HELLO: &str = include_str!("../../../tests/fixtures/odoo18/new_message_hello.json");
+        const HELLO: &str =
+            include_str!("../../../crates/core/fixtures/odoo18/new_message_hello.json");
         let mut w = Watch::new(1, 0.5);
         let t = Instant::now();
         w.look(&decode_batch(HELLO).unwrap(), t);

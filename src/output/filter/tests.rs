@@ -1,5 +1,5 @@
 use super::*;
-use crate::bus::protocol::decode_batch;
+use odoo_bus_core::bus::protocol::decode_batch;
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
@@ -119,9 +119,9 @@ fn selector_parses_channel_strings() {
 
 #[test]
 fn selector_attributes_real_frames() {
-    const HELLO: &str = include_str!("../../../tests/fixtures/odoo18/new_message_hello.json");
+    const HELLO: &str = include_str!("../../../crates/core/fixtures/odoo18/new_message_hello.json");
     const OWN_POST: &str =
-        include_str!("../../../tests/fixtures/odoo18/own_post_with_member_update.json");
+        include_str!("../../../crates/core/fixtures/odoo18/own_post_with_member_update.json");
     let mine = ChannelSelector::new(&strings(&["discuss.channel_1"]));
     let other = ChannelSelector::new(&strings(&["discuss.channel_2"]));
     for frame in [HELLO, OWN_POST] {
@@ -134,7 +134,7 @@ fn selector_attributes_real_frames() {
 
 #[test]
 fn selector_attributes_presence_by_partner_or_guest() {
-    const REPLAY: &str = include_str!("../../../tests/fixtures/odoo18/presence_replay.json");
+    const REPLAY: &str = include_str!("../../../crates/core/fixtures/odoo18/presence_replay.json");
     let watching_7 = ChannelSelector::new(&strings(&["odoo-presence-res.partner_7"]));
     let watching_8 = ChannelSelector::new(&strings(&[
         "odoo-presence-res.partner_8",

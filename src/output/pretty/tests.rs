@@ -1,12 +1,12 @@
 use jiff::tz::TimeZone;
 
 use super::*;
-use crate::bus::protocol::decode_batch;
 use crate::output::tests::{HELLO, NON_ASCII, Recorder, received_at};
+use odoo_bus_core::bus::protocol::decode_batch;
 
 const OWN_POST: &str =
-    include_str!("../../../tests/fixtures/odoo18/own_post_with_member_update.json");
-const REPLAY: &str = include_str!("../../../tests/fixtures/odoo18/presence_replay.json");
+    include_str!("../../../crates/core/fixtures/odoo18/own_post_with_member_update.json");
+const REPLAY: &str = include_str!("../../../crates/core/fixtures/odoo18/presence_replay.json");
 
 fn pretty(text: &str, opts: PrintOptions) -> String {
     let mut p = PrettyPrinter::with_time_zone(Recorder::default(), opts, TimeZone::UTC);

@@ -8,16 +8,17 @@
 //! unknown, garbage or stale cookies give a public socket.
 
 use std::net::IpAddr;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use base64::Engine;
 use hyper::header::{self, HeaderName};
 use hyper::{Request, Response, StatusCode};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::emulator::http::{Body, Reply};
-use crate::emulator::model::{self, Auth, Session};
-use crate::emulator::state::Shared;
+use super::socket::Accepted;
+use crate::http::exchange::{Body, Reply, is_browser};
+use crate::model::{self, Auth, Session};
+use crate::state::Shared;
 
 /// `_REQUIRED_HANDSHAKE_HEADERS`, in the order they are listed when missing.
 const REQUIRED: &[&str] = &[
@@ -28,28 +29,6 @@ const REQUIRED: &[&str] = &[
     "sec-websocket-version",
     "upgrade",
 ];
-
-/// werkzeug's `UserAgentParser` browser patterns: any match makes a UA a "browser", and only
-/// browsers get the `OUTDATED_VERSION` check.
-static BROWSER: LazyLock<regex_lite::Regex> = LazyLock::new(|| {
-    regex_lite::Regex::new(
-        r"(?i)googlebot|msnbot|yahoo|ask jeeves|aol|america\s+online\s+browser|opera|opr|edge|edg|chrome|crios|seamonkey|firefox|firebird|phoenix|iceweasel|galeon|safari|version|webkit|camino|konqueror|k-meleon|netscape|msie|microsoft\s+internet\s+explorer|trident/.+? rv:|lynx|links|baiduspider|bingbot|mozilla",
-    )
-    .unwrap_or_else(|e| panic!("browser regex: {e}"))
-});
-
-pub fn is_browser(user_agent: &str) -> bool {
-    BROWSER.is_match(user_agent)
-}
-
-/// What the socket task needs to know about the accepted connection.
-#[derive(Debug, Clone)]
-pub struct Accepted {
-    pub sid: String,
-    pub uid: Option<i64>,
-    /// A browser asked for another worker version: close with OUTDATED_VERSION at once.
-    pub outdated: bool,
-}
 
 fn reject(shared: &Shared, reply: Reply) -> Response<Body> {
     shared.lock().stats.rejected_handshakes += 1;
@@ -231,7 +210,7 @@ fn open_session(
 ) -> (String, Accepted) {
     let monodb = (shared.cfg.dbs.len() == 1).then(|| shared.cfg.main_db().to_string());
     let mut inner = shared.lock();
-    let public = |inner: &mut crate::emulator::state::Inner, sid: Option<String>| {
+    let public = |inner: &mut crate::state::Inner, sid: Option<String>| {
         let sid = sid.unwrap_or_else(model::new_sid);
         inner
             .db

@@ -9,8 +9,8 @@ use super::super::model::{Session, User};
 use super::super::pyjson::{Dict, Nested};
 use super::super::state::{Inner, Shared};
 use super::super::time;
-use super::jsonrpc::{Ctx, Params, RpcError, require};
-use super::{Reply, Req};
+use super::call::{Ctx, Params, RpcError, require};
+use super::exchange::{Reply, Req};
 
 pub const TOO_MANY_FAILURES: &str =
     "Too many login failures, please wait a bit before trying again.";
@@ -148,7 +148,7 @@ pub fn destroy(ctx: &mut Ctx) -> Result<Nested, RpcError> {
 
 /// `GET /web/session/logout?redirect=`: log out keeping the db, rotate, 303.
 pub fn logout_http(shared: &Shared, req: &Req) -> Reply {
-    let sid = super::request_session(shared, req);
+    let sid = super::exchange::request_session(shared, req);
     let target = req.query_param("redirect").unwrap_or("/odoo").to_string();
     let mut inner = shared.lock();
     let db = inner.db.sessions.get(&sid).and_then(|s| s.db.clone());

@@ -12,7 +12,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use odoo_bus::emulator::{Emulator, EmulatorConfig, Target};
+//! use odoo_bus_emulator::{Emulator, EmulatorConfig, Target};
 //! let emu = Emulator::start(EmulatorConfig::fast()).await?;
 //! let control = emu.control();
 //! control.notify(Target::Broadcast, "bundle_changed", serde_json::json!({"server_version": "18.0"}));
@@ -24,11 +24,13 @@
 mod bus;
 mod config;
 mod control;
+mod faults;
 mod http;
 mod mail;
 mod model;
 pub mod pyjson;
 mod state;
+mod stats;
 mod time;
 pub mod traffic;
 mod ws;
@@ -43,8 +45,10 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 pub use config::EmulatorConfig;
-pub use control::{ClientEvent, Control, Faults, FloodInfo, Frame, PreparedFlood, Stats, Target};
+pub use control::{Control, FloodInfo, PreparedFlood, Target};
+pub use faults::{Faults, Frame};
 pub use model::{ChannelKind, UserIds, UserSpec};
+pub use stats::{ClientEvent, Stats};
 
 use state::{ListenerCmd, Shared, SocketCmd};
 
@@ -159,3 +163,8 @@ async fn rebind(shared: &Shared) -> Option<TcpListener> {
     }
     None
 }
+
+/// The README's example, compiled with the tests so it cannot go stale.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -24,12 +24,12 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::events;
-use super::handshake::Accepted;
-use crate::emulator::bus::{self, Channel, Cursor};
-use crate::emulator::control::{ClientEvent, Frame};
-use crate::emulator::mail;
-use crate::emulator::model::Auth;
-use crate::emulator::state::{Shared, SocketCmd, SocketEntry};
+use crate::bus::{self, Channel, Cursor};
+use crate::faults::Frame;
+use crate::mail;
+use crate::model::Auth;
+use crate::state::{Shared, SocketCmd, SocketEntry};
+use crate::stats::ClientEvent;
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
@@ -72,6 +72,15 @@ struct Socket {
     awaiting_pong: Option<Instant>,
     keep_alive_deadline: Instant,
     data_frames_sent: usize,
+}
+
+/// What the socket task needs to know about the accepted connection.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub sid: String,
+    pub uid: Option<i64>,
+    /// A browser asked for another worker version: close with OUTDATED_VERSION at once.
+    pub outdated: bool,
 }
 
 pub async fn run(shared: Arc<Shared>, upgraded: Upgraded, accepted: Accepted) {

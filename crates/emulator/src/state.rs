@@ -14,8 +14,9 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::bus::{self, Channel, Row};
 use super::config::EmulatorConfig;
-use super::control::{ClientEvent, Faults, Frame, Stats};
+use super::faults::{Faults, Frame};
 use super::model::Db;
+use super::stats::{ClientEvent, Stats};
 
 /// What the control handle can ask of one open socket.
 #[derive(Debug)]

@@ -12,10 +12,11 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::bus::{self, Channel};
 use super::config::EmulatorConfig;
+use super::faults::{Faults, Frame};
 use super::mail::{self, PostData};
 use super::model::{ChannelKind, UserIds, UserSpec};
 use super::state::{ListenerCmd, Shared, SocketCmd};
-use crate::secret::SessionId;
+use super::stats::{ClientEvent, Stats};
 
 /// Where a notification goes, in Odoo's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,68 +49,6 @@ impl Target {
             Target::Str(s) => Channel::Str(s.clone()),
         }
     }
-}
-
-/// A frame to push to every open socket, for malformed-traffic tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Frame {
-    Text(String),
-    Binary(Vec<u8>),
-    /// Bytes written to the TCP stream as they are (a hand-made frame, garbage, ...).
-    Raw(Vec<u8>),
-}
-
-/// Switches that make the emulator misbehave the way broken deployments do.
-#[derive(Debug, Clone, Default)]
-pub struct Faults {
-    /// Answer `/websocket` with this status, content type and body instead of upgrading
-    /// (a proxy's 502/504, a 404 from a wrong path, an HTML 200 from a catch-all...).
-    pub upgrade_status: Option<(u16, &'static str, String)>,
-    /// Prefork HTTP worker: `/websocket` fails with a 500 (it needs the evented port 8072).
-    pub http_worker_mode: bool,
-    /// Upgrade with a fresh public session (rotated cookie) whatever cookie was sent.
-    pub downgrade_session: bool,
-    /// Rows are stored but never pushed (a dead `ImDispatch` thread).
-    pub no_dispatch: bool,
-    /// A proxy that drops connections idle (no frame either way) for this long.
-    pub cut_idle_after: Option<Duration>,
-    /// Accept the TCP connection and the `/websocket` request, never answer.
-    pub hang_handshake: bool,
-    /// Never send a server PING.
-    pub no_pings: bool,
-    /// Drop the TCP connection after this many data frames on a socket.
-    pub max_frames_per_socket: Option<usize>,
-}
-
-/// Counters, for assertions and for `doctor`'s lab.
-#[derive(Debug, Clone, Default)]
-pub struct Stats {
-    pub open_sockets: usize,
-    /// Successful upgrades (101).
-    pub handshakes: u64,
-    /// `/websocket` requests answered with anything but 101.
-    pub rejected_handshakes: u64,
-    pub http_requests: u64,
-    /// Every websocket frame received (data and control).
-    pub frames_received: u64,
-    /// Data frames (batches) sent.
-    pub frames_sent: u64,
-    pub pings_sent: u64,
-    pub pongs_received: u64,
-    /// Close codes the server sent, in order.
-    pub close_codes_sent: Vec<u16>,
-    /// TCP connections dropped without a close frame (timeouts, faults, restarts).
-    pub tcp_drops: u64,
-    /// Successful logins (JSON, form, TOTP).
-    pub logins: u64,
-}
-
-/// One message a client sent on a websocket (parsed, whatever its validity).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClientEvent {
-    pub socket: u64,
-    pub event_name: String,
-    pub data: Value,
 }
 
 /// What [`Control::flood`] sent.
@@ -203,11 +142,9 @@ impl Control {
 
     /// A logged-in session, as a finished login leaves it. Panics on an unknown uid (a bug in
     /// the test, not an input).
-    pub fn create_session(&self, uid: i64) -> SessionId {
+    pub fn create_session(&self, uid: i64) -> String {
         let sid = self.shared.lock().db.create_session(uid);
-        SessionId::new(
-            sid.unwrap_or_else(|| panic!("emulator: create_session: no user with uid {uid}")),
-        )
+        sid.unwrap_or_else(|| panic!("emulator: create_session: no user with uid {uid}"))
     }
 
     /// Make every session of `uid` stale (a password change). Open sockets notice at their
@@ -220,27 +157,24 @@ impl Control {
 
     /// Forget a session (its file deleted); sockets using it close with 4001 at their next
     /// client message or dispatch.
-    pub fn delete_session(&self, sid: &SessionId) {
-        self.shared.lock().db.sessions.remove(sid.expose());
+    pub fn delete_session(&self, sid: &str) {
+        self.shared.lock().db.sessions.remove(sid);
     }
 
     /// True while `sid` is a logged-in session whose token still matches.
-    pub fn session_is_valid(&self, sid: &SessionId) -> bool {
-        matches!(
-            self.shared.lock().db.auth(sid.expose()),
-            super::model::Auth::User(_)
-        )
+    pub fn session_is_valid(&self, sid: &str) -> bool {
+        matches!(self.shared.lock().db.auth(sid), super::model::Auth::User(_))
     }
 
     /// The valid logged-in sessions of `uid`.
-    pub fn current_session_ids(&self, uid: i64) -> Vec<SessionId> {
+    pub fn current_session_ids(&self, uid: i64) -> Vec<String> {
         let inner = self.shared.lock();
         inner
             .db
             .sessions
             .keys()
             .filter(|sid| inner.db.auth(sid) == super::model::Auth::User(uid))
-            .map(|sid| SessionId::new(sid.clone()))
+            .cloned()
             .collect()
     }
 

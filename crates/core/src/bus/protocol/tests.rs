@@ -1,12 +1,11 @@
 use super::*;
 
-/// Verbatim frames from a real Odoo 18.0 (see tests/fixtures/odoo18/README.md).
-const HELLO: &str = include_str!("../../../tests/fixtures/odoo18/new_message_hello.json");
-const NON_ASCII: &str = include_str!("../../../tests/fixtures/odoo18/new_message_non_ascii.json");
-const OWN_POST: &str =
-    include_str!("../../../tests/fixtures/odoo18/own_post_with_member_update.json");
-const PRESENCE_REPLAY: &str = include_str!("../../../tests/fixtures/odoo18/presence_replay.json");
-const PRESENCE_AWAY: &str = include_str!("../../../tests/fixtures/odoo18/presence_away.json");
+/// Verbatim frames from a real Odoo 18.0 (see crates/core/fixtures/odoo18/README.md).
+const HELLO: &str = include_str!("../../../fixtures/odoo18/new_message_hello.json");
+const NON_ASCII: &str = include_str!("../../../fixtures/odoo18/new_message_non_ascii.json");
+const OWN_POST: &str = include_str!("../../../fixtures/odoo18/own_post_with_member_update.json");
+const PRESENCE_REPLAY: &str = include_str!("../../../fixtures/odoo18/presence_replay.json");
+const PRESENCE_AWAY: &str = include_str!("../../../fixtures/odoo18/presence_away.json");
 
 fn ids_and_kinds(text: &str) -> Vec<(u64, String)> {
     decode_batch(text)

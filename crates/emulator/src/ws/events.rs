@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::emulator::bus::Channel;
-use crate::emulator::model::{Db, PUBLIC_UID};
+use crate::bus::Channel;
+use crate::model::{Db, PUBLIC_UID};
 
 /// A validated subscription.
 #[derive(Debug, Clone, PartialEq)]

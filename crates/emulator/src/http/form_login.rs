@@ -12,8 +12,8 @@ use hyper::{Method, StatusCode, header};
 use super::super::model::Auth;
 use super::super::state::Shared;
 use super::super::time;
+use super::exchange::{self, Reply, Req, escape};
 use super::session::{self, Credentials};
-use super::{Reply, Req, escape};
 
 const WRONG_LOGIN: &str = "Wrong login/password";
 const WRONG_CODE: &str = "Verification failed, please double-check the 6-digit code";
@@ -118,7 +118,7 @@ fn with_cookie(reply: Reply, shared: &Shared, sid: &str, send: bool) -> Reply {
 
 /// `GET|POST /web/login`.
 pub fn login(shared: &Shared, req: &Req) -> Reply {
-    let (sid, created) = super::request_session_new(shared, req);
+    let (sid, created) = exchange::request_session_new(shared, req);
     let params = params(req);
     if let Some(reject) = check_csrf(shared, req, &sid, &params) {
         return reject;
@@ -203,7 +203,7 @@ pub fn login(shared: &Shared, req: &Req) -> Reply {
 
 /// `GET|POST /web/login/totp`.
 pub fn totp(shared: &Shared, req: &Req) -> Reply {
-    let (sid, created) = super::request_session_new(shared, req);
+    let (sid, created) = exchange::request_session_new(shared, req);
     let params = params(req);
     if let Some(reject) = check_csrf(shared, req, &sid, &params) {
         return reject;
@@ -263,7 +263,7 @@ pub fn totp(shared: &Shared, req: &Req) -> Reply {
                         // The device name comes from the parsed User-Agent; a non-browser UA
                         // leaves it None and Odoo fails with a 500 (reference §1.8).
                         let ua = req.header(header::USER_AGENT.as_str()).unwrap_or("");
-                        if !super::super::ws::handshake::is_browser(ua) {
+                        if !exchange::is_browser(ua) {
                             return Reply::internal_error();
                         }
                         reply = reply.header(
@@ -291,7 +291,7 @@ pub fn totp(shared: &Shared, req: &Req) -> Reply {
 
 /// `/odoo`, `/web`, `/`, `/web/login_successful`: just enough for a redirect target.
 pub fn landing(shared: &Shared, req: &Req) -> Reply {
-    let sid = super::request_session(shared, req);
+    let sid = exchange::request_session(shared, req);
     let logged_in = matches!(shared.lock().db.auth(&sid), Auth::User(_));
     match req.path.as_str() {
         "/" => Reply::redirect(StatusCode::SEE_OTHER, "/odoo"),

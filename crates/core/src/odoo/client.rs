@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::odoo::rpc::{self, RpcError, TransportKind};
 use crate::odoo::url::ServerUrl;
 use crate::secret::SessionId;
-use crate::ui::Ui;
+use crate::trace::Trace;
 
 /// The cookie Odoo keeps its session in.
 pub const SESSION_COOKIE: &str = "session_id";
@@ -53,15 +53,15 @@ pub struct ClientOptions {
     /// Budget for one request, connect included.
     pub timeout: Duration,
     /// Where `-vv`/`-vvv` request logs go.
-    pub ui: Ui,
+    pub trace: Trace,
 }
 
 impl ClientOptions {
-    pub fn new(ui: Ui, insecure: bool) -> Self {
+    pub fn new(trace: Trace, insecure: bool) -> Self {
         ClientOptions {
             insecure,
             timeout: DEFAULT_TIMEOUT,
-            ui,
+            trace,
         }
     }
 }
@@ -97,7 +97,7 @@ pub struct OdooClient {
     url: ServerUrl,
     session: Mutex<Option<SessionId>>,
     on_rotated: Option<RotationListener>,
-    ui: Ui,
+    trace: Trace,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -124,7 +124,7 @@ impl OdooClient {
             url,
             session: Mutex::new(session),
             on_rotated: None,
-            ui: opts.ui,
+            trace: opts.trace,
             next_id: std::sync::atomic::AtomicU64::new(1),
         })
     }
@@ -272,7 +272,7 @@ impl OdooClient {
         let url = self.url.route(route);
         // Redacted now, while the session it may carry is still the one known to the redactor.
         let request_log = body
-            .filter(|_| self.ui.verbosity >= 3)
+            .filter(|_| self.trace.enabled(3))
             .map(|b| self.redacted(&String::from_utf8_lossy(b)));
         let started = Instant::now();
         let outcome = request.send().await;
@@ -281,7 +281,7 @@ impl OdooClient {
             Ok(r) => r,
             Err(e) => {
                 let err = classify_transport(&e);
-                self.ui.debug(
+                self.trace.debug(
                     2,
                     format!("{method} {url} → failed after {elapsed} ms: {err}"),
                 );
@@ -289,10 +289,10 @@ impl OdooClient {
             }
         };
         let status = response.status().as_u16();
-        self.ui
+        self.trace
             .debug(2, format!("{method} {url} → {status} ({elapsed} ms)"));
         if let Some(text) = request_log {
-            self.ui.debug(3, format!("  > {text}"));
+            self.trace.debug(3, format!("  > {text}"));
         }
         let headers = response.headers().clone();
         // The cookie first: even an error answer can rotate the session.
@@ -301,15 +301,15 @@ impl OdooClient {
             Ok(b) => b.to_vec(),
             Err(e) => {
                 let err = classify_transport(&e);
-                self.ui.debug(
+                self.trace.debug(
                     2,
                     format!("{method} {url}: reading the answer failed: {err}"),
                 );
                 return Err(err);
             }
         };
-        if self.ui.verbosity >= 3 {
-            self.ui.debug(
+        if self.trace.enabled(3) {
+            self.trace.debug(
                 3,
                 format!("  < {}", self.redacted(&String::from_utf8_lossy(&body))),
             );
@@ -334,7 +334,8 @@ impl OdooClient {
             match change {
                 CookieChange::Cleared => {
                     if current.is_some() {
-                        self.ui.debug(2, "  the server cleared the session cookie");
+                        self.trace
+                            .debug(2, "  the server cleared the session cookie");
                     }
                     *current = None;
                     None
@@ -347,7 +348,7 @@ impl OdooClient {
             }
         };
         if let Some(sid) = rotated {
-            self.ui.debug(2, "  the server set a new session cookie");
+            self.trace.debug(2, "  the server set a new session cookie");
             if let Some(listener) = &self.on_rotated {
                 listener(&sid);
             }
@@ -600,7 +601,7 @@ mod tests {
         OdooClient::new(
             ServerUrl::parse(base).unwrap(),
             None,
-            ClientOptions::new(Ui::silent(), false),
+            ClientOptions::new(Trace::silent(), false),
         )
         .unwrap()
     }
@@ -674,7 +675,7 @@ mod tests {
         });
         let opts = ClientOptions {
             timeout: Duration::from_millis(300),
-            ..ClientOptions::new(Ui::silent(), false)
+            ..ClientOptions::new(Trace::silent(), false)
         };
         let c = OdooClient::new(
             ServerUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap(),

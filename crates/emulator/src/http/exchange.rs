@@ -1,51 +1,22 @@
-//! The HTTP side: one hyper http1 connection per TCP connection, routed like Odoo's routing map.
-//!
-//! Responses copy what werkzeug/Odoo put on the wire (measured on a real 18.0): upper-case reason
-//! phrases ("400 BAD REQUEST"), `Server: Werkzeug/2.2.2 Python/3.11.2`, `Connection: close`
-//! after every response, werkzeug's HTML error pages, and `X-Content-Type-Options: nosniff` only
-//! on responses that went through Odoo's normal post-processing.
+//! One HTTP exchange as the emulator's handlers see it: the parsed request ([`Req`]), the
+//! session it runs in (resolved from the cookie as Odoo does), and the reply under construction
+//! ([`Reply`]) with werkzeug's wire habits. Shared by the JSON-RPC routes, the form login and
+//! the websocket handshake; owns no routing and no protocol logic.
 
-mod discuss;
-mod form_login;
-mod jsonrpc;
-mod session;
-
-use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::LazyLock;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper::{Method, Response, StatusCode};
 
-use super::model::{self, Session};
-use super::state::Shared;
-use super::time;
+use crate::model::{self, Session};
+use crate::state::Shared;
+use crate::time;
 
 pub type Body = BoxBody<Bytes, std::io::Error>;
-
-/// Serve one TCP connection until it closes, upgrades, or the emulator drops everything.
-pub async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
-    let mut kill = shared.drop_all.subscribe();
-    let svc_shared = shared.clone();
-    let svc = service_fn(move |req| {
-        let shared = svc_shared.clone();
-        async move { Ok::<_, Infallible>(handle(shared, peer.ip(), req).await) }
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), svc)
-        .with_upgrades();
-    tokio::select! {
-        _ = conn => {}
-        _ = kill.changed() => {}
-    }
-}
 
 /// A parsed request, with the body already read.
 pub struct Req {
@@ -124,77 +95,6 @@ pub fn request_session_new(shared: &Shared, req: &Req) -> (String, bool) {
         session.db = monodb;
     }
     (sid, created)
-}
-
-async fn handle(shared: Arc<Shared>, peer: IpAddr, req: Request<Incoming>) -> Response<Body> {
-    shared.lock().stats.http_requests += 1;
-    let (parts, body) = req.into_parts();
-    let path = parts.uri.path().to_string();
-    if path == "/websocket" {
-        return super::ws::handshake::handle(shared, peer, Request::from_parts(parts, ())).await;
-    }
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => Bytes::new(),
-    };
-    let query = parts
-        .uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let req = Req {
-        method: parts.method,
-        path,
-        query,
-        headers: parts.headers,
-        body,
-        peer,
-    };
-    route(&shared, req).into_response()
-}
-
-fn route(shared: &Shared, req: Req) -> Reply {
-    if let Some(route) = jsonrpc::route(&req.path) {
-        return jsonrpc::serve(shared, &req, route);
-    }
-    let get = req.method == Method::GET || req.method == Method::HEAD;
-    if !get && req.method != Method::POST {
-        return Reply::werkzeug(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "The method is not allowed for the requested URL.",
-        );
-    }
-    match req.path.as_str() {
-        "/web/health" | "/websocket/health" if get => Reply::new(StatusCode::OK)
-            .content_type("application/json")
-            .header(header::CACHE_CONTROL, "no-store")
-            .nosniff()
-            .body("{\"status\": \"pass\"}"),
-        "/web/login" => form_login::login(shared, &req),
-        "/web/login/totp" => form_login::totp(shared, &req),
-        "/web/session/logout" if get => session::logout_http(shared, &req),
-        "/odoo" | "/web" | "/web/login_successful" | "/" if get => {
-            form_login::landing(shared, &req)
-        }
-        "/web/health"
-        | "/websocket/health"
-        | "/web/session/logout"
-        | "/odoo"
-        | "/web"
-        | "/web/login_successful"
-        | "/" => {
-            // POST to an http route: the CSRF check fails before anything else.
-            Reply::werkzeug(
-                StatusCode::BAD_REQUEST,
-                "Session expired (invalid CSRF token)",
-            )
-        }
-        _ => Reply::not_found(),
-    }
 }
 
 /// A response under construction.
@@ -357,6 +257,19 @@ pub fn escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// werkzeug's `UserAgentParser` browser patterns: any match makes a UA a "browser", and only
+/// browsers get the `OUTDATED_VERSION` check.
+static BROWSER: LazyLock<regex_lite::Regex> = LazyLock::new(|| {
+    regex_lite::Regex::new(
+        r"(?i)googlebot|msnbot|yahoo|ask jeeves|aol|america\s+online\s+browser|opera|opr|edge|edg|chrome|crios|seamonkey|firefox|firebird|phoenix|iceweasel|galeon|safari|version|webkit|camino|konqueror|k-meleon|netscape|msie|microsoft\s+internet\s+explorer|trident/.+? rv:|lynx|links|baiduspider|bingbot|mozilla",
+    )
+    .unwrap_or_else(|e| panic!("browser regex: {e}"))
+});
+
+pub fn is_browser(user_agent: &str) -> bool {
+    BROWSER.is_match(user_agent)
 }
 
 #[cfg(test)]

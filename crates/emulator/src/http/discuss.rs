@@ -12,7 +12,7 @@ use super::super::mail::{self, PostData};
 use super::super::model::Db;
 use super::super::pyjson::{Dict, Nested};
 use super::super::ws::events;
-use super::jsonrpc::{Ctx, Params, RpcError, require};
+use super::call::{Ctx, Params, RpcError, require};
 
 /// `post_data` keys `_get_allowed_message_post_params` lets through for a discuss channel.
 const ALLOWED_POST_KEYS: &[&str] = &[

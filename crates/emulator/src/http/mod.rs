@@ -1,0 +1,117 @@
+//! The HTTP side: one hyper http1 connection per TCP connection, routed like Odoo's routing map.
+//!
+//! Responses copy what werkzeug/Odoo put on the wire (measured on a real 18.0): upper-case reason
+//! phrases ("400 BAD REQUEST"), `Server: Werkzeug/2.2.2 Python/3.11.2`, `Connection: close`
+//! after every response, werkzeug's HTML error pages, and `X-Content-Type-Options: nosniff` only
+//! on responses that went through Odoo's normal post-processing.
+
+mod call;
+mod discuss;
+pub(crate) mod exchange;
+mod form_login;
+mod jsonrpc;
+mod session;
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{self};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::state::Shared;
+use exchange::{Body, Reply, Req};
+
+/// Serve one TCP connection until it closes, upgrades, or the emulator drops everything.
+pub async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let mut kill = shared.drop_all.subscribe();
+    let svc_shared = shared.clone();
+    let svc = service_fn(move |req| {
+        let shared = svc_shared.clone();
+        async move { Ok::<_, Infallible>(handle(shared, peer.ip(), req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades();
+    tokio::select! {
+        _ = conn => {}
+        _ = kill.changed() => {}
+    }
+}
+
+async fn handle(shared: Arc<Shared>, peer: IpAddr, req: Request<Incoming>) -> Response<Body> {
+    shared.lock().stats.http_requests += 1;
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    if path == "/websocket" {
+        return super::ws::handshake::handle(shared, peer, Request::from_parts(parts, ())).await;
+    }
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let query = parts
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let req = Req {
+        method: parts.method,
+        path,
+        query,
+        headers: parts.headers,
+        body,
+        peer,
+    };
+    route(&shared, req).into_response()
+}
+
+fn route(shared: &Shared, req: Req) -> Reply {
+    if let Some(route) = jsonrpc::route(&req.path) {
+        return jsonrpc::serve(shared, &req, route);
+    }
+    let get = req.method == Method::GET || req.method == Method::HEAD;
+    if !get && req.method != Method::POST {
+        return Reply::werkzeug(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "The method is not allowed for the requested URL.",
+        );
+    }
+    match req.path.as_str() {
+        "/web/health" | "/websocket/health" if get => Reply::new(StatusCode::OK)
+            .content_type("application/json")
+            .header(header::CACHE_CONTROL, "no-store")
+            .nosniff()
+            .body("{\"status\": \"pass\"}"),
+        "/web/login" => form_login::login(shared, &req),
+        "/web/login/totp" => form_login::totp(shared, &req),
+        "/web/session/logout" if get => session::logout_http(shared, &req),
+        "/odoo" | "/web" | "/web/login_successful" | "/" if get => {
+            form_login::landing(shared, &req)
+        }
+        "/web/health"
+        | "/websocket/health"
+        | "/web/session/logout"
+        | "/odoo"
+        | "/web"
+        | "/web/login_successful"
+        | "/" => {
+            // POST to an http route: the CSRF check fails before anything else.
+            Reply::werkzeug(
+                StatusCode::BAD_REQUEST,
+                "Session expired (invalid CSRF token)",
+            )
+        }
+        _ => Reply::not_found(),
+    }
+}
