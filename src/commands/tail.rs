@@ -63,7 +63,21 @@ pub async fn follow(
         .then(|| ChannelSelector::new(&args.channels));
     let start = start_point(ctx, me, args)?;
     super::subscribe::check_subscription(ctx, &me.profile, &args.channels)?;
-    let channels = merged_channels(&me.profile.channels, &args.channels);
+    let mut channels = server_channels(
+        ctx,
+        me,
+        merged_channels(&me.profile.channels, &args.channels),
+    );
+    if args.presence
+        && let Some(own) = me
+            .profile
+            .partner_id
+            .and_then(|p| me.profile.flavor().presence_channel(p))
+        && !channels.contains(&own)
+    {
+        // Where presence has channels, the user's own status change is what --presence shows.
+        channels.push(own);
+    }
 
     // Stdout is written by a thread of its own (see `output::pump`): a stuck reader of our
     // output must not stop this loop from seeing Ctrl-C, the deadline or the server's close.
@@ -257,6 +271,10 @@ pub(super) fn stream_options(
     reconnect: bool,
     presence: bool,
 ) -> Result<StreamOptions> {
+    let flavor = me.profile.flavor();
+    // 16 and early 17 answer with the statuses asked for: the user's own.
+    let own: Vec<i64> = me.profile.partner_id.into_iter().collect();
+    let presence = presence.then(|| flavor.update_presence_event(0, &own));
     Ok(StreamOptions {
         connect: ctx.connect_options(me)?,
         channels,
@@ -385,6 +403,26 @@ fn start_point(ctx: &Context, me: &LoggedIn, args: &TailArgs) -> Result<StartAt>
 }
 
 /// The saved channels, then the `--channel` ones, without repeats.
+/// The names as this profile's server spells them (`mail.channel_5` → `discuss.channel_5` from
+/// 17 on; chat channels dropped on 16, where they come by default), each change said once.
+pub(super) fn server_channels(ctx: &Context, me: &LoggedIn, names: Vec<String>) -> Vec<String> {
+    let flavor = me.profile.flavor();
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let mapped = flavor.map_channel(&name);
+        if let Some(note) = flavor.channel_note(&mapped) {
+            ctx.ui.info(note);
+        }
+        if let odoo_bus_core::odoo::version::MappedChannel::Send(to)
+        | odoo_bus_core::odoo::version::MappedChannel::Renamed { to, .. } = mapped
+            && !out.contains(&to)
+        {
+            out.push(to);
+        }
+    }
+    out
+}
+
 fn merged_channels(saved: &[String], extra: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(saved.len() + extra.len());
     for c in saved.iter().chain(extra) {
