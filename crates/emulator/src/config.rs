@@ -1,10 +1,13 @@
 //! The emulator's knobs. `Default` is a production Odoo 18.0; [`EmulatorConfig::fast`] shrinks the
-//! timers so tests can watch pings, timeouts and keep-alive closes without waiting minutes.
+//! timers so tests can watch pings, timeouts and keep-alive closes without waiting minutes;
+//! [`EmulatorConfig::with_version`] picks another Odoo version's personality.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use super::personality::OdooVersion;
 
 /// Everything that differs between two Odoo servers, as far as a bus client can tell.
 #[derive(Debug, Clone)]
@@ -18,13 +21,16 @@ pub struct EmulatorConfig {
     pub dbs: Vec<String>,
     /// `list_db` server option: `false` makes `/web/database/list` fail with AccessDenied.
     pub list_db: bool,
+    /// Which Odoo this server is: every version-dependent shape follows it (set it with
+    /// [`EmulatorConfig::with_version`], which also sets the version strings below).
+    pub version: OdooVersion,
     /// `version_info.server_version` / `session_info.server_version`.
     pub server_version: String,
     /// `server_version_info`, e.g. `[18, 0, 0, "final", 0, ""]`.
     pub server_version_info: Value,
     /// `session_info.websocket_worker_version`; browsers sending another `?version=` are told
-    /// `OUTDATED_VERSION`.
-    pub websocket_worker_version: String,
+    /// `OUTDATED_VERSION`. `None` (16, early 17): the key is absent and no version is checked.
+    pub websocket_worker_version: Option<String>,
     /// Server PING after this long without any frame in or wake-up (Odoo: 45 s).
     pub idle_ping: Duration,
     /// How long a PING may stay unanswered before the TCP connection is dropped (Odoo: 15 s).
@@ -63,10 +69,13 @@ impl Default for EmulatorConfig {
             port: 0,
             dbs: vec!["odoo".to_string()],
             list_db: true,
-            server_version: "18.0".to_string(),
-            server_version_info: json!([18, 0, 0, "final", 0, ""]),
-            websocket_worker_version: "18.0-2".to_string(),
-            idle_ping: Duration::from_secs(45),
+            version: OdooVersion::V18,
+            server_version: OdooVersion::V18.server_version().to_string(),
+            server_version_info: OdooVersion::V18.server_version_info(),
+            websocket_worker_version: OdooVersion::V18
+                .websocket_worker_version()
+                .map(str::to_string),
+            idle_ping: OdooVersion::V18.idle_ping(),
             pong_timeout: Duration::from_secs(15),
             keep_alive: Duration::from_secs(3600),
             keep_alive_jitter: 0.5,
@@ -95,6 +104,21 @@ impl EmulatorConfig {
             keep_alive: Duration::from_secs(3600),
             keep_alive_jitter: 0.0,
             ..EmulatorConfig::default()
+        }
+    }
+
+    /// This configuration as another Odoo version would have it: its version strings, its
+    /// websocket worker version (or none), its idle-ping delay (scaled like the current one, so
+    /// `fast().with_version(V19)` keeps test-sized timers) and every shape the personality owns.
+    pub fn with_version(self, version: OdooVersion) -> Self {
+        let scale = self.idle_ping.as_secs_f64() / self.version.idle_ping().as_secs_f64();
+        EmulatorConfig {
+            version,
+            server_version: version.server_version().to_string(),
+            server_version_info: version.server_version_info(),
+            websocket_worker_version: version.websocket_worker_version().map(str::to_string),
+            idle_ping: version.idle_ping().mul_f64(scale),
+            ..self
         }
     }
 

@@ -122,8 +122,8 @@ impl PostData {
     }
 }
 
-fn thread_ref(channel_id: i64) -> Value {
-    json!({"id": channel_id, "model": "discuss.channel"})
+fn thread_ref(model: &str, channel_id: i64) -> Value {
+    json!({"id": channel_id, "model": model})
 }
 
 fn persona(partner_id: i64) -> Value {
@@ -148,6 +148,7 @@ fn partner_record(db: &Db, partner_id: i64) -> Value {
 #[allow(clippy::too_many_arguments)]
 fn message_record(
     db: &Db,
+    model: &str,
     message_id: i64,
     channel_id: i64,
     channel_name: &str,
@@ -174,7 +175,7 @@ fn message_record(
     m.insert("is_note".into(), json!(subtype == "mail.mt_note"));
     m.insert("linkPreviews".into(), json!([]));
     m.insert("message_type".into(), json!(post.message_type));
-    m.insert("model".into(), json!("discuss.channel"));
+    m.insert("model".into(), json!(model));
     m.insert("notifications".into(), json!([]));
     m.insert(
         "parentMessage".into(),
@@ -190,7 +191,7 @@ fn message_record(
     m.insert("scheduledDatetime".into(), Value::Bool(false));
     m.insert("subject".into(), Value::Bool(false));
     m.insert("subtype_description".into(), Value::Bool(false));
-    m.insert("thread".into(), thread_ref(channel_id));
+    m.insert("thread".into(), thread_ref(model, channel_id));
     m.insert("write_date".into(), json!(now));
     if for_http {
         m.insert("needaction".into(), Value::Bool(false));
@@ -219,10 +220,12 @@ pub fn post_message(
         c.last_message_id = Some(message_id);
     }
     let now = time::odoo_now();
-    let thread = json!([{"id": channel_id, "model": "discuss.channel", "module_icon": "/mail/static/description/icon.png"}]);
+    let model = inner.version.chat_model();
+    let db = &mut inner.db;
+    let thread = json!([{"id": channel_id, "model": model, "module_icon": "/mail/static/description/icon.png"}]);
     let store = |for_http: bool| {
         json!({
-            "mail.message": [message_record(db, message_id, channel_id, &channel.name, author, post, &now, for_http)],
+            "mail.message": [message_record(db, model, message_id, channel_id, &channel.name, author, post, &now, for_http)],
             "mail.thread": thread,
             "res.partner": [partner_record(db, author)],
         })
@@ -249,7 +252,7 @@ pub fn post_message(
                     "new_message_separator": message_id + 1,
                     "persona": persona(author),
                     "syncUnread": true,
-                    "thread": thread_ref(channel_id),
+                    "thread": thread_ref(model, channel_id),
                 }],
                 "res.partner": [{"id": author, "name": author_name}],
             }),
@@ -309,7 +312,7 @@ pub fn typing(
             "last_seen_dt": time::odoo_now(),
             "persona": persona(partner),
             "seen_message_id": seen,
-            "thread": thread_ref(channel_id),
+            "thread": thread_ref(inner.version.chat_model(), channel_id),
         }],
         "res.partner": [{
             "active": true,

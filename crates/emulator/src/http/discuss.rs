@@ -50,7 +50,7 @@ pub fn message_post(ctx: &Ctx, params: &Params) -> Result<Nested, RpcError> {
         &["thread_model", "thread_id", "post_data"],
         "ThreadController.mail_message_post",
     )?;
-    if params["thread_model"] != "discuss.channel" {
+    if params["thread_model"] != ctx.shared.cfg.version.chat_model() {
         return Err(RpcError::not_found());
     }
     let channel_id = as_id(&params["thread_id"]).ok_or_else(RpcError::not_found)?;
@@ -190,7 +190,7 @@ pub fn call_kw(ctx: &Ctx, params: &Params) -> Result<Nested, RpcError> {
     )?;
     let model = params["model"].as_str().unwrap_or_default();
     let method = params["method"].as_str().unwrap_or_default();
-    if model != "discuss.channel" {
+    if model != ctx.shared.cfg.version.chat_model() {
         return Err(RpcError::server("builtins.KeyError", format!("'{model}'")));
     }
     let uid = ctx.uid.ok_or_else(RpcError::session_expired)?;
@@ -327,7 +327,10 @@ pub fn peek_notifications(ctx: &mut Ctx, params: &Params) -> Result<Nested, RpcE
     let db = ctx.shared.cfg.main_db();
     let mut channels: Vec<&Channel> = sub.channels.iter().collect();
     channels.sort_by_key(|c| c.to_string());
-    let channels: Vec<Value> = channels.into_iter().map(|c| c.key_json(db)).collect();
+    let channels: Vec<Value> = channels
+        .into_iter()
+        .map(|c| c.key_json(db, ctx.shared.cfg.version.chat_model()))
+        .collect();
     Ok(Dict::new()
         .set("channels", channels)
         .set("notifications", notifications)

@@ -125,8 +125,13 @@ pub async fn handle(shared: Arc<Shared>, _peer: IpAddr, req: Request<()>) -> Res
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(is_browser);
-    let outdated =
-        browser && version.as_deref() != Some(shared.cfg.websocket_worker_version.as_str());
+    // 16 and early 17 have no worker version: any `?version=` (or none) is fine there.
+    let outdated = browser
+        && shared
+            .cfg
+            .websocket_worker_version
+            .as_deref()
+            .is_some_and(|expected| version.as_deref() != Some(expected));
     let cookie = cookie_sid(&req);
     let same_site_violation = shared.cfg.public_samesite_ws && !origin_matches(&req);
     let (cookie_to_set, accepted) = open_session(
