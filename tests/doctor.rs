@@ -299,10 +299,7 @@ fn notifications_that_never_arrive_are_named() {
     assert!(line.contains("notifications never arrive"), "{line}");
     // As on a real Odoo with NOTIFY broken: the stored row is still handed over when asked
     // again, so doctor can tell a dead dispatcher from a public socket.
-    assert!(
-        line.contains("the server has it stored"),
-        "{line}"
-    );
+    assert!(line.contains("the server has it stored"), "{line}");
     run.assert_passed("socket-auth");
 }
 

@@ -92,6 +92,20 @@ pub async fn follow(
         args.timestamps,
         Box::new(pump.collector()),
     );
+    if tail_format(args.output, args.json) == OutputFormat::Pretty {
+        // One batch read before the first line, so presence lines name people; a failure or a
+        // slow server only leaves ids (never NDJSON: it reads no names).
+        let read = tokio::time::timeout(NAMES_TIMEOUT, client.user_partner_names(NAMES_LIMIT));
+        match read.await {
+            Ok(Ok(names)) => printer.learn_partners(&names),
+            Ok(Err(e)) => ctx
+                .ui
+                .debug(1, format!("could not read people's names: {e}")),
+            Err(_) => ctx
+                .ui
+                .debug(1, "reading people's names took too long: showing ids"),
+        }
+    }
     let options = stream_options(ctx, me, channels, start, !args.no_reconnect, args.presence)?;
     let keeper = super::client::ProfileSessionKeeper::new(ctx, client);
     let mut stream = BusStream::new(options, keeper);
@@ -228,6 +242,23 @@ impl Stops {
     }
 }
 
+/// Longest wait for the one read of people's names (pretty output only).
+const NAMES_TIMEOUT: Duration = Duration::from_secs(3);
+/// Users' partners named up front; more are learned from payloads as they come.
+const NAMES_LIMIT: usize = 2000;
+
+/// Tail's format rules: `--json` is NDJSON, else `-o`, else pretty on a terminal.
+fn tail_format(output: Option<OutputFormat>, json: bool) -> OutputFormat {
+    if json {
+        return OutputFormat::Ndjson;
+    }
+    output.unwrap_or(if std::io::stdout().is_terminal() {
+        OutputFormat::Pretty
+    } else {
+        OutputFormat::Ndjson
+    })
+}
+
 /// The stdout printer under tail's format rules (pretty on a terminal, NDJSON otherwise, `--json`
 /// = `-o ndjson`); shared with `send --event`.
 pub(super) fn stdout_printer(
@@ -238,15 +269,7 @@ pub(super) fn stdout_printer(
     out: Box<dyn std::io::Write + Send>,
 ) -> Box<dyn output::Printer + Send> {
     let stdout_tty = std::io::stdout().is_terminal();
-    let format = if json {
-        OutputFormat::Ndjson
-    } else {
-        output.unwrap_or(if stdout_tty {
-            OutputFormat::Pretty
-        } else {
-            OutputFormat::Ndjson
-        })
-    };
+    let format = tail_format(output, json);
     let width = stdout_tty
         .then(|| terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| w.0 as usize))
         .flatten();

@@ -71,6 +71,28 @@ impl OdooClient {
     }
 }
 
+impl OdooClient {
+    /// The names of the partners that are users (the people presence and typing lines speak
+    /// of), in ONE read: the pretty printer's names for payloads that carry only an id (19's
+    /// presence, 16's `bus/im_status`). At most `limit` rows.
+    pub async fn user_partner_names(&self, limit: usize) -> Result<Vec<(u64, String)>, RpcError> {
+        let params = json!({
+            "model": "res.partner",
+            "method": "search_read",
+            "args": [[["user_ids", "!=", false]]],
+            "kwargs": {"fields": ["name"], "limit": limit},
+        });
+        let rows: Option<Vec<Value>> = self
+            .call("/web/dataset/call_kw/res.partner/search_read", params)
+            .await?;
+        Ok(rows
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| Some((r.get("id")?.as_u64()?, r.get("name")?.as_str()?.to_string())))
+            .collect())
+    }
+}
+
 /// Plain chat text as the body HTML `/mail/message/post` expects (the body is taken as HTML,
 /// §7.1): `& < > " '` escaped and every line break (`\n`, `\r\n`, `\r`) turned into `<br>`, as
 /// the web client's composer does, so the text shows exactly as typed.
