@@ -97,6 +97,8 @@ pub fn finalize(inner: &mut Inner, old_sid: &str, uid: i64, db: &str) -> String 
         pre_uid: None,
         token: stamp,
         websocket_session: false,
+        created: std::time::Instant::now(),
+        next_sid: None,
     };
     inner.stats.logins += 1;
     inner.db.rotate(old_sid, session)
