@@ -119,6 +119,17 @@ pub enum Command {
     )]
     Doctor(DoctorArgs),
 
+    /// Measure delivery over time: one round trip every --every, metrics, a monitoring-plugin
+    /// check, or a capacity test
+    ///
+    /// Each probe is the round trip doctor's `delivery` check makes (a notification to the user's
+    /// own partner that changes nothing) plus one HTTP check. With --check it is a monitoring
+    /// plugin: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (these codes replace the ones below).
+    #[command(
+        after_help = "Examples:\n  odoo-bus probe --every 30s --metrics-listen 127.0.0.1:9464\n  odoo-bus probe --check --warning 500ms --critical 2s --samples 3\n  odoo-bus probe --connections 100 --ramp 10 --hold 60s --storm"
+    )]
+    Probe(ProbeArgs),
+
     /// Run a built-in Odoo emulator with believable traffic and tail it (no server needed)
     #[command(
         after_help = "Examples:\n  odoo-bus demo\n  odoo-bus demo -o ndjson | jq -c 'select(.type == \"discuss.channel/new_message\")'"
@@ -332,6 +343,84 @@ pub struct DoctorArgs {
     /// Also hold an idle connection for 70 s to catch proxies that cut idle websockets
     #[arg(long)]
     pub deep: bool,
+}
+
+/// How probe lines are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeFormat {
+    /// One human line per probe
+    Pretty,
+    /// One JSON object per probe: {"type":"odoo-bus/probe","result":…,"latency_s":…}
+    Ndjson,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// Time between probes [default: 30s; 1s between --check samples; 2s in a capacity test]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub every: Option<Duration>,
+
+    /// Stop after N probes (default: until Ctrl-C)
+    #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// How long one probe waits for its notification before it counts as missed
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub timeout: Duration,
+
+    /// Output format [default: pretty on a terminal, ndjson otherwise]
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub output: Option<ProbeFormat>,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464)
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
+    /// Write the same metrics to this file after each probe, atomically (node_exporter's
+    /// textfile collector)
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+
+    /// Monitoring-plugin mode: one status line with performance data, exit 0/1/2/3
+    #[arg(long, requires_all = ["warning", "critical"], conflicts_with_all = ["connections", "metrics_listen", "metrics_file", "count"])]
+    pub check: bool,
+
+    /// --check: WARNING when the median delivery takes this long or more
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "check")]
+    pub warning: Option<Duration>,
+
+    /// --check: CRITICAL when the median delivery takes this long or more
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "check")]
+    pub critical: Option<Duration>,
+
+    /// --check: how many probes to take (the median latency is judged)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100), requires = "check")]
+    pub samples: u64,
+
+    /// Capacity test: open up to N extra websockets while the probe measures (load!)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub connections: Option<u64>,
+
+    /// Capacity test: sockets opened per second
+    #[arg(
+        long,
+        value_name = "PER_SECOND",
+        default_value_t = 10.0,
+        requires = "connections"
+    )]
+    pub ramp: f64,
+
+    /// Capacity test: how long to hold the sockets once all are open
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s", requires = "connections")]
+    pub hold: Duration,
+
+    /// Capacity test: then close every socket and reopen all at once, and time the settling
+    #[arg(long, requires = "connections")]
+    pub storm: bool,
+
+    /// Capacity test: allow more than 200 sockets and longer than 5 minutes
+    #[arg(long, requires = "connections")]
+    pub lift_load_limits: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -12,4 +12,5 @@ pub mod complete;
 pub mod doctor;
 pub mod manpage;
 pub mod output;
+pub mod probe;
 pub mod ui;

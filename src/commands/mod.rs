@@ -9,6 +9,7 @@ pub mod demo;
 pub mod doctor;
 pub mod login;
 pub mod logout;
+pub mod probe;
 pub mod send;
 pub mod status;
 pub mod subscribe;
@@ -106,6 +107,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Send(args) => send::run(&ctx, args).await,
         Command::Doctor(args) => doctor::run(&ctx, args).await,
         Command::Demo(args) => demo::run(&ctx, args).await,
+        Command::Probe(args) => probe::run(&ctx, args).await,
         Command::Completions(args) => completions::run(&ctx, args),
     }
 }
