@@ -279,6 +279,11 @@ pub struct TailArgs {
     /// which channel a notification came from)
     #[arg(long, requires = "channels")]
     pub only_channels: bool,
+
+    /// Also print {"type":"odoo-bus/gap",…} on stdout when notifications may have been missed
+    /// (a resume point or an outage older than the ~100 s Odoo keeps; warned on stderr anyway)
+    #[arg(long)]
+    pub gaps: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -335,6 +335,7 @@ fn apply_login(
     // Notification ids belong to one database: a resume point from another is meaningless.
     if p.url.as_deref() != Some(url) || p.db.as_deref() != Some(db) {
         p.last_id = None;
+        p.last_id_at = None;
     }
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     p.url = Some(url.to_string());

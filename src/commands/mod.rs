@@ -7,6 +7,7 @@ mod client;
 pub mod completions;
 pub mod demo;
 pub mod doctor;
+mod gaps;
 pub mod login;
 pub mod logout;
 pub mod probe;

@@ -25,15 +25,13 @@ use crate::probe::metrics::{self, Registry};
 use crate::probe::plugin::{self, Thresholds};
 use crate::probe::sample::{Sample, Tally};
 use crate::ui::Ui;
-use odoo_bus_core::bus::roundtrip::Target;
+use odoo_bus_core::bus::roundtrip::{self, Target};
 use odoo_bus_core::bus::stream::{BusStream, StartAt, Status};
 use odoo_bus_core::error::{Error, ErrorKind, Result};
 
 /// After connecting, how long to read before the first probe (the subscribe's replay of the
 /// last 50 s must not pass for the first echo).
 const SETTLE: Duration = Duration::from_millis(300);
-
-type Probe = Prober<ProfileSessionKeeper>;
 
 pub async fn run(ctx: &Context, args: ProbeArgs) -> Result<i32> {
     if args.check {
@@ -51,7 +49,7 @@ fn selected_profiles(ctx: &Context) -> Vec<String> {
 }
 
 /// Log in to the profile's server, find the settings record, open the probe socket.
-async fn start(ctx: &Context, ui: &Ui, timeout: Duration) -> Result<(Probe, LoggedIn)> {
+async fn start(ctx: &Context, ui: &Ui, timeout: Duration) -> Result<(Prober, LoggedIn)> {
     let me = ctx.logged_in()?;
     let client = ctx.logged_in_client(&me)?;
     ctx.require_valid_session(&client).await?;
@@ -72,7 +70,11 @@ async fn start(ctx: &Context, ui: &Ui, timeout: Duration) -> Result<(Probe, Logg
             target.settings_id
         ));
     }
-    let options = super::tail::stream_options(ctx, &me, Vec::new(), StartAt::Recent, true, false)?;
+    let start_at = match roundtrip::newest_id(&client).await {
+        Some(id) => StartAt::After(id),
+        None => StartAt::Recent,
+    };
+    let options = super::tail::stream_options(ctx, &me, Vec::new(), start_at, true, false)?;
     let keeper = ProfileSessionKeeper::new(ctx, ctx.logged_in_client(&me)?);
     let status_ui = ui.clone();
     let sink: StatusSink = Box::new(move |s| report_status(&status_ui, s));
@@ -500,12 +502,14 @@ async fn load(ctx: &Context, args: &ProbeArgs, asked: usize) -> Result<i32> {
         while events.try_recv().is_ok() {}
         let (storm_tx, mut storm_events) = mpsc::unbounded_channel();
         let storm_start = Instant::now();
+        // A receiver that has seen the stop above (a clone of the old one would not).
+        let storm_stop = stop_tx.subscribe();
         for i in 0..n {
             tokio::spawn(capacity::open_socket(
                 i,
                 connect.clone(),
                 session.clone(),
-                stop_rx.clone(),
+                storm_stop.clone(),
                 storm_tx.clone(),
             ));
         }

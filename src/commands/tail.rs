@@ -107,6 +107,15 @@ pub async fn follow(
         }
     }
     let options = stream_options(ctx, me, channels, start, !args.no_reconnect, args.presence)?;
+    let mut gaps = super::gaps::GapWatch::new(
+        ctx.ui.clone(),
+        ctx.logged_in_client(me).ok(),
+        me.profile.flavor(),
+        start,
+        me.profile.last_id_at.filter(|_| args.resume),
+        args.gaps
+            .then(|| Box::new(pump.collector()) as Box<dyn std::io::Write + Send>),
+    );
     let keeper = super::client::ProfileSessionKeeper::new(ctx, client);
     let mut stream = BusStream::new(options, keeper);
 
@@ -145,8 +154,12 @@ pub async fn follow(
         match event {
             Err(e) => break Ending::Failed(e),
             Ok(Event::End) => break Ending::ServerClosed,
-            Ok(Event::Status(status)) => report(ctx, &status, &mut spinner),
+            Ok(Event::Status(status)) => {
+                report(ctx, &status, &mut spinner);
+                gaps.status(&status).await;
+            }
             Ok(Event::Batch(batch)) => {
+                gaps.frame();
                 let mut chosen = batch.fresh;
                 chosen.retain(|n| {
                     types.accepts(&n.kind)
@@ -460,6 +473,7 @@ fn save_last_id(ctx: &Context, last: Option<u64>) {
     let Some(last) = last else { return };
     let result = ctx.store.update_profile(ctx.profile_name(), |p| {
         p.last_id = Some(last);
+        p.last_id_at = Some(super::gaps::now_unix());
         Ok(())
     });
     if let Err(e) = result {

@@ -65,6 +65,10 @@ pub struct Profile {
     /// The highest notification id the last `tail` saw, for `tail --resume`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_id: Option<u64>,
+    /// When the tail that saved it stopped listening (Unix seconds): how old a `--resume` point
+    /// is, to warn when the server may have deleted what came after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_id_at: Option<i64>,
     #[serde(flatten)]
     pub extra: toml::Table,
 }

@@ -33,4 +33,42 @@ pub struct Faults {
     pub no_pings: bool,
     /// Drop the TCP connection after this many data frames on a socket.
     pub max_frames_per_socket: Option<usize>,
+    /// A slow dispatcher: every push to a socket waits this long first (the delivery latency a
+    /// probe should see grow).
+    pub delivery_delay: Option<Duration>,
+    /// Lose this fraction (0..=1) of the notifications pushed to sockets: the row exists, the
+    /// socket's cursor moves past it, the frame never goes (F12's "one message missing").
+    /// Deterministic: 0.5 loses every second one, 0.25 every fourth.
+    pub drop_fraction: f64,
+    /// The gevent worker's database pool: with this many sockets open, the next one is
+    /// upgraded and then closed at once with 1013 TRY_LATER (`PoolError`), as Odoo does.
+    pub max_sockets: Option<usize>,
+}
+
+impl Faults {
+    /// Whether the `n`-th pushed notification (0-based) is lost under `drop_fraction`: the
+    /// running total of lost ones is `floor((n + 1) × fraction)`.
+    pub fn drops(&self, n: u64) -> bool {
+        let f = self.drop_fraction.clamp(0.0, 1.0);
+        f > 0.0 && ((n + 1) as f64 * f).floor() > (n as f64 * f).floor()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_fraction_is_exact_and_deterministic() {
+        let f = |x| Faults {
+            drop_fraction: x,
+            ..Faults::default()
+        };
+        let lost = |x: f64| (0..100).filter(|n| f(x).drops(*n)).count();
+        assert_eq!(lost(0.0), 0);
+        assert_eq!(lost(0.5), 50);
+        assert_eq!(lost(0.25), 25);
+        assert_eq!(lost(1.0), 100);
+        assert!(f(0.5).drops(1) && !f(0.5).drops(0));
+    }
 }

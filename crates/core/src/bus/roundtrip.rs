@@ -127,6 +127,23 @@ impl Target {
     }
 }
 
+/// The newest notification id the user's channels got in the last 50 s (what a `subscribe`
+/// with `last = 0` would replay), so a probe socket can start after it: an echo of an earlier
+/// run (doctor, another probe) replayed at connect must not pass for this run's first.
+pub async fn newest_id(client: &OdooClient) -> Option<u64> {
+    let params = json!({"channels": [], "last": 0, "is_first_poll": true});
+    let answer: Value = client
+        .call("/websocket/peek_notifications", params)
+        .await
+        .ok()??;
+    answer
+        .get("notifications")?
+        .as_array()?
+        .iter()
+        .filter_map(|n| n.get("id").and_then(Value::as_u64))
+        .max()
+}
+
 /// Whether a notification is a settings echo for this record, on any version.
 pub fn is_probe(kind: &str, payload: &Value, settings_id: i64) -> bool {
     matches!(kind, "res.users.settings" | "res.users.settings/insert")

@@ -69,6 +69,8 @@ struct Socket {
     awaiting_pong: Option<Instant>,
     keep_alive_deadline: Instant,
     data_frames_sent: usize,
+    /// Notifications pushed (or lost to the `drop_fraction` fault) on this socket.
+    pushed: u64,
 }
 
 /// What the socket task needs to know about the accepted connection.
@@ -89,6 +91,24 @@ pub async fn run(shared: Arc<Shared>, upgraded: Upgraded, accepted: Accepted) {
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
     if accepted.outdated {
         close_and_wait(&shared, &mut ws, 1000, "OUTDATED_VERSION").await;
+        return;
+    }
+    let pool_full = {
+        let mut inner = shared.lock();
+        let full = inner
+            .faults
+            .max_sockets
+            .is_some_and(|k| inner.sockets.len() >= k);
+        if full {
+            inner.stats.server_errors.push(
+                "Exception occurred during websocket request handling: PoolError: The Connection Pool Is Full".into(),
+            );
+        }
+        full
+    };
+    if pool_full {
+        // websocket.py: `except PoolError: websocket.close(CloseCode.TRY_LATER)`.
+        close_now(&shared, &mut ws, 1013, "").await;
         return;
     }
     let id = shared.next_socket_id();
@@ -121,6 +141,7 @@ pub async fn run(shared: Arc<Shared>, upgraded: Upgraded, accepted: Accepted) {
         awaiting_pong: None,
         keep_alive_deadline: now + cfg.keep_alive.mul_f64(1.0 + jitter),
         data_frames_sent: 0,
+        pushed: 0,
     };
     let end = socket.serve(&mut ws, &wake, cmd_rx).await;
     drop(ws);
@@ -484,13 +505,26 @@ impl Socket {
                         now,
                         cfg.last0_window,
                     );
-                    if rows.is_empty() {
+                    let ids: Vec<u64> = rows.iter().map(|r| r.id).collect();
+                    // The `drop_fraction` fault: lost rows count as sent (never replayed here).
+                    let faults = &inner.faults;
+                    let kept: Vec<_> = rows
+                        .iter()
+                        .filter(|_| {
+                            let lost = faults.drops(self.pushed);
+                            self.pushed += 1;
+                            !lost
+                        })
+                        .collect();
+                    if !ids.is_empty() {
+                        self.cursor.record_sent(ids, now, cfg.history);
+                    }
+                    if kept.is_empty() {
                         Some(None)
                     } else {
-                        let ids: Vec<u64> = rows.iter().map(|r| r.id).collect();
-                        let text = bus::encode_batch(rows.iter().map(|r| (r.id, &*r.message)));
-                        self.cursor.record_sent(ids, now, cfg.history);
-                        Some(Some(text))
+                        Some(Some(bus::encode_batch(
+                            kept.iter().map(|r| (r.id, &*r.message)),
+                        )))
                     }
                 }
             }
@@ -499,6 +533,10 @@ impl Socket {
             None => close_now(&self.shared, ws, 4001, "").await,
             Some(None) => Step::Continue,
             Some(Some(text)) => {
+                let delay = self.shared.lock().faults.delivery_delay;
+                if let Some(delay) = delay {
+                    tokio::time::sleep(delay).await;
+                }
                 self.last_traffic = Instant::now();
                 if ws.send(Message::text(text)).await.is_err() {
                     return Step::End(End::Closed);
