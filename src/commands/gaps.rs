@@ -169,7 +169,12 @@ impl GapWatch {
 pub fn gap_json(gap: Option<&Gap>, after_id: u64, missing: Option<bool>) -> Value {
     let time = |t: SystemTime| {
         jiff::Timestamp::try_from(t)
-            .map(|ts| ts.round(jiff::Unit::Second).unwrap_or(ts).to_string())
+            // Whole seconds, cut like the stderr clock (not rounded), so both say the same.
+            .map(|ts| {
+                jiff::Timestamp::from_second(ts.as_second())
+                    .unwrap_or(ts)
+                    .to_string()
+            })
             .ok()
     };
     json!({
