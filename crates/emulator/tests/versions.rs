@@ -152,6 +152,34 @@ async fn login_and_session_info_per_version() {
         .await;
         let si = &r.json()["result"];
         assert_eq!(si["uid"], 2, "{v}");
+        let set_cookies = |h: &reqwest::header::HeaderMap| -> Vec<String> {
+            h.get_all("set-cookie")
+                .iter()
+                .filter_map(|c| c.to_str().ok())
+                .filter_map(|c| c.split('=').next().map(str::to_string))
+                .collect()
+        };
+        let sid = r.cookie().expect("a session cookie");
+        assert_eq!(sid.len(), if row.major >= 18 { 84 } else { 40 }, "{v}");
+        let twice = row.major == 19;
+        assert_eq!(
+            set_cookies(&r.headers),
+            if twice {
+                vec!["session_id"; 2]
+            } else {
+                vec!["session_id"]
+            },
+            "{v}"
+        );
+        let gone = rpc(&url, "/web/session/destroy", json!({}), Some(&sid)).await;
+        let mut names = set_cookies(&gone.headers);
+        names.sort();
+        let expected: &[&str] = match row.major {
+            16 => &["session_id"],
+            19 => &["cids", "color_scheme", "session_id"],
+            _ => &["cids", "session_id"],
+        };
+        assert_eq!(names, expected, "{v}");
         assert_eq!(si["server_version"], row.server_version, "{v}");
         assert_eq!(si["server_version_info"][0], row.major, "{v}");
         match row.worker {

@@ -126,6 +126,15 @@ pub fn authenticate(ctx: &mut Ctx, params: &Params) -> Result<Nested, RpcError> 
         }
         Ok(Credentials::LoggedIn(uid)) => {
             ctx.sid = finalize(&mut inner, &ctx.sid, uid, &db);
+            if ctx.shared.cfg.version.authenticate_sets_cookie_twice() {
+                // 19 answers with two identical `Set-Cookie: session_id=` lines (measured).
+                ctx.extra_cookies.push(format!(
+                    "session_id={}; Expires={}; Max-Age={}; HttpOnly; Path=/",
+                    ctx.sid,
+                    time::http_date_in_days(365),
+                    ctx.shared.cfg.session_max_age
+                ));
+            }
             Ok(session_info(ctx.shared, &inner, uid, ctx.req))
         }
     }
@@ -142,10 +151,12 @@ pub fn destroy(ctx: &mut Ctx) -> Result<Nested, RpcError> {
     let mut inner = ctx.shared.lock();
     let old = ctx.sid.clone();
     ctx.sid = inner.db.rotate(&old, Session::anonymous(None));
-    ctx.extra_cookies.push(format!(
-        "cids=; Expires={}; Max-Age=0; Path=/",
-        time::http_date_in_days(365)
-    ));
+    for name in ctx.shared.cfg.version.destroy_clears_cookies() {
+        ctx.extra_cookies.push(format!(
+            "{name}=; Expires={}; Max-Age=0; Path=/",
+            time::http_date_in_days(365)
+        ));
+    }
     Ok(Nested::Plain(Value::Null))
 }
 

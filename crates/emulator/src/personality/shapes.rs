@@ -458,7 +458,7 @@ impl OdooVersion {
                             "id": member,
                             "message_unread_counter": 0,
                             "message_unread_counter_bus_id": m.last_bus_id,
-                            "new_message_separator": m.last_bus_id,
+                            "new_message_separator": m.id + 1,
                             "partner_id": m.author.partner_id,
                         }]}),
                     ));
