@@ -220,6 +220,13 @@ impl OdooVersion {
         }
     }
 
+    /// Whether closing with `code` sends a close frame at all: on 19, `KILL_NOW` (4003) and
+    /// 1006 go straight to `_terminate()` (the TCP connection just ends; nothing in 19 itself
+    /// closes with 4003, and its browser worker calls 4003 `RECONNECTING`). Always before 19.
+    pub fn sends_close_frame(self, code: u16) -> bool {
+        self != OdooVersion::V19 || (code != 4003 && code != 1006)
+    }
+
     /// 19 rotates the session id every 3 hours; older versions never on their own.
     pub fn sid_rotation(self) -> Option<Duration> {
         (self == OdooVersion::V19).then(|| Duration::from_secs(3 * 3600))

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use odoo_bus_emulator::{EmulatorConfig, OdooVersion};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -449,6 +449,11 @@ async fn chat_typing_presence_and_polling_per_version() {
             Some(&poller),
         )
         .await;
+        // The 1-byte 0x00 probe: silent on the wire everywhere, a logged error before 19.
+        ws.send(Message::binary(vec![0u8])).await.unwrap();
+        assert!(quiet_for(&mut ws, Duration::from_millis(150)).await, "{v}");
+        let logged = control.stats().server_errors.len();
+        assert_eq!(logged, usize::from(v != OdooVersion::V19), "{v}");
         if v == OdooVersion::V19 {
             assert_eq!(missed.json()["result"], false, "{}", missed.text);
         } else {
@@ -490,11 +495,19 @@ async fn nineteen_rejects_the_18_presence_shape_without_closing() {
         p,
         json!({"debounce": false, "im_status": "busy", "partner_id": 3})
     );
-    // The 1-byte liveness frame is fine on 19; KILL_NOW closes without waiting.
+    // The 1-byte liveness frame is fine on 19 (and logged as an error nowhere).
     ws.send(Message::binary(vec![0u8])).await.unwrap();
     assert!(quiet_for(&mut ws, Duration::from_millis(200)).await);
+    assert_eq!(control.stats().server_errors.len(), 1);
+    // KILL_NOW (4003) ends the TCP connection without any close frame.
     control.close_all(4003, "");
-    assert_eq!(close_of(&mut ws).await.0, 4003);
+    match tokio::time::timeout(Duration::from_secs(2), ws.next())
+        .await
+        .expect("ends")
+    {
+        None | Some(Err(_)) => {}
+        other => panic!("no close frame on KILL_NOW, got {other:?}"),
+    }
 }
 
 #[tokio::test]
