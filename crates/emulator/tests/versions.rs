@@ -195,6 +195,17 @@ async fn login_and_session_info_per_version() {
         assert_eq!(has("user_id"), row.major <= 17, "{v} user_id");
         assert_eq!(has("is_public"), row.worker.is_some(), "{v} is_public");
         assert_eq!(has("registry_hash"), row.major == 19, "{v} registry_hash");
+        assert_eq!(has("user_settings"), row.major >= 17, "{v} user_settings");
+        assert_eq!(
+            si["user_settings"]["id"].as_i64(),
+            (row.major >= 17).then_some(1),
+            "{v}"
+        );
+        if row.major == 19 {
+            // 19's Store names ids instead of nesting personas.
+            assert_eq!(si["storeData"]["Store"]["self_partner"], 3);
+            assert_eq!(si["currencies"]["1"]["name"], "USD");
+        }
         assert_eq!(emu.control().config().version, v);
     }
 }

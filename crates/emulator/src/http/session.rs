@@ -197,6 +197,9 @@ pub fn session_info(shared: &Shared, inner: &Inner, uid: i64, req: &Req) -> Nest
     };
     let value = |key: &str| -> Option<Nested> {
         let plain = |v: Value| Some(Nested::Plain(v));
+        if let Some(v) = cfg.version.session_info_constant(key) {
+            return plain(v);
+        }
         match key {
             "uid" => plain(json!(uid)),
             "is_system" | "is_admin" => plain(json!(user.is_system())),
@@ -212,7 +215,7 @@ pub fn session_info(shared: &Shared, inner: &Inner, uid: i64, req: &Req) -> Nest
             "registry_hash" => plain(json!(
                 "5a69e8639e6deaa0b4c9727e43ad23abff955da16fd2ebb899ff13309167d285"
             )),
-            "user_settings" => plain(mail::store_data(db, uid)["Store"]["settings"].clone()),
+            "user_settings" => mail::user_settings(db, cfg.version, uid).map(Nested::Plain),
             "server_version" => plain(json!(cfg.server_version)),
             "server_version_info" => plain(cfg.server_version_info.clone()),
             "support_url" => plain(json!("https://www.odoo.com/buy")),
@@ -256,7 +259,7 @@ pub fn session_info(shared: &Shared, inner: &Inner, uid: i64, req: &Req) -> Nest
             "warning" => plain(json!(if user.is_system() { "admin" } else { "user" })),
             "expiration_date" | "expiration_reason" | "map_box_token" | "ocn_token_key"
             | "fcm_project_id" => plain(json!(false)),
-            "storeData" => plain(mail::store_data(db, uid)),
+            "storeData" => plain(mail::store_data(db, cfg.version, uid)),
             "inbox_action" => plain(json!(109)),
             "odoobot_initialized" => plain(json!(false)),
             "iap_company_enrich" => plain(json!(true)),
