@@ -411,6 +411,13 @@ impl OdooVersion {
                         }}),
                     ));
                 }
+                // On the members subchannel, before the rest (`_notify_thread`; unseen by a
+                // client that named the channel explicitly, as the capture did).
+                notes.push(Note::new(
+                    To::ChatSub(m.channel_id),
+                    "mail.record/insert",
+                    json!({"Thread": {"id": m.channel_id, "is_pinned": true, "model": model}}),
+                ));
                 notes.push(Note::new(
                     chat,
                     "discuss.channel/last_interest_dt_changed",
