@@ -173,9 +173,9 @@ impl OdooVersion {
         self == OdooVersion::V19
     }
 
-    /// Whether `/websocket/on_closed` exists (18 on).
+    /// Whether `/websocket/on_closed` exists (late 17 on: it came with pushed presence).
     pub fn has_on_closed(self) -> bool {
-        self >= OdooVersion::V18
+        self >= OdooVersion::V17Late
     }
 
     /// Whether a socket closing sets its user offline at once (late 17 on). On 16 and early 17
