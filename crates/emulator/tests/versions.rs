@@ -251,7 +251,13 @@ fn config_follows_the_personality() {
         assert_eq!(cfg.websocket_worker_version.as_deref(), row.worker);
         assert_eq!(row.version.chat_model(), row.chat_model);
         assert_eq!(cfg.server_version_info, row.version.server_version_info());
-        let _: &Value = &cfg.server_version_info;
+        // 19 pings after 40 s of silence instead of 45, and `fast()` keeps the proportion.
+        let fast = EmulatorConfig::fast();
+        let ratio = |c: &EmulatorConfig| c.idle_ping.as_secs_f64() / fast.idle_ping.as_secs_f64();
+        let expected = if row.major == 19 { 40.0 / 45.0 } else { 1.0 };
+        let got = ratio(&fast.clone().with_version(row.version));
+        assert!((got - expected).abs() < 1e-9, "{:?}: {got}", row.version);
+        assert_eq!(cfg.session_rotation.is_some(), row.major == 19);
     }
 }
 
