@@ -138,8 +138,7 @@ impl OdooVersion {
     pub fn presence_channels(self) -> PresenceChannels {
         match self {
             OdooVersion::V16 | OdooVersion::V17Early => PresenceChannels::None,
-            OdooVersion::V17Late => PresenceChannels::InternalOnly,
-            OdooVersion::V18 => PresenceChannels::SharedChannel,
+            OdooVersion::V17Late | OdooVersion::V18 => PresenceChannels::SharedChannel,
             OdooVersion::V19 => PresenceChannels::Tokens,
         }
     }
@@ -452,9 +451,8 @@ pub const INTERNAL_ONLY_KEYS: &[&str] = &[
 pub enum PresenceChannels {
     /// No presence channels (16, early 17): the string is an inert channel like any other.
     None,
-    /// Late 17: internal users get any partner's; a non-numeric id voids the subscription.
-    InternalOnly,
-    /// 18: internal users, or anyone sharing a channel with the partner; bad ids void it.
+    /// Late 17 and 18: internal users, or anyone sharing a channel with the partner; a
+    /// non-numeric id voids the whole subscription.
     SharedChannel,
     /// 19: `res.partner_<id>` optionally `-<token>`; a malformed string is skipped (a warning
     /// in the server log), and the user's own presence channel is always added.
