@@ -204,6 +204,12 @@ impl OdooVersion {
         self == OdooVersion::V19
     }
 
+    /// Whether the server keeps a device log (18 on), which re-saves the session (and re-sends
+    /// its cookie) on the first authenticated request from a browser and address.
+    pub fn logs_devices(self) -> bool {
+        self >= OdooVersion::V18
+    }
+
     /// Session id length: 40 characters on 16 and 17, 84 from 18 on (measured).
     pub fn sid_len(self) -> usize {
         if self <= OdooVersion::V17Late { 40 } else { 84 }

@@ -171,6 +171,14 @@ async fn login_and_session_info_per_version() {
             },
             "{v}"
         );
+        // A cookie only when the session changed: 18+ re-save it once for the device log.
+        let check = |sid: String| {
+            let url = url.clone();
+            async move { rpc(&url, "/web/session/check", json!({}), Some(&sid)).await }
+        };
+        let first = check(sid.clone()).await.cookie();
+        assert_eq!(first.is_some(), row.major >= 18, "{v}: {first:?}");
+        assert_eq!(check(sid.clone()).await.cookie(), None, "{v}");
         let gone = rpc(&url, "/web/session/destroy", json!({}), Some(&sid)).await;
         let mut names = set_cookies(&gone.headers);
         names.sort();

@@ -99,6 +99,7 @@ pub fn finalize(inner: &mut Inner, old_sid: &str, uid: i64, db: &str) -> String 
         websocket_session: false,
         created: std::time::Instant::now(),
         next_sid: None,
+        device_traces: Default::default(),
     };
     inner.stats.logins += 1;
     inner.db.rotate(old_sid, session)

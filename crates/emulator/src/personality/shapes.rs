@@ -756,13 +756,17 @@ impl OdooVersion {
         })
     }
 
-    /// `session_info` values that differ by version only (not by user): 19 names the currency
-    /// and gives each company its currency.
+    /// `session_info` values that differ by version only (not by user): 16's companies are
+    /// flat; 19 names the currency and gives each company its currency.
     pub fn session_info_constant(self, key: &str) -> Option<Value> {
         match (self, key) {
             (OdooVersion::V19, "currencies") => Some(
                 json!({"1": {"name": "USD", "symbol": "$", "position": "before", "digits": [69, 2]}}),
             ),
+            (OdooVersion::V16, "user_companies") => Some(json!({
+                "current_company": 1,
+                "allowed_companies": {"1": {"id": 1, "name": "YourCompany", "sequence": 0}},
+            })),
             (OdooVersion::V19, "user_companies") => Some(json!({
                 "current_company": 1,
                 "allowed_companies": {"1": {"id": 1, "name": "YourCompany", "sequence": 0, "child_ids": [], "parent_id": false, "currency_id": 1}},
