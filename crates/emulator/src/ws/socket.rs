@@ -400,11 +400,18 @@ impl Socket {
 
     /// A TEXT/BINARY message: `serve_websocket_message`. Anything malformed is ignored.
     async fn client_message(&mut self, ws: &mut Ws, text: &str) -> Step {
+        // Odoo raises InvalidWebsocketRequest, logs it and reads on.
+        let log = |what: &str| {
+            self.shared.lock().stats.server_errors.push(format!(
+                "Exception occurred during websocket request handling: InvalidWebsocketRequest: {what}"
+            ));
+            Step::Continue
+        };
         let Ok(Value::Object(mut message)) = serde_json::from_str::<Value>(text) else {
-            return Step::Continue;
+            return log("Invalid JSON data");
         };
         let Some(Value::String(event)) = message.remove("event_name") else {
-            return Step::Continue;
+            return log("Key 'event_name' is missing from request");
         };
         let data = message.remove("data").unwrap_or(Value::Null);
         match self.handle_event(event, data) {
