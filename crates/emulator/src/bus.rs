@@ -134,6 +134,11 @@ impl Bus {
         first
     }
 
+    /// Whether the row with this id is still kept (19's `has_missed_notifications`).
+    pub fn contains(&self, id: u64) -> bool {
+        self.rows.binary_search_by_key(&id, |r| r.id).is_ok()
+    }
+
     pub fn last_allocated(&self) -> u64 {
         self.last_allocated
     }

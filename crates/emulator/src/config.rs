@@ -58,6 +58,12 @@ pub struct EmulatorConfig {
     pub login_cooldown_duration: Duration,
     /// `Max-Age` of the session cookie (`sessions.max_inactivity_seconds`).
     pub session_max_age: u64,
+    /// 19's session rotation: a logged-in session older than this gets a new sid on its next
+    /// request (any response may carry the new cookie, the websocket's 101 included). `None`
+    /// (before 19): never.
+    pub session_rotation: Option<Duration>,
+    /// How long a rotated-away sid keeps working (Odoo's `SESSION_DELETION_TIMER`: 120 s).
+    pub session_rotation_grace: Duration,
     /// `ODOO_BUS_PUBLIC_SAMESITE_WS`: an Origin that does not match Host gets a public socket.
     pub public_samesite_ws: bool,
 }
@@ -89,6 +95,8 @@ impl Default for EmulatorConfig {
             login_cooldown_duration: Duration::from_secs(60),
             session_max_age: 604_800,
             public_samesite_ws: false,
+            session_rotation: None,
+            session_rotation_grace: Duration::from_secs(120),
         }
     }
 }
@@ -118,6 +126,7 @@ impl EmulatorConfig {
             server_version_info: version.server_version_info(),
             websocket_worker_version: version.websocket_worker_version().map(str::to_string),
             idle_ping: version.idle_ping().mul_f64(scale),
+            session_rotation: version.sid_rotation(),
             ..self
         }
     }

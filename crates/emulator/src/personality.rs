@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+mod shapes;
+pub use shapes::{Msg, Note, Person, To, Typing, fake_token};
+
 /// One Odoo release line as a client sees it. 17.0 comes in two: the early builds (2024) have no
 /// websocket worker version and announce presence as `mail.record/insert` `Persona`; the late
 /// ones (2025) carry `"17.0-1"` and behave like 18 for presence.
@@ -107,6 +110,131 @@ impl OdooVersion {
             OdooVersion::V16 => "mail.channel",
             _ => "discuss.channel",
         }
+    }
+
+    /// Whether `subscribe` finds `discuss.channel_<N>` in the client's strings (17 on). 16 has
+    /// no channel strings: a member's `mail.channel`s come by default, any string is inert.
+    pub fn parses_chat_strings(self) -> bool {
+        self != OdooVersion::V16
+    }
+
+    /// The subchannel added for each chat channel: `members` (17, 18; only for channels the
+    /// client did not name), `internal_users` (19; every channel, internal users only), none on
+    /// 16.
+    pub fn chat_subchannel(self) -> Option<&'static str> {
+        match self {
+            OdooVersion::V16 => None,
+            OdooVersion::V19 => Some("internal_users"),
+            _ => Some("members"),
+        }
+    }
+
+    /// Whether the user's groups are default channels (18 on).
+    pub fn subscribes_groups(self) -> bool {
+        self >= OdooVersion::V18
+    }
+
+    /// How `odoo-presence-…` strings are read at subscribe time.
+    pub fn presence_channels(self) -> PresenceChannels {
+        match self {
+            OdooVersion::V16 | OdooVersion::V17Early => PresenceChannels::None,
+            OdooVersion::V17Late | OdooVersion::V18 => PresenceChannels::SharedChannel,
+            OdooVersion::V19 => PresenceChannels::Tokens,
+        }
+    }
+
+    /// Whether presence is pulled (16, early 17: `update_presence` names the partners and the
+    /// answer comes on the asker's partner channel) rather than pushed on presence channels.
+    pub fn presence_is_pulled(self) -> bool {
+        self <= OdooVersion::V17Early
+    }
+
+    /// The `update_presence` data keys the server's handler takes as keyword arguments: both up
+    /// to 18, `inactivity_period` alone on 19 (`_update_mail_presence(**data)`).
+    pub fn update_presence_keys(self) -> &'static [&'static str] {
+        match self {
+            OdooVersion::V19 => &["inactivity_period"],
+            _ => &["inactivity_period", "im_status_ids_by_model"],
+        }
+    }
+
+    /// The typing route: `/mail/channel/notify_typing` on 16, `/discuss/channel/notify_typing`
+    /// after.
+    pub fn typing_path(self) -> &'static str {
+        match self {
+            OdooVersion::V16 => "/mail/channel/notify_typing",
+            _ => "/discuss/channel/notify_typing",
+        }
+    }
+
+    /// Routes only 19 has: `/bus/has_missed_notifications`, `/mail/set_manual_im_status`.
+    pub fn has_19_routes(self) -> bool {
+        self == OdooVersion::V19
+    }
+
+    /// Whether `/websocket/on_closed` exists (late 17 on: it came with pushed presence).
+    pub fn has_on_closed(self) -> bool {
+        self >= OdooVersion::V17Late
+    }
+
+    /// Whether a socket closing sets its user offline at once (late 17 on). On 16 and early 17
+    /// the user stays "online" until the presence row is older than [`PULL_OFFLINE_AFTER`].
+    pub fn offline_on_close(self) -> bool {
+        !self.presence_is_pulled()
+    }
+
+    /// Whether a 1-byte `0x00` frame is the documented liveness probe (19) rather than a
+    /// message that fails to parse and is logged as an error (16 to 18). Silent either way.
+    pub fn ignores_zero_frame(self) -> bool {
+        self == OdooVersion::V19
+    }
+
+    /// Cookies `/web/session/destroy` deletes besides rotating the session (measured: none on
+    /// 16, `cids` on 17 and 18, `cids` and `color_scheme` on 19).
+    pub fn destroy_clears_cookies(self) -> &'static [&'static str] {
+        match self {
+            OdooVersion::V16 => &[],
+            OdooVersion::V19 => &["cids", "color_scheme"],
+            _ => &["cids"],
+        }
+    }
+
+    /// 19's `/web/session/authenticate` sends its session cookie twice (measured).
+    pub fn authenticate_sets_cookie_twice(self) -> bool {
+        self == OdooVersion::V19
+    }
+
+    /// Whether the server keeps a device log (18 on), which re-saves the session (and re-sends
+    /// its cookie) on the first authenticated request from a browser and address.
+    pub fn logs_devices(self) -> bool {
+        self >= OdooVersion::V18
+    }
+
+    /// Session id length: 40 characters on 16 and 17, 84 from 18 on (measured).
+    pub fn sid_len(self) -> usize {
+        if self <= OdooVersion::V17Late { 40 } else { 84 }
+    }
+
+    /// Whether the server, closing with `code`, waits for the client's close frame before
+    /// dropping TCP: for 1000, 1001 and 1012 up to 18; for every code but 1006 and 4003
+    /// (`KILL_NOW`, new in 19: "do not reconnect at once") on 19.
+    pub fn waits_for_client_close(self, code: u16) -> bool {
+        match self {
+            OdooVersion::V19 => code != 1006 && code != 4003,
+            _ => [1000, 1001, 1012].contains(&code),
+        }
+    }
+
+    /// Whether closing with `code` sends a close frame at all: on 19, `KILL_NOW` (4003) and
+    /// 1006 go straight to `_terminate()` (the TCP connection just ends; nothing in 19 itself
+    /// closes with 4003, and its browser worker calls 4003 `RECONNECTING`). Always before 19.
+    pub fn sends_close_frame(self, code: u16) -> bool {
+        self != OdooVersion::V19 || (code != 4003 && code != 1006)
+    }
+
+    /// 19 rotates the session id every 3 hours; older versions never on their own.
+    pub fn sid_rotation(self) -> Option<Duration> {
+        (self == OdooVersion::V19).then(|| Duration::from_secs(3 * 3600))
     }
 
     /// Server PING after this long without traffic: 45 s up to 18, 40 s on 19 (its loop ticks
@@ -323,6 +451,23 @@ pub const INTERNAL_ONLY_KEYS: &[&str] = &[
     "show_effect",
     "display_switch_company_menu",
 ];
+
+/// How a version treats `odoo-presence-<model>_<id>` strings in `subscribe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceChannels {
+    /// No presence channels (16, early 17): the string is an inert channel like any other.
+    None,
+    /// Late 17 and 18: internal users, or anyone sharing a channel with the partner; a
+    /// non-numeric id voids the whole subscription.
+    SharedChannel,
+    /// 19: `res.partner_<id>` optionally `-<token>`; a malformed string is skipped (a warning
+    /// in the server log), and the user's own presence channel is always added.
+    Tokens,
+}
+
+/// 16 and early 17 report a user offline once their presence was not refreshed for this long
+/// (measured: still "online" 3 s after the socket closed, "offline" after 70 s).
+pub const PULL_OFFLINE_AFTER: Duration = Duration::from_secs(65);
 
 /// `session_info` keys only administrators get (measured: demo lacks them on every version).
 pub const SYSTEM_ONLY_KEYS: &[&str] = &["web_tours", "tour_disable", "iap_company_enrich"];

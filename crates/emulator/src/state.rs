@@ -136,7 +136,10 @@ impl Shared {
         let (late_tx, late_rx) = mpsc::unbounded_channel();
         let inner = Inner {
             version: cfg.version,
-            db: Db::seed(cfg.main_db()),
+            db: Db {
+                sid_len: cfg.version.sid_len(),
+                ..Db::seed(cfg.main_db())
+            },
             sockets: Default::default(),
             faults: Faults::default(),
             stats: Stats::default(),

@@ -216,7 +216,8 @@ fn open_session(
     let monodb = (shared.cfg.dbs.len() == 1).then(|| shared.cfg.main_db().to_string());
     let mut inner = shared.lock();
     let public = |inner: &mut crate::state::Inner, sid: Option<String>| {
-        let sid = sid.unwrap_or_else(model::new_sid);
+        let len = inner.db.sid_len;
+        let sid = sid.unwrap_or_else(|| model::new_sid(len));
         inner
             .db
             .sessions
@@ -224,7 +225,17 @@ fn open_session(
             .or_insert_with(|| Session::anonymous(monodb.clone()));
         sid
     };
-    let valid_cookie = cookie.filter(|c| model::is_valid_sid(c));
+    let len = inner.db.sid_len;
+    let cfg = &shared.cfg;
+    // The 101 is a response like any other: a due rotation sets the successor's cookie.
+    let valid_cookie = cookie.filter(|c| model::is_valid_sid(c, len)).map(|c| {
+        inner.db.rotation_step(
+            &c,
+            std::time::Instant::now(),
+            cfg.session_rotation,
+            cfg.session_rotation_grace,
+        )
+    });
     if downgrade {
         let sid = public(&mut inner, None);
         return (
