@@ -522,6 +522,13 @@ mod tests {
     }
 
     #[test]
+    fn the_real_19_post_result() {
+        let real: Value =
+            serde_json::from_str(include_str!("../../fixtures/odoo19/post_result.json")).unwrap();
+        assert_eq!(message_id_from_post_result(&real), Some(58));
+    }
+
+    #[test]
     fn new_messages_of_every_version() {
         let v16 = json!({"id": 1, "message": {"id": 30, "body": "<p>x</p>"}});
         let v17 = json!({"id": 1, "message": {"id": 31, "temporary_id": 0.75}});
