@@ -11,6 +11,10 @@ use hyper::{Method, StatusCode, header};
 use serde_json::{Map, Value, json};
 
 use super::super::model::Auth;
+use super::super::personality::OdooVersion;
+
+/// A device trace is refreshed (and the session saved again) after an hour.
+const DEVICE_TRACE_REFRESH: std::time::Duration = std::time::Duration::from_secs(3600);
 use super::super::pyjson::{self, Nested};
 use super::super::state::Shared;
 use super::call::{Ctx, RpcError};
@@ -39,18 +43,27 @@ pub enum Route {
     PeekNotifications,
     UpdateBusPresence,
     OnClosed,
+    /// 19: `/bus/has_missed_notifications`.
+    HasMissedNotifications,
+    /// 19: `/mail/set_manual_im_status`.
+    SetManualImStatus,
 }
 
 impl Route {
     fn auth(self) -> AuthKind {
         match self {
             Route::VersionInfo | Route::DatabaseList | Route::Authenticate => AuthKind::None,
-            Route::Check | Route::SessionInfo | Route::Destroy | Route::CallKw => AuthKind::User,
+            Route::Check
+            | Route::SessionInfo
+            | Route::Destroy
+            | Route::CallKw
+            | Route::SetManualImStatus => AuthKind::User,
             Route::MessagePost
             | Route::NotifyTyping
             | Route::PeekNotifications
             | Route::UpdateBusPresence
-            | Route::OnClosed => AuthKind::Public,
+            | Route::OnClosed
+            | Route::HasMissedNotifications => AuthKind::Public,
         }
     }
 
@@ -63,8 +76,14 @@ impl Route {
     }
 }
 
-pub fn route(path: &str) -> Option<Route> {
+/// The route behind a path on this version (the typing route moved after 16; some routes
+/// exist only from 18 or on 19).
+pub fn route(path: &str, version: OdooVersion) -> Option<Route> {
     Some(match path {
+        p if p == version.typing_path() => Route::NotifyTyping,
+        "/websocket/on_closed" if version.has_on_closed() => Route::OnClosed,
+        "/bus/has_missed_notifications" if version.has_19_routes() => Route::HasMissedNotifications,
+        "/mail/set_manual_im_status" if version.has_19_routes() => Route::SetManualImStatus,
         "/web/webclient/version_info" => Route::VersionInfo,
         "/web/database/list" => Route::DatabaseList,
         "/web/session/authenticate" => Route::Authenticate,
@@ -72,10 +91,8 @@ pub fn route(path: &str) -> Option<Route> {
         "/web/session/get_session_info" => Route::SessionInfo,
         "/web/session/destroy" => Route::Destroy,
         "/mail/message/post" => Route::MessagePost,
-        "/discuss/channel/notify_typing" => Route::NotifyTyping,
         "/websocket/peek_notifications" => Route::PeekNotifications,
         "/websocket/update_bus_presence" => Route::UpdateBusPresence,
-        "/websocket/on_closed" => Route::OnClosed,
         p if p == "/web/dataset/call_kw" || p.starts_with("/web/dataset/call_kw/") => Route::CallKw,
         _ => return None,
     })
@@ -142,12 +159,34 @@ pub fn serve(shared: &Shared, req: &Req, route: Route) -> Reply {
         Ok(uid) => uid,
         Err(e) => return fail(e, id),
     };
+    // 18 and 19 log devices: the first authenticated request from a browser/address (then
+    // once an hour) changes the session, so its answer re-sends the cookie.
+    let traced = uid.is_some() && shared.cfg.version.logs_devices() && {
+        let key = format!(
+            "{}|{}",
+            req.header(header::USER_AGENT.as_str()).unwrap_or(""),
+            req.peer
+        );
+        let now = std::time::Instant::now();
+        let mut inner = shared.lock();
+        inner.db.sessions.get_mut(&sid).is_some_and(|s| {
+            let fresh = s
+                .device_traces
+                .get(&key)
+                .is_some_and(|at| now.saturating_duration_since(*at) < DEVICE_TRACE_REFRESH);
+            if !fresh {
+                s.device_traces.insert(key, now);
+            }
+            !fresh
+        })
+    };
     let mut ctx = Ctx {
         shared,
         req,
         sid: sid.clone(),
         uid,
         extra_cookies: Vec::new(),
+        dirty: created || traced,
     };
     let outcome = match route {
         Route::VersionInfo => Ok(session::version_info(&ctx)),
@@ -162,6 +201,8 @@ pub fn serve(shared: &Shared, req: &Req, route: Route) -> Reply {
         Route::PeekNotifications => discuss::peek_notifications(&mut ctx, &params),
         Route::UpdateBusPresence => discuss::update_bus_presence(&ctx, &params),
         Route::OnClosed => discuss::on_closed(&ctx),
+        Route::HasMissedNotifications => discuss::has_missed_notifications(&ctx, &params),
+        Route::SetManualImStatus => discuss::set_manual_im_status(&ctx, &params),
     };
     match outcome {
         Ok(result) => {
@@ -176,7 +217,13 @@ pub fn serve(shared: &Shared, req: &Req, route: Route) -> Reply {
             for cookie in ctx.extra_cookies {
                 reply = reply.header(header::SET_COOKIE, cookie);
             }
-            reply.session_cookie(&ctx.sid, max_age).nosniff()
+            // Odoo's `_save_session`: a cookie only when the session changed or is not the
+            // one the request named (login, logout, rotation), as the live servers showed.
+            let renamed = req.cookie("session_id").as_deref() != Some(ctx.sid.as_str());
+            if ctx.dirty || renamed || route == Route::Authenticate {
+                reply = reply.session_cookie(&ctx.sid, max_age);
+            }
+            reply.nosniff()
         }
         Err(e) => fail(e, id),
     }

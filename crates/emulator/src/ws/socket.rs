@@ -33,9 +33,6 @@ use crate::stats::ClientEvent;
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
-/// Close codes after which the server waits for the client's close frame.
-const CLEAN_CODES: [u16; 3] = [1000, 1001, 1012];
-
 /// Why the loop ended.
 enum End {
     /// Normal end (closed, dropped, timed out): the user goes offline.
@@ -221,7 +218,12 @@ impl Socket {
     async fn command(&mut self, ws: &mut Ws, cmd: SocketCmd) -> Step {
         match cmd {
             SocketCmd::Close(code, reason) => {
-                if CLEAN_CODES.contains(&code) {
+                if !self.shared.cfg.version.sends_close_frame(code) {
+                    // 19's KILL_NOW: `_terminate()` at once, no close frame at all.
+                    self.shared.lock().stats.tcp_drops += 1;
+                    return terminate(ws).await;
+                }
+                if self.shared.cfg.version.waits_for_client_close(code) {
                     close_and_wait(&self.shared, ws, code, &reason).await;
                     Step::End(if code == 1001 {
                         End::Killed
@@ -327,6 +329,16 @@ impl Socket {
                 Step::End(End::Closed)
             }
             Message::Text(t) => self.client_message(ws, t.as_str()).await,
+            // 19's browser sends a 1-byte 0x00 as a liveness probe and 19 skips it; older
+            // servers try to parse it, log the failure and carry on: silent on the wire either way.
+            Message::Binary(b) if b.as_ref() == [0u8] => {
+                if !self.shared.cfg.version.ignores_zero_frame() {
+                    self.shared.lock().stats.server_errors.push(
+                        "Exception occurred during websocket request handling: InvalidWebsocketRequest: Invalid JSON data".into(),
+                    );
+                }
+                Step::Continue
+            }
             Message::Binary(b) => match std::str::from_utf8(&b) {
                 Ok(t) => self.client_message(ws, t).await,
                 Err(_) => Step::Continue,
@@ -388,11 +400,18 @@ impl Socket {
 
     /// A TEXT/BINARY message: `serve_websocket_message`. Anything malformed is ignored.
     async fn client_message(&mut self, ws: &mut Ws, text: &str) -> Step {
+        // Odoo raises InvalidWebsocketRequest, logs it and reads on.
+        let log = |what: &str| {
+            self.shared.lock().stats.server_errors.push(format!(
+                "Exception occurred during websocket request handling: InvalidWebsocketRequest: {what}"
+            ));
+            Step::Continue
+        };
         let Ok(Value::Object(mut message)) = serde_json::from_str::<Value>(text) else {
-            return Step::Continue;
+            return log("Invalid JSON data");
         };
         let Some(Value::String(event)) = message.remove("event_name") else {
-            return Step::Continue;
+            return log("Key 'event_name' is missing from request");
         };
         let data = message.remove("data").unwrap_or(Value::Null);
         match self.handle_event(event, data) {
@@ -410,6 +429,8 @@ impl Socket {
             event_name: event.clone(),
             data: data.clone(),
         });
+        // 19's sockets follow a rotated session to its successor.
+        self.sid = inner.db.follow(&self.sid);
         let uid = match inner.db.auth(&self.sid) {
             Auth::User(uid) => Some(uid),
             Auth::Public => None,
@@ -421,7 +442,9 @@ impl Socket {
                 let sub = data
                     .as_object()
                     .and_then(|d| Some((d.get("channels")?, d.get("last")?)))
-                    .and_then(|(c, l)| events::prepare_subscribe(&inner.db, uid, c, l));
+                    .and_then(|(c, l)| {
+                        events::prepare_subscribe(&inner.db, inner.version, uid, c, l)
+                    });
                 let Some(sub) = sub else {
                     return Reaction::Nothing;
                 };
@@ -436,8 +459,14 @@ impl Socket {
                 Reaction::Dispatch
             }
             "update_presence" => {
-                if let (Some(ms), Some(partner)) = (events::read_update_presence(&data), partner) {
-                    mail::update_presence(&mut inner, partner, ms);
+                match events::read_update_presence(inner.version, &data) {
+                    Ok(update) => {
+                        if let Some(partner) = partner {
+                            mail::update_presence(&mut inner, partner, &update);
+                        }
+                    }
+                    // Odoo logs the exception and keeps the socket open.
+                    Err(log) => inner.stats.server_errors.push(log),
                 }
                 Reaction::Nothing
             }
@@ -451,6 +480,7 @@ impl Socket {
     async fn dispatch(&mut self, ws: &mut Ws, wake: Wake) -> Step {
         let frame = {
             let mut inner = self.shared.lock();
+            self.sid = inner.db.follow(&self.sid);
             match inner.db.auth(&self.sid) {
                 Auth::Missing | Auth::Stale(_) => None,
                 _ if inner.faults.no_dispatch && wake == Wake::Notify => Some(None),
@@ -532,6 +562,11 @@ async fn send_close_frame(shared: &Shared, ws: &mut Ws, code: u16, reason: &str)
 /// until EOF for at most a second so unread client data does not turn the FIN into a RST.
 async fn close_now(shared: &Shared, ws: &mut Ws, code: u16, reason: &str) -> Step {
     send_close_frame(shared, ws, code, reason).await;
+    terminate(ws).await
+}
+
+/// `_terminate`: shut the write side, drain what the client still sends (1 s at most), close.
+async fn terminate(ws: &mut Ws) -> Step {
     let io = ws.get_mut();
     let _ = io.shutdown().await;
     let drain = async {
