@@ -1,0 +1,1227 @@
+//! nginx configs: a tokenizer and parser for nginx's syntax (directives, blocks, quoted strings,
+//! `#` comments, `${var}`), with each directive's file and line; `include`s followed when the
+//! reader finds them; and the realtime pitfalls of the server blocks that proxy to Odoo.
+//!
+//! The rules of nginx this relies on (nginx docs, "ngx_http_core_module" / "proxy_module"):
+//! - a location is chosen for `/websocket` by exact match, then the longest prefix (final if
+//!   `^~`), then the first matching regex, else that longest prefix;
+//! - `proxy_set_header` is inherited from the enclosing level **only when the level sets none
+//!   of its own**: one `proxy_set_header` in `location /websocket` drops every server-level one
+//!   (the header-inheritance trap, F5);
+//! - other directives (`proxy_http_version`, `ssi`, `proxy_read_timeout`, `auth_basic`) are
+//!   inherited one by one; `proxy_pass` is not inherited at all.
+
+use std::path::{Path, PathBuf};
+
+use super::odoo_conf::OdooFacts;
+use super::{Finding, Reader};
+use crate::doctor::check::Level;
+
+/// One directive, with its block when it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directive {
+    pub name: String,
+    pub args: Vec<String>,
+    /// The file it was read from (an include keeps its own name).
+    pub file: String,
+    pub line: usize,
+    pub block: Option<Vec<Directive>>,
+}
+
+impl Directive {
+    fn arg(&self, i: usize) -> &str {
+        self.args.get(i).map_or("", String::as_str)
+    }
+
+    fn children(&self) -> &[Directive] {
+        self.block.as_deref().unwrap_or(&[])
+    }
+}
+
+/// A problem with the text itself (unbalanced braces, an unterminated quote, an include not
+/// read), reported as a warning at its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub file: String,
+    pub line: usize,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Word(String),
+    Semi,
+    Open,
+    Close,
+}
+
+/// Split nginx syntax into words and `;`/`{`/`}`, each with its line.
+fn tokenize(text: &str, file: &str, notes: &mut Vec<Note>) -> Vec<(Tok, usize)> {
+    let mut toks = Vec::new();
+    let mut word = String::new();
+    let mut word_line = 1;
+    let mut line = 1;
+    let mut chars = text.chars().peekable();
+    let flush = |word: &mut String, toks: &mut Vec<(Tok, usize)>, at: usize| {
+        if !word.is_empty() {
+            toks.push((Tok::Word(std::mem::take(word)), at));
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => {
+                flush(&mut word, &mut toks, word_line);
+                line += 1;
+            }
+            c if c.is_whitespace() => flush(&mut word, &mut toks, word_line),
+            '#' if word.is_empty() => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        line += 1;
+                        break;
+                    }
+                }
+            }
+            ';' | '{' | '}' => {
+                flush(&mut word, &mut toks, word_line);
+                let t = match c {
+                    ';' => Tok::Semi,
+                    '{' => Tok::Open,
+                    _ => Tok::Close,
+                };
+                toks.push((t, line));
+            }
+            '"' | '\'' if word.is_empty() => {
+                let start = line;
+                let mut closed = false;
+                let mut s = String::new();
+                while let Some(d) = chars.next() {
+                    match d {
+                        '\\' => match chars.next() {
+                            Some(e) if e == c || e == '\\' => s.push(e),
+                            Some(e) => {
+                                if e == '\n' {
+                                    line += 1;
+                                }
+                                s.push('\\');
+                                s.push(e);
+                            }
+                            None => {}
+                        },
+                        d if d == c => {
+                            closed = true;
+                            break;
+                        }
+                        d => {
+                            if d == '\n' {
+                                line += 1;
+                            }
+                            s.push(d);
+                        }
+                    }
+                }
+                if !closed {
+                    notes.push(Note {
+                        file: file.to_string(),
+                        line: start,
+                        text: "a quoted string is never closed".into(),
+                    });
+                }
+                toks.push((Tok::Word(s), start));
+            }
+            '$' if chars.peek() == Some(&'{') => {
+                // `${var}`: the brace belongs to the word.
+                if word.is_empty() {
+                    word_line = line;
+                }
+                word.push('$');
+                for d in chars.by_ref() {
+                    word.push(d);
+                    if d == '}' {
+                        break;
+                    }
+                }
+            }
+            c => {
+                if word.is_empty() {
+                    word_line = line;
+                }
+                word.push(c);
+            }
+        }
+    }
+    flush(&mut word, &mut toks, word_line);
+    toks
+}
+
+/// Parse nginx syntax into directives. Lenient: a pasted fragment with a missing `}` or `;`
+/// still yields its directives, and a note says what was wrong.
+pub fn parse(text: &str, file: &str, notes: &mut Vec<Note>) -> Vec<Directive> {
+    let toks = tokenize(text, file, notes);
+    // Each frame: the directives so far, and the block's opening directive.
+    let mut stack: Vec<(Vec<Directive>, Option<Directive>)> = vec![(Vec::new(), None)];
+    let mut words: Vec<(String, usize)> = Vec::new();
+    let note = |notes: &mut Vec<Note>, line: usize, text: &str| {
+        notes.push(Note {
+            file: file.to_string(),
+            line,
+            text: text.to_string(),
+        })
+    };
+    let directive = |words: &mut Vec<(String, usize)>| -> Option<Directive> {
+        let mut it = std::mem::take(words).into_iter();
+        let (name, line) = it.next()?;
+        Some(Directive {
+            name,
+            args: it.map(|(w, _)| w).collect(),
+            file: file.to_string(),
+            line,
+            block: None,
+        })
+    };
+    for (tok, line) in toks {
+        match tok {
+            Tok::Word(w) => words.push((w, line)),
+            Tok::Semi => {
+                if let Some(d) = directive(&mut words) {
+                    stack.last_mut().expect("a frame").0.push(d);
+                }
+            }
+            Tok::Open => {
+                let d = directive(&mut words).unwrap_or_else(|| Directive {
+                    name: String::new(),
+                    args: Vec::new(),
+                    file: file.to_string(),
+                    line,
+                    block: None,
+                });
+                stack.push((Vec::new(), Some(d)));
+            }
+            Tok::Close => {
+                if let Some(d) = directive(&mut words) {
+                    note(
+                        notes,
+                        d.line,
+                        &format!("`{}` has no `;` before `}}`", d.name),
+                    );
+                    stack.last_mut().expect("a frame").0.push(d);
+                }
+                if stack.len() == 1 {
+                    note(notes, line, "a `}` closes no block");
+                    continue;
+                }
+                let (children, opener) = stack.pop().expect("a frame");
+                let mut d = opener.expect("an inner frame has its opener");
+                d.block = Some(children);
+                stack.last_mut().expect("a frame").0.push(d);
+            }
+        }
+    }
+    if let Some(d) = directive(&mut words) {
+        note(notes, d.line, &format!("`{}` has no `;`", d.name));
+        stack.last_mut().expect("a frame").0.push(d);
+    }
+    while stack.len() > 1 {
+        let (children, opener) = stack.pop().expect("a frame");
+        let mut d = opener.expect("an inner frame has its opener");
+        note(
+            notes,
+            d.line,
+            &format!("the `{}` block opened here is never closed", d.name),
+        );
+        d.block = Some(children);
+        stack.last_mut().expect("a frame").0.push(d);
+    }
+    stack.pop().map(|f| f.0).unwrap_or_default()
+}
+
+/// Debian's /etc/nginx/proxy_params, used when a config includes it and it is not readable here.
+const DEBIAN_PROXY_PARAMS: &str = "proxy_set_header Host $http_host;\nproxy_set_header X-Real-IP $remote_addr;\nproxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\nproxy_set_header X-Forwarded-Proto $scheme;\n";
+
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// Replace every `include` with what it names, when the reader finds it; note the others.
+fn expand(
+    dirs: Vec<Directive>,
+    base: Option<&Path>,
+    read: Reader<'_>,
+    depth: usize,
+    notes: &mut Vec<Note>,
+) -> Vec<Directive> {
+    let mut out = Vec::new();
+    for mut d in dirs {
+        if let Some(children) = d.block.take() {
+            d.block = Some(expand(children, base, read, depth, notes));
+            out.push(d);
+            continue;
+        }
+        if d.name != "include" || d.args.len() != 1 {
+            out.push(d);
+            continue;
+        }
+        let target = PathBuf::from(d.arg(0));
+        let candidates: Vec<PathBuf> = if target.is_absolute() {
+            vec![target.clone()]
+        } else {
+            // nginx resolves against its prefix (the main config's directory); a site file
+            // usually sits one level below it.
+            base.map(|b| vec![b.join(&target), b.parent().unwrap_or(b).join(&target)])
+                .unwrap_or_default()
+        };
+        let found = if depth < MAX_INCLUDE_DEPTH {
+            candidates
+                .iter()
+                .map(|c| read(c))
+                .find(|f| !f.is_empty())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        if found.is_empty() {
+            if d.arg(0).ends_with("proxy_params") {
+                let mut ignored = Vec::new();
+                let mut known = parse(DEBIAN_PROXY_PARAMS, &d.file, &mut ignored);
+                for k in &mut known {
+                    k.line = d.line;
+                    k.args.push("(Debian's proxy_params)".into());
+                }
+                out.extend(known);
+            }
+            notes.push(Note {
+                file: d.file.clone(),
+                line: d.line,
+                text: format!(
+                    "`include {}` was not read (not found or not readable here): what it sets is not checked",
+                    d.arg(0)
+                ),
+            });
+            out.push(d);
+            continue;
+        }
+        for (path, text) in found {
+            let name = path.display().to_string();
+            let parsed = parse(&text, &name, notes);
+            out.extend(expand(parsed, path.parent(), read, depth + 1, notes));
+        }
+    }
+    out
+}
+
+/// A location's match rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Modifier {
+    Prefix,
+    /// `^~`: a prefix that stops the regex search.
+    PrefixFinal,
+    Exact,
+    Regex {
+        case_insensitive: bool,
+    },
+    Named,
+}
+
+fn location_rule(d: &Directive) -> (Modifier, &str) {
+    match (d.arg(0), d.args.len()) {
+        ("=", 2) => (Modifier::Exact, d.arg(1)),
+        ("^~", 2) => (Modifier::PrefixFinal, d.arg(1)),
+        ("~", 2) => (
+            Modifier::Regex {
+                case_insensitive: false,
+            },
+            d.arg(1),
+        ),
+        ("~*", 2) => (
+            Modifier::Regex {
+                case_insensitive: true,
+            },
+            d.arg(1),
+        ),
+        (a, _) if a.starts_with('@') => (Modifier::Named, a),
+        (a, _) => (Modifier::Prefix, a),
+    }
+}
+
+/// The location nginx picks for `uri` among a server's locations.
+fn select<'a>(locations: &[&'a Directive], uri: &str) -> Option<&'a Directive> {
+    let mut longest: Option<(&Directive, Modifier, usize)> = None;
+    for d in locations {
+        let (m, path) = location_rule(d);
+        match m {
+            Modifier::Exact if path == uri => return Some(d),
+            Modifier::Prefix | Modifier::PrefixFinal
+                if uri.starts_with(path) && longest.is_none_or(|(_, _, n)| path.len() > n) =>
+            {
+                longest = Some((d, m, path.len()));
+            }
+            _ => {}
+        }
+    }
+    if let Some((d, Modifier::PrefixFinal, _)) = longest {
+        return Some(d);
+    }
+    for d in locations {
+        if let (Modifier::Regex { case_insensitive }, pattern) = location_rule(d) {
+            let pattern = if case_insensitive {
+                format!("(?i){pattern}")
+            } else {
+                pattern.to_string()
+            };
+            if regex_lite::Regex::new(&pattern).is_ok_and(|r| r.is_match(uri)) {
+                return Some(d);
+            }
+        }
+    }
+    longest.map(|(d, _, _)| d)
+}
+
+/// Where a `proxy_pass` sends requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    /// As written (`http://odoochat`).
+    written: String,
+    /// The address: the upstream's first server, or the URL's host:port.
+    host: String,
+    port: Option<u16>,
+    file: String,
+    line: usize,
+}
+
+impl Target {
+    fn describe(&self) -> String {
+        let addr = match self.port {
+            Some(p) => format!("{}:{p}", self.host),
+            None => self.host.clone(),
+        };
+        if self.written.contains(&addr) {
+            self.written.clone()
+        } else {
+            format!("{} ({addr})", self.written)
+        }
+    }
+
+    fn loopback(&self) -> bool {
+        matches!(
+            self.host.as_str(),
+            "127.0.0.1" | "localhost" | "[::1]" | "::1"
+        )
+    }
+}
+
+/// `host:port` → (host, port).
+fn split_addr(addr: &str, default_port: Option<u16>) -> (String, Option<u16>) {
+    let addr = addr.trim_start_matches("unix:");
+    if let Some(rest) = addr.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').unwrap_or((rest, ""));
+        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+        return (format!("[{host}]"), port.or(default_port));
+    }
+    match addr.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty() => {
+            (h.to_string(), p.parse().ok())
+        }
+        _ => (addr.to_string(), default_port),
+    }
+}
+
+/// The whole parsed config, with what the checks look up across it.
+struct Config<'a> {
+    /// `upstream` name → its first `server` address.
+    upstreams: Vec<(&'a str, &'a Directive)>,
+    /// Every proxy_pass host that is a name (not an IP, not localhost, not an upstream).
+    named_hosts: Vec<String>,
+}
+
+fn walk<'a>(dirs: &'a [Directive], f: &mut dyn FnMut(&'a Directive)) {
+    for d in dirs {
+        f(d);
+        walk(d.children(), f);
+    }
+}
+
+impl<'a> Config<'a> {
+    fn new(all: &'a [Directive]) -> Self {
+        let mut upstreams = Vec::new();
+        walk(all, &mut |d| {
+            if d.name == "upstream"
+                && let Some(s) = d.children().iter().find(|c| c.name == "server")
+            {
+                upstreams.push((d.arg(0), s));
+            }
+        });
+        let mut config = Config {
+            upstreams,
+            named_hosts: Vec::new(),
+        };
+        let mut named = Vec::new();
+        walk(all, &mut |d| {
+            if d.name == "proxy_pass"
+                && let Some(t) = config.target(d)
+                && !t.loopback()
+                && t.host.parse::<std::net::IpAddr>().is_err()
+                && !t.host.starts_with('[')
+                && !t.host.contains('$')
+            {
+                named.push(t.host);
+            }
+        });
+        config.named_hosts = named;
+        config
+    }
+
+    fn target(&self, proxy_pass: &Directive) -> Option<Target> {
+        let url = proxy_pass.arg(0);
+        let (scheme, rest) = url.split_once("://")?;
+        let authority = rest.split('/').next().unwrap_or(rest);
+        let default = if scheme == "https" { 443 } else { 80 };
+        let (host, port) = match self.upstreams.iter().find(|(n, _)| *n == authority) {
+            Some((_, server)) => split_addr(server.arg(0), Some(80)),
+            None => split_addr(authority, Some(default)),
+        };
+        Some(Target {
+            written: url.to_string(),
+            host,
+            port,
+            file: proxy_pass.file.clone(),
+            line: proxy_pass.line,
+        })
+    }
+}
+
+/// The innermost directive `name` along `levels` (outermost first): nginx's inheritance.
+fn effective<'a>(levels: &[&'a [Directive]], name: &str) -> Option<&'a Directive> {
+    levels
+        .iter()
+        .rev()
+        .find_map(|l| l.iter().rev().find(|d| d.name == name))
+}
+
+/// The `proxy_set_header`s that apply: those of the innermost level that sets any, and that
+/// level's index.
+fn headers<'a>(levels: &[&'a [Directive]]) -> (Option<usize>, Vec<&'a Directive>) {
+    for (i, l) in levels.iter().enumerate().rev() {
+        let set: Vec<&Directive> = l.iter().filter(|d| d.name == "proxy_set_header").collect();
+        if !set.is_empty() {
+            return (Some(i), set);
+        }
+    }
+    (None, Vec::new())
+}
+
+fn header<'a>(set: &[&'a Directive], name: &str) -> Option<&'a Directive> {
+    set.iter()
+        .rev()
+        .find(|d| d.arg(0).eq_ignore_ascii_case(name))
+        .copied()
+}
+
+/// Headers Odoo needs forwarded; dropping any of them is what the inheritance trap costs.
+const FORWARDED: &[&str] = &[
+    "Host",
+    "X-Forwarded-Host",
+    "X-Forwarded-Proto",
+    "X-Forwarded-For",
+    "X-Real-IP",
+    "Upgrade",
+    "Connection",
+];
+
+/// nginx time (`720s`, `1m`, `60`, `500ms`) in seconds.
+fn seconds(v: &str) -> Option<f64> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (n, unit) = v.split_at(split);
+    let n: f64 = n.parse().ok()?;
+    Some(match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return None,
+    })
+}
+
+fn at(d: &Directive) -> String {
+    format!("{}:{}", d.file, d.line)
+}
+
+/// `line 12` inside `file`, or `other.conf:12` for a directive from an include.
+fn at_in(d: &Directive, file: &str) -> String {
+    if d.file == file {
+        format!("line {}", d.line)
+    } else {
+        at(d)
+    }
+}
+
+fn location_text(d: &Directive) -> String {
+    format!("`location {}`", d.args.join(" "))
+}
+
+/// Every finding for one nginx config; `odoo` is odoo.conf's facts when it was given too.
+pub fn check(
+    file: &str,
+    path: Option<&Path>,
+    text: &str,
+    odoo: Option<&OdooFacts>,
+    read: Reader<'_>,
+) -> Vec<Finding> {
+    let mut notes = Vec::new();
+    let parsed = parse(text, file, &mut notes);
+    let all = expand(parsed, path.and_then(Path::parent), read, 0, &mut notes);
+    let mut out: Vec<Finding> = notes
+        .iter()
+        .map(|n| {
+            let level = if n.text.contains("was not read") {
+                Level::Info
+            } else {
+                Level::Warning
+            };
+            Finding::new(level, None, &n.file, Some(n.line)).what(n.text.clone())
+        })
+        .collect();
+    let config = Config::new(&all);
+
+    // The http level: an `http` block's contents, or the top of a site file (which nginx
+    // includes inside `http`).
+    let http: Vec<&[Directive]> = {
+        let blocks: Vec<&[Directive]> = all
+            .iter()
+            .filter(|d| d.name == "http")
+            .map(Directive::children)
+            .collect();
+        if blocks.is_empty() {
+            vec![all.as_slice()]
+        } else {
+            blocks
+        }
+    };
+    let mut servers: Vec<(&[Directive], &[Directive], Option<&Directive>)> = Vec::new();
+    for h in &http {
+        for s in h.iter().filter(|d| d.name == "server" && d.block.is_some()) {
+            servers.push((h, s.children(), Some(s)));
+        }
+        // A pasted fragment: locations without their server.
+        if h.iter().any(|d| d.name == "location") {
+            servers.push((h, h, None));
+        }
+    }
+    let proxies = |dirs: &[Directive]| {
+        let mut any = false;
+        walk(dirs, &mut |d| any |= d.name == "proxy_pass");
+        any
+    };
+    let relevant: Vec<_> = servers.into_iter().filter(|(_, s, _)| proxies(s)).collect();
+    if relevant.is_empty() {
+        out.push(
+            Finding::new(Level::Warning, None, file, None)
+                .what("no server block here proxies to anything (no proxy_pass): give the file with the server block that serves Odoo")
+                .fix("on Debian/Ubuntu it is usually in /etc/nginx/sites-enabled/; `nginx -T` prints the whole config"),
+        );
+        return out;
+    }
+    let mut summary = Vec::new();
+    for (h, s, opener) in relevant {
+        let server_name = s
+            .iter()
+            .find(|d| d.name == "server_name")
+            .map(|d| d.args.join(" "))
+            .unwrap_or_else(|| "_".into());
+        let where_ = opener.map_or_else(|| "locations only".to_string(), |o| at_in(o, file));
+        let found = check_server(&config, h, s, opener, file, odoo);
+        summary.push(format!("server {server_name} ({where_}): {}", found.0));
+        out.extend(found.1);
+    }
+    out.push(
+        Finding::new(Level::Ok, None, file, None).what(format!("nginx: {}", summary.join("; "))),
+    );
+    out
+}
+
+/// One server block: a one-line summary of its /websocket route, and its findings.
+fn check_server(
+    config: &Config<'_>,
+    http: &[Directive],
+    server: &[Directive],
+    opener: Option<&Directive>,
+    file: &str,
+    odoo: Option<&OdooFacts>,
+) -> (String, Vec<Finding>) {
+    let mut out = Vec::new();
+    let locations: Vec<&Directive> = server.iter().filter(|d| d.name == "location").collect();
+    let unread_include = server
+        .iter()
+        .any(|d| d.name == "include" && d.block.is_none());
+    let server_file = opener.map_or(file, |o| o.file.as_str());
+    let server_line = opener.map(|o| o.line);
+    let chosen = select(&locations, "/websocket");
+    let root = select(&locations, "/");
+    let longpolling = locations
+        .iter()
+        .find(|d| location_rule(d).1.contains("longpolling"))
+        .copied();
+    let dedicated = chosen.filter(|d| location_rule(d).1.contains("websocket"));
+    let soften = |level: Level| {
+        if unread_include && level == Level::Failure {
+            Level::Warning
+        } else {
+            level
+        }
+    };
+
+    if let Some(slash) = locations
+        .iter()
+        .find(|d| location_rule(d).1 == "/websocket/")
+        .filter(|_| dedicated.is_none())
+    {
+        out.push(
+            Finding::new(Level::Failure, Some(2), &slash.file, Some(slash.line))
+                .what(format!(
+                    "{} does not match Odoo's /websocket (no trailing slash): nginx answers /websocket with a 301 redirect to /websocket/, and websockets do not follow redirects",
+                    location_text(slash)
+                ))
+                .fix("write `location /websocket {` without the trailing slash"),
+        );
+    }
+
+    let Some(chosen) = chosen else {
+        out.push(
+            Finding::new(soften(Level::Failure), Some(2), server_file, server_line)
+                .what("no location serves /websocket (and no `location /`): nginx answers the upgrade with 404")
+                .fix(format!("add a websocket location: {}", ws_location(odoo))),
+        );
+        return ("/websocket → nothing (404)".into(), out);
+    };
+    let levels: Vec<&[Directive]> = vec![http, server, chosen.children()];
+    let target = chosen
+        .children()
+        .iter()
+        .find(|d| d.name == "proxy_pass")
+        .and_then(|d| config.target(d));
+    let route = format!(
+        "/websocket → {} ({}){}",
+        location_text(chosen),
+        at_in(chosen, file),
+        target
+            .as_ref()
+            .map(|t| format!(" → {}", t.describe()))
+            .unwrap_or_default()
+    );
+
+    // Which process gets the websocket.
+    let port = target.as_ref().and_then(|t| t.port);
+    if dedicated.is_none() {
+        let via = format!(
+            "/websocket falls to {} ({}){}",
+            location_text(chosen),
+            at_in(chosen, file),
+            target
+                .as_ref()
+                .map(|t| format!(" → {}", t.describe()))
+                .unwrap_or_default()
+        );
+        let prefork = odoo.filter(|o| o.workers > 0);
+        if let Some(lp) = longpolling {
+            let level = if odoo.is_some_and(|o| o.workers == 0) {
+                Level::Warning
+            } else {
+                soften(Level::Failure)
+            };
+            out.push(
+                Finding::new(level, Some(2), &lp.file, Some(lp.line))
+                    .what(format!(
+                        "{} and no `location /websocket`: the /longpolling route is gone since Odoo 16, so this rule does nothing and {via}",
+                        location_text(lp)
+                    ))
+                    .fix(format!(
+                        "replace it with a websocket location: {}",
+                        ws_location(odoo)
+                    )),
+            );
+        } else if let Some(o) = prefork {
+            if port != Some(o.gevent_port) {
+                out.push(
+                    Finding::new(soften(Level::Failure), Some(1), &chosen.file, Some(chosen.line))
+                        .what(format!(
+                            "no `location /websocket`: {via}, the HTTP workers, but workers = {} ({}) means only the gevent process (port {}) serves websockets: Odoo logs \"Couldn't bind the websocket\" and the upgrade fails",
+                            o.workers,
+                            o.workers_place(),
+                            o.gevent_port
+                        ))
+                        .fix(format!("add {}", ws_location(odoo))),
+                );
+            }
+        } else if odoo.is_none() {
+            out.push(
+                Finding::new(Level::Warning, Some(2), server_file, server_line)
+                    .what(format!(
+                        "no `location /websocket`: {via}; that works only when Odoo runs threaded (workers = 0); with workers > 0 the websocket must reach the gevent port (8072)"
+                    ))
+                    .fix(format!(
+                        "add {} (give --odoo-conf to check the workers)",
+                        ws_location(odoo)
+                    )),
+            );
+        }
+    } else if let (Some(o), Some(t), Some(p)) = (odoo, &target, port) {
+        if o.workers > 0 && p != o.gevent_port {
+            let level = if p == o.http_port {
+                Level::Failure
+            } else {
+                Level::Warning
+            };
+            out.push(
+                Finding::new(level, Some(1), &t.file, Some(t.line))
+                    .what(format!(
+                        "{} sends /websocket to port {p}, but with workers = {} ({}) websockets are served only by the gevent process on port {}{}",
+                        location_text(chosen),
+                        o.workers,
+                        o.workers_place(),
+                        o.gevent_port,
+                        if p == o.http_port {
+                            ": Odoo's HTTP workers answer \"Couldn't bind the websocket\""
+                        } else {
+                            ""
+                        }
+                    ))
+                    .fix(format!("proxy_pass /websocket to the gevent port {}", o.gevent_port)),
+            );
+        } else if o.workers <= 0 && p == o.gevent_port && p != o.http_port {
+            out.push(
+                Finding::new(Level::Failure, Some(4), &t.file, Some(t.line))
+                    .what(format!(
+                        "{} sends /websocket to the gevent port {p}, but workers = 0 ({}) starts no gevent process: nginx answers 502 (connect() failed (111))",
+                        location_text(chosen),
+                        o.workers_place()
+                    ))
+                    .fix(format!(
+                        "either set `workers` > 0 in odoo.conf, or (threaded) send /websocket to the HTTP port {}",
+                        o.http_port
+                    )),
+            );
+        }
+    } else if let (None, Some(t), Some(p)) = (odoo, &target, port) {
+        let root_port = root
+            .and_then(|r| r.children().iter().find(|d| d.name == "proxy_pass"))
+            .and_then(|d| config.target(d))
+            .and_then(|t| t.port);
+        if root_port == Some(p) && root.is_some_and(|r| !std::ptr::eq(r, chosen)) {
+            out.push(
+                Finding::new(Level::Warning, Some(1), &t.file, Some(t.line))
+                    .what(format!(
+                        "{} sends /websocket to port {p}, the same as `location /`: right for a threaded Odoo (workers = 0); with workers > 0 the HTTP workers answer \"Couldn't bind the websocket\"",
+                        location_text(chosen)
+                    ))
+                    .fix("with workers > 0 proxy_pass /websocket to the gevent port (8072); give --odoo-conf to check"),
+            );
+        }
+    }
+
+    // Containers: 127.0.0.1 inside nginx's container is nginx itself.
+    if let Some(t) = target.as_ref().filter(|t| t.loopback())
+        && let Some(name) = config.named_hosts.first()
+    {
+        out.push(
+            Finding::new(Level::Failure, Some(4), &t.file, Some(t.line))
+                .what(format!(
+                    "/websocket goes to {} while other routes go to `{name}` (a container or service name): inside nginx's container 127.0.0.1 is nginx itself, so the upgrade gets 502 (connect() failed (111))",
+                    t.describe()
+                ))
+                .fix(format!(
+                    "use the service name for the websocket too: `proxy_pass http://{name}:8072;`"
+                )),
+        );
+    }
+    if let Some(t) = target.as_ref().filter(|t| t.host == "localhost") {
+        out.push(
+            Finding::new(Level::Info, Some(24), &t.file, Some(t.line))
+                .what("the upstream is `localhost`: nginx tries ::1 as well as 127.0.0.1, so with Odoo on IPv4 only its error.log fills with harmless `connect() failed (111) … upstream: \"http://[::1]:…\"` lines")
+                .fix("write 127.0.0.1 instead of localhost to silence them; they are not the cause of a realtime failure"),
+        );
+    }
+    if let (Some(lp), Some(_)) = (longpolling, dedicated) {
+        out.push(
+            Finding::new(Level::Info, Some(2), &lp.file, Some(lp.line))
+                .what(format!(
+                    "{} is left from Odoo 15 or older: it does nothing since 16 (harmless next to the /websocket location)",
+                    location_text(lp)
+                ))
+                .fix("remove it"),
+        );
+    }
+
+    // The upgrade headers, and the inheritance trap.
+    let (level_index, set) = headers(&levels);
+    let version = effective(&levels, "proxy_http_version");
+    let mut missing = Vec::new();
+    if version.is_none_or(|d| d.arg(0) != "1.1") {
+        missing.push("proxy_http_version 1.1;".to_string());
+    }
+    if header(&set, "Upgrade").is_none_or(|d| {
+        !d.arg(1).to_ascii_lowercase().contains("upgrade")
+            && !d.arg(1).eq_ignore_ascii_case("websocket")
+    }) {
+        missing.push("proxy_set_header Upgrade $http_upgrade;".to_string());
+    }
+    if header(&set, "Connection").is_none_or(|d| !d.arg(1).to_ascii_lowercase().contains("upgrade"))
+    {
+        missing.push("proxy_set_header Connection \"upgrade\";".to_string());
+    }
+    // What an enclosing level sets but the location's own list drops.
+    let mut dropped: Vec<&Directive> = Vec::new();
+    if level_index == Some(2) {
+        let (_, outer) = headers(&levels[..2]);
+        for d in outer {
+            let name = d.arg(0);
+            if FORWARDED.iter().any(|f| f.eq_ignore_ascii_case(name))
+                && header(&set, name).is_none()
+                && !dropped.iter().any(|x| x.arg(0).eq_ignore_ascii_case(name))
+            {
+                dropped.push(d);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let trap = if dropped
+            .iter()
+            .any(|d| ["upgrade", "connection"].contains(&d.arg(0).to_ascii_lowercase().as_str()))
+        {
+            " (the server level sets them, but a proxy_set_header in this location drops every server-level one)"
+        } else {
+            ""
+        };
+        out.push(
+            Finding::new(soften(Level::Failure), Some(3), &chosen.file, Some(chosen.line))
+                .what(format!(
+                    "{} does not forward the websocket upgrade{trap}: missing `{}`, so Odoo answers 400 (\"Empty or missing header(s): upgrade\")",
+                    location_text(chosen),
+                    missing.join(" ").trim_end_matches(';')
+                ))
+                .fix(format!("add to {}: {}", location_text(chosen), missing.join(" "))),
+        );
+    }
+    let forwarded: Vec<&&Directive> = dropped
+        .iter()
+        .filter(|d| !["upgrade", "connection"].contains(&d.arg(0).to_ascii_lowercase().as_str()))
+        .collect();
+    if !forwarded.is_empty() {
+        let first = set.first().copied().unwrap_or(chosen);
+        let list = forwarded
+            .iter()
+            .map(|d| format!("{} (line {})", d.arg(0), d.line))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let repeat = forwarded
+            .iter()
+            .map(|d| format!("proxy_set_header {} {};", d.arg(0), d.args[1..].join(" ")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push(
+            Finding::new(soften(Level::Failure), Some(5), &first.file, Some(first.line))
+                .what(format!(
+                    "header-inheritance trap: the proxy_set_header here makes nginx drop every server-level one in {}, so {list} never reach Odoo: proxy_mode does nothing without X-Forwarded-Host, Odoo sees the wrong Host and scheme, and (with ODOO_BUS_PUBLIC_SAMESITE_WS) downgrades the socket to a public one",
+                    location_text(chosen)
+                ))
+                .fix(format!("repeat them inside {}: {repeat}", location_text(chosen))),
+        );
+    } else {
+        let mut lacking = Vec::new();
+        if header(&set, "X-Forwarded-Host").is_none() {
+            lacking.push("X-Forwarded-Host");
+        }
+        if header(&set, "X-Forwarded-Proto").is_none() {
+            lacking.push("X-Forwarded-Proto");
+        }
+        if !lacking.is_empty() {
+            let proxy_mode = odoo.filter(|o| o.proxy_mode);
+            let (level, why) = match proxy_mode {
+                Some(o) => (
+                    Level::Failure,
+                    format!(
+                        "proxy_mode = True ({}:{}) does nothing: Odoo applies the forwarded headers only when X-Forwarded-Host is present",
+                        o.file,
+                        o.proxy_mode_line.unwrap_or(0)
+                    ),
+                ),
+                None => (
+                    Level::Warning,
+                    "Odoo's proxy_mode applies the forwarded headers only when X-Forwarded-Host is present".to_string(),
+                ),
+            };
+            let level = if lacking == ["X-Forwarded-Proto"] {
+                Level::Warning
+            } else {
+                soften(level)
+            };
+            out.push(
+                Finding::new(level, Some(5), &chosen.file, Some(chosen.line))
+                    .what(format!(
+                        "{} does not send {}: {why}; Odoo then sees the proxy's Host and http://, and with ODOO_BUS_PUBLIC_SAMESITE_WS the socket is downgraded to a public one (\"Downgrading websocket session\")",
+                        location_text(chosen),
+                        lacking.join(" or ")
+                    ))
+                    .fix(format!(
+                        "in {}: proxy_set_header X-Forwarded-Host $http_host; proxy_set_header X-Forwarded-Proto $scheme; (and proxy_mode = True in odoo.conf)",
+                        location_text(chosen)
+                    )),
+            );
+        }
+    }
+    // `$host` loses a non-default port that the browser's Origin carries.
+    let odd_port = server
+        .iter()
+        .filter(|d| d.name == "listen")
+        .filter_map(|d| {
+            split_addr(d.arg(0), None)
+                .1
+                .or_else(|| d.arg(0).parse().ok())
+        })
+        .find(|p| *p != 80 && *p != 443);
+    if let (Some(p), Some(h)) = (
+        odd_port,
+        ["X-Forwarded-Host", "Host"]
+            .iter()
+            .find_map(|n| header(&set, n).filter(|d| d.arg(1) == "$host")),
+    ) {
+        out.push(
+            Finding::new(Level::Warning, Some(5), &h.file, Some(h.line))
+                .what(format!(
+                    "`proxy_set_header {} $host` drops the port {p} this server listens on, which the browser's Origin carries: Origin and Host differ, and with ODOO_BUS_PUBLIC_SAMESITE_WS the socket is public",
+                    h.arg(0)
+                ))
+                .fix(format!("use $http_host: `proxy_set_header {} $http_host;`", h.arg(0))),
+        );
+    }
+
+    if let Some(ssi) = effective(&levels, "ssi").filter(|d| d.arg(0) == "on") {
+        out.push(
+            Finding::new(soften(Level::Failure), Some(8), &ssi.file, Some(ssi.line))
+                .what(format!(
+                    "`ssi on` applies to {}: nginx's SSI filter holds the 101, so the websocket never opens (the upgrade hangs while plain requests work)",
+                    location_text(chosen)
+                ))
+                .fix(format!("add `ssi off;` to {}", location_text(chosen))),
+        );
+    }
+    if let Some(t) = effective(&levels, "proxy_read_timeout")
+        && let Some(secs) = seconds(t.arg(0))
+        && secs < 60.0
+    {
+        let level = if secs < 45.0 {
+            Level::Failure
+        } else {
+            Level::Warning
+        };
+        out.push(
+            Finding::new(level, Some(7), &t.file, Some(t.line))
+                .what(format!(
+                    "proxy_read_timeout {} for {}: an idle websocket is cut {} Odoo's keep-alive ping (after 45 s of silence): \"realtime connection lost\" every minute",
+                    t.arg(0),
+                    location_text(chosen),
+                    if secs < 45.0 { "before" } else { "just after" }
+                ))
+                .fix("proxy_read_timeout 720s; (as in Odoo's deployment docs)"),
+        );
+    }
+    if let Some(auth) = effective(&levels, "auth_basic").filter(|d| d.arg(0) != "off") {
+        out.push(
+            Finding::new(Level::Warning, Some(21), &auth.file, Some(auth.line))
+                .what(format!(
+                    "basic auth covers {}: a websocket without the credentials gets 401",
+                    location_text(chosen)
+                ))
+                .fix(format!(
+                    "add `auth_basic off;` to {} (Odoo checks the session itself)",
+                    location_text(chosen)
+                )),
+        );
+    }
+    (route, out)
+}
+
+/// The websocket location to suggest, with the gevent port odoo.conf gives.
+fn ws_location(odoo: Option<&OdooFacts>) -> String {
+    let port = match odoo {
+        Some(o) if o.workers <= 0 => o.http_port,
+        Some(o) => o.gevent_port,
+        None => 8072,
+    };
+    format!(
+        "`location /websocket {{ proxy_pass http://127.0.0.1:{port}; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\"; proxy_set_header X-Forwarded-Host $http_host; proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }}`"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_files(_: &Path) -> Vec<(PathBuf, String)> {
+        Vec::new()
+    }
+
+    fn findings(text: &str) -> Vec<Finding> {
+        check("n.conf", None, text, None, &no_files)
+    }
+
+    fn has(found: &[Finding], level: Level, cause: u8, line: usize) -> bool {
+        found
+            .iter()
+            .any(|f| f.level == level && f.cause == Some(cause) && f.line == Some(line))
+    }
+
+    #[test]
+    fn tokenizer_keeps_quotes_comments_variables_and_lines() {
+        let mut notes = Vec::new();
+        let d = parse(
+            "# top\nmap $http_upgrade $c {\n  default upgrade; '' close; # why\n}\nlocation ~* \"^/web{2}\" { return 200 \"a;b\"; }\nset $x ${y}z;",
+            "f",
+            &mut notes,
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(d[0].name, "map");
+        assert_eq!(d[0].line, 2);
+        assert_eq!(d[0].children()[1].name, "");
+        assert_eq!(d[0].children()[1].args, vec!["close"]);
+        assert_eq!(d[1].args, vec!["~*", "^/web{2}"]);
+        assert_eq!(d[1].children()[0].args, vec!["200", "a;b"]);
+        assert_eq!(d[2].args, vec!["$x", "${y}z"]);
+        assert_eq!(d[2].line, 6);
+    }
+
+    #[test]
+    fn broken_syntax_is_noted_not_fatal() {
+        let mut notes = Vec::new();
+        let d = parse(
+            "server {\n location / {\n proxy_pass http://a\n }\n",
+            "f",
+            &mut notes,
+        );
+        assert_eq!(d.len(), 1);
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.line == 3 && n.text.contains("no `;`")),
+            "{notes:?}"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.line == 1 && n.text.contains("never closed")),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn location_selection_follows_nginx() {
+        let mut notes = Vec::new();
+        let d = parse(
+            "location / {}\nlocation /web {}\nlocation ~ ^/websock {}\nlocation ^~ /websocket {}\nlocation = /x {}",
+            "f",
+            &mut notes,
+        );
+        let locs: Vec<&Directive> = d.iter().collect();
+        assert_eq!(select(&locs, "/websocket").map(|d| d.line), Some(4));
+        assert_eq!(select(&locs[..3], "/websocket").map(|d| d.line), Some(3));
+        assert_eq!(select(&locs[..2], "/websocket").map(|d| d.line), Some(2));
+        assert_eq!(select(&locs, "/x").map(|d| d.line), Some(5));
+    }
+
+    const GOOD: &str = "upstream odoo { server 127.0.0.1:8069; }
+upstream odoochat { server 127.0.0.1:8072; }
+server {
+    listen 443 ssl;
+    proxy_read_timeout 720s;
+    proxy_set_header X-Forwarded-Host $http_host;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    location /websocket {
+        proxy_pass http://odoochat;
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection \"upgrade\";
+        proxy_set_header X-Forwarded-Host $http_host;
+        proxy_set_header X-Forwarded-Proto $scheme;
+    }
+    location / { proxy_pass http://odoo; }
+}
+";
+
+    #[test]
+    fn a_good_config_has_only_its_summary() {
+        let found = findings(GOOD);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].what.contains("odoochat (127.0.0.1:8072)"),
+            "{}",
+            found[0].what
+        );
+    }
+
+    #[test]
+    fn the_inheritance_trap_names_the_dropped_headers() {
+        let trap = GOOD.replace("        proxy_set_header X-Forwarded-Host $http_host;\n        proxy_set_header X-Forwarded-Proto $scheme;\n    }", "    }");
+        let found = findings(&trap);
+        assert!(has(&found, Level::Failure, 5, 11), "{found:#?}");
+        let f = found.iter().find(|f| f.cause == Some(5)).unwrap();
+        assert!(f.what.contains("X-Forwarded-Host (line 6)"), "{}", f.what);
+    }
+
+    #[test]
+    fn longpolling_only_missing_upgrade_ssi_and_timeouts() {
+        let found = findings(
+            "server {\n location /longpolling { proxy_pass http://127.0.0.1:8072; }\n location / { proxy_pass http://127.0.0.1:8069; }\n}\n",
+        );
+        assert!(has(&found, Level::Failure, 2, 2), "{found:#?}");
+        assert!(has(&found, Level::Failure, 3, 3), "{found:#?}");
+        let found = findings(&GOOD.replace("listen 443 ssl;", "listen 443 ssl; ssi on;"));
+        assert!(has(&found, Level::Failure, 8, 4), "{found:#?}");
+        let found = findings(&GOOD.replace("720s", "30s"));
+        assert!(has(&found, Level::Failure, 7, 5), "{found:#?}");
+        let found = findings(&GOOD.replace("720s", "50s"));
+        assert!(has(&found, Level::Warning, 7, 5), "{found:#?}");
+    }
+
+    #[test]
+    fn container_addressing_and_localhost_noise() {
+        let found = findings(
+            "server {\n location /websocket { proxy_pass http://127.0.0.1:8072; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection upgrade; proxy_set_header X-Forwarded-Host $http_host; proxy_set_header X-Forwarded-Proto $scheme; }\n location / { proxy_pass http://odoo:8069; }\n}\n",
+        );
+        assert!(has(&found, Level::Failure, 4, 2), "{found:#?}");
+        let found = findings(&GOOD.replace("127.0.0.1:8072", "localhost:8072"));
+        assert!(has(&found, Level::Info, 24, 9), "{found:#?}");
+    }
+
+    #[test]
+    fn includes_are_followed_when_readable() {
+        let read = |p: &Path| {
+            if p.ends_with("ws.conf") {
+                vec![(
+                    p.to_path_buf(),
+                    "proxy_set_header X-Forwarded-Host $http_host;\nssi on;\n".to_string(),
+                )]
+            } else {
+                Vec::new()
+            }
+        };
+        let text = "server {\n include snippets/ws.conf;\n include missing.conf;\n location / { proxy_pass http://127.0.0.1:8069; }\n}\n";
+        let found = check(
+            "/etc/nginx/sites-enabled/odoo",
+            Some(Path::new("/etc/nginx/sites-enabled/odoo")),
+            text,
+            None,
+            &read,
+        );
+        let ssi = found
+            .iter()
+            .find(|f| f.cause == Some(8))
+            .expect("ssi found through the include");
+        assert_eq!(ssi.line, Some(2));
+        assert!(ssi.file.ends_with("ws.conf"), "{ssi:?}");
+        // The include not read makes a failure a warning, and is itself noted.
+        assert_eq!(ssi.level, Level::Warning);
+        assert!(
+            found
+                .iter()
+                .any(|f| f.line == Some(3) && f.what.contains("was not read"))
+        );
+    }
+}
