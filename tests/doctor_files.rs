@@ -317,6 +317,67 @@ fn deep_holds_for_the_given_duration() {
     );
 }
 
+#[test]
+fn vv_prints_the_upgrade_headers_redacted_and_json_carries_them() {
+    let env = TestEnv::new();
+    let session = env.logged_in("demo");
+    let run = doctor(&env, &["-vv"], None);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for wanted in [
+        "> GET /websocket?version=",
+        "> Sec-WebSocket-Version: 13",
+        "> Origin: http://127.0.0.1:",
+        "> Cookie: session_id=<redacted>",
+        "< HTTP/1.1 101 Switching Protocols",
+        "< Upgrade: websocket",
+    ] {
+        assert!(
+            run.stderr.contains(wanted),
+            "no `{wanted}` in:\n{}",
+            run.stderr
+        );
+    }
+    assert!(
+        !run.stderr.contains(session.expose()),
+        "the session id leaked:\n{}",
+        run.stderr
+    );
+    assert!(
+        !run.stdout.contains("> GET"),
+        "headers are not data: stderr only"
+    );
+
+    let run = doctor(&env, &["--json"], None);
+    let v = run.json();
+    let upgrade = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "upgrade")
+        .unwrap()
+        .clone();
+    let headers = &upgrade["headers"];
+    assert!(
+        headers["request_line"]
+            .as_str()
+            .unwrap()
+            .starts_with("GET /websocket"),
+        "{upgrade}"
+    );
+    assert_eq!(headers["status_line"], "HTTP/1.1 101 Switching Protocols");
+    let request: Vec<&str> = headers["request"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        request.contains(&"Cookie: session_id=<redacted>"),
+        "{request:?}"
+    );
+    assert!(!run.stdout.contains(session.expose()));
+}
+
 // ---------------------------------------------------------------------------------------------
 // A real nginx in front of the emulator (Debian's nginx-light; CI installs it, skipped without).
 

@@ -288,6 +288,17 @@ impl doctor::Observer for Printer {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", check_line(&self.ui, check)).and_then(|()| out.flush());
         }
+        // `-vv`: the upgrade as it went over the wire, as bug reports ask for it.
+        if let Some(exchange) = &check.exchange {
+            self.ui.debug(
+                2,
+                format!(
+                    "websocket upgrade ({}), cookie values redacted:\n{}",
+                    check.name,
+                    exchange.text().trim_end()
+                ),
+            );
+        }
     }
 }
 
@@ -453,6 +464,14 @@ pub fn json_report(r: &Report, profile: &str, deep: bool) -> Value {
                 "detail": c.detail,
                 "hint": c.hint,
             });
+            if let Some(e) = &c.exchange {
+                v["headers"] = json!({
+                    "request_line": e.request_line,
+                    "request": e.request,
+                    "status_line": e.status_line,
+                    "response": e.response,
+                });
+            }
             if let Some(l) = &c.located {
                 v["file"] = json!(l.file);
                 v["line"] = json!(l.line);

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use odoo_bus_core::bus::connection::Exchange;
+
 /// How a check went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -31,6 +33,8 @@ pub struct Verdict {
     /// What a sysadmin should do; also set on a pass that carries a warning (a certificate
     /// about to expire).
     pub hint: Option<String>,
+    /// The websocket upgrade's headers, on the check that performed it.
+    pub exchange: Option<Exchange>,
 }
 
 impl Verdict {
@@ -39,6 +43,7 @@ impl Verdict {
             status: Status::Pass,
             detail: detail.into(),
             hint: None,
+            exchange: None,
         }
     }
 
@@ -48,6 +53,7 @@ impl Verdict {
             status: Status::Pass,
             detail: detail.into(),
             hint: Some(hint.into()),
+            exchange: None,
         }
     }
 
@@ -56,6 +62,7 @@ impl Verdict {
             status: Status::Fail,
             detail: detail.into(),
             hint: Some(hint.into()),
+            exchange: None,
         }
     }
 
@@ -64,7 +71,14 @@ impl Verdict {
             status: Status::Skip,
             detail: reason.into(),
             hint: None,
+            exchange: None,
         }
+    }
+
+    /// The same verdict, carrying the upgrade's headers.
+    pub fn with_exchange(mut self, exchange: Exchange) -> Self {
+        self.exchange = Some(exchange);
+        self
     }
 
     /// A skip with something to do about it ("log in to run this check").
@@ -73,6 +87,7 @@ impl Verdict {
             status: Status::Skip,
             detail: reason.into(),
             hint: Some(hint.into()),
+            exchange: None,
         }
     }
 }
@@ -90,6 +105,8 @@ pub struct Check {
     /// Set on what the file checks found (`--odoo-log`, `--odoo-conf`, `--proxy-conf`): where,
     /// and which field cause. `None` for the live checks.
     pub located: Option<Located>,
+    /// The websocket upgrade's request and response headers (`upgrade`, `ping`).
+    pub exchange: Option<Exchange>,
 }
 
 impl Check {
@@ -105,6 +122,7 @@ impl Check {
             detail: verdict.detail,
             hint: verdict.hint,
             located: None,
+            exchange: verdict.exchange,
         }
     }
 
@@ -127,6 +145,7 @@ impl Check {
             detail: detail.into(),
             hint: fix,
             located: Some(located),
+            exchange: None,
         }
     }
 }
