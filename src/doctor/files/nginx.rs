@@ -817,6 +817,30 @@ fn check_server(
         }
     }
 
+    // The rest of Odoo on another port than odoo.conf's: another instance behind the proxy.
+    if let Some(o) = odoo
+        && let Some(r) = root.filter(|r| !std::ptr::eq(*r, chosen) || dedicated.is_none())
+        && let Some(t) = r
+            .children()
+            .iter()
+            .find(|d| d.name == "proxy_pass")
+            .and_then(|d| config.target(d))
+        && let Some(p) = t.port
+        && p != o.http_port
+        && p != o.gevent_port
+    {
+        out.push(
+            Finding::new(Level::Warning, Some(20), &t.file, Some(t.line))
+                .what(format!(
+                    "{} sends Odoo's pages to port {p}, but odoo.conf ({}) has http_port {}: the proxy may point at another Odoo instance (or the ports are remapped by a container)",
+                    location_text(r),
+                    o.file,
+                    o.http_port
+                ))
+                .fix("make the proxy's ports match this instance's http_port and gevent_port"),
+        );
+    }
+
     // Containers: 127.0.0.1 inside nginx's container is nginx itself.
     if let Some(t) = target.as_ref().filter(|t| t.loopback())
         && let Some(name) = config.named_hosts.first()
@@ -1188,6 +1212,18 @@ server {
         assert!(has(&found, Level::Failure, 4, 2), "{found:#?}");
         let found = findings(&GOOD.replace("127.0.0.1:8072", "localhost:8072"));
         assert!(has(&found, Level::Info, 24, 9), "{found:#?}");
+    }
+
+    #[test]
+    fn ports_are_compared_with_odoo_conf() {
+        let conf = super::super::odoo_conf::OdooConf::parse(
+            "odoo.conf",
+            "[options]\nworkers = 2\nhttp_port = 8169\ngevent_port = 8172\n",
+        );
+        let facts = conf.facts();
+        let found = check("n.conf", None, GOOD, Some(&facts), &no_files);
+        assert!(has(&found, Level::Warning, 20, 16), "{found:#?}");
+        assert!(has(&found, Level::Warning, 1, 9), "{found:#?}");
     }
 
     #[test]

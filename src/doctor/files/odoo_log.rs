@@ -143,16 +143,37 @@ fn classify(line: &str, facts: &mut Facts) -> Option<(Key, String)> {
     None
 }
 
+/// The exception a traceback after line `i` ends with (`TypeError: …`): the last unindented
+/// line before the next log record.
+fn traceback_end(lines: &[&str], i: usize) -> Option<String> {
+    let mut last = None;
+    for l in lines.iter().skip(i + 1).take(200) {
+        let record = l.len() > 10 && l.as_bytes()[..4].iter().all(u8::is_ascii_digit);
+        if record {
+            break;
+        }
+        if !l.starts_with([' ', '\t']) && !l.starts_with("Traceback") && l.contains(':') {
+            last = Some(excerpt(l, ""));
+        }
+    }
+    last
+}
+
 /// Every finding in one log.
 pub fn check(file: &str, text: &str) -> Vec<Finding> {
     let mut facts = Facts::default();
     let mut groups: Vec<(Key, Group)> = Vec::new();
-    let mut count = 0;
-    for (i, line) in text.lines().enumerate() {
-        count += 1;
-        let Some((key, first)) = classify(line, &mut facts) else {
+    let all: Vec<&str> = text.lines().collect();
+    let count = all.len();
+    for (i, line) in all.iter().enumerate() {
+        let Some((key, mut first)) = classify(line, &mut facts) else {
             continue;
         };
+        if key == Key::WsException
+            && let Some(end) = traceback_end(&all, i)
+        {
+            first = format!("{first}` … `{end}");
+        }
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, g)) => g.lines.push(i + 1),
             None => groups.push((
@@ -261,12 +282,23 @@ pub fn check(file: &str, text: &str) -> Vec<Finding> {
                 format!("workers killed for taking too long: requests in flight fail with 502/504 and notifications are late; {said}"),
                 "find the slow requests; raise limit_time_real / limit_time_cpu only if they are legitimate".into(),
             ),
-            Key::WsException => (
-                Level::Warning,
-                None,
-                format!("an exception while handling a websocket message (the traceback below it names the cause); {said}"),
-                "read the traceback that follows; PoolError there is F10, AccessDenied is F5".into(),
-            ),
+            Key::WsException => {
+                let (cause, why) = if g.first.contains("PoolError") {
+                    (Some(10), "the gevent cursor pool is full")
+                } else if g.first.contains("AccessDenied") || g.first.contains("SessionExpired") {
+                    (Some(5), "the socket's session is not the user's (public or expired)")
+                } else if g.first.contains("unexpected keyword argument") || g.first.contains("missing 1 required") {
+                    (Some(22), "a client or custom module sent an event in another Odoo version's shape (the bus API changed in 19)")
+                } else {
+                    (None, "the traceback below it names the cause")
+                };
+                (
+                    Level::Warning,
+                    cause,
+                    format!("an exception while handling a websocket message: {why}; {said}"),
+                    "read the traceback that follows the first line; PoolError is F10, AccessDenied F5, an unexpected keyword argument F22 (update the client or module to this Odoo version)".into(),
+                )
+            }
             Key::Serialize => (
                 Level::Info,
                 Some(10),
@@ -375,6 +407,20 @@ mod tests {
         assert!(f.contains(&(Level::Failure, Some(4), Some(1))), "{f:?}");
         assert!(f.contains(&(Level::Info, Some(24), Some(2))), "{f:?}");
         assert!(f.contains(&(Level::Failure, Some(11), Some(3))), "{f:?}");
+    }
+
+    #[test]
+    fn a_websocket_exception_is_named_by_the_end_of_its_traceback() {
+        // As a real Odoo 19 logs an 18-shaped update_presence.
+        let log = "2026-12-06 02:11:44,137 3713 ERROR odoo19 odoo.addons.bus.websocket: Exception occurred during websocket request handling \n\
+            Traceback (most recent call last):\n\
+            \x20 File \"/odoo/addons/bus/websocket.py\", line 1115, in _serve_forever\n\
+            TypeError: IrWebsocket._update_mail_presence() got an unexpected keyword argument 'im_status_ids_by_model'\n\
+            2026-12-06 02:11:45,645 3713 INFO odoo19 werkzeug: done\n";
+        let all = check("odoo.log", log);
+        let f = all.iter().find(|f| f.cause == Some(22)).expect("F22");
+        assert_eq!((f.level, f.line), (Level::Warning, Some(1)));
+        assert!(f.what.contains("im_status_ids_by_model"), "{}", f.what);
     }
 
     #[test]
