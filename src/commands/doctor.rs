@@ -133,7 +133,9 @@ fn read_files(ctx: &Context, args: &DoctorArgs) -> Result<Vec<files::Pasted>> {
             kind,
             name,
             path: location,
-            text: String::from_utf8_lossy(&bytes).into_owned(),
+            // Valid UTF-8 (the usual case) is kept without a copy: logs can be large.
+            text: String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         });
     }
     Ok(pasted)

@@ -215,6 +215,40 @@ mod tests {
     }
 
     #[test]
+    fn garbage_never_panics_and_each_file_says_what_it_read() {
+        let texts = [
+            "",
+            "{{{{",
+            "}}};;;'\"",
+            "server { location ${ { proxy_pass http://[::1; } ",
+            "location = { } location ~ ( { proxy_pass http://; }",
+            "<VirtualHost\nProxyPass\nProxyPass /websocket\n",
+            "[options\nworkers = 99999999999999999999\n=\n  continued\n",
+            "é\u{0}\u{1b}[2J Odoo version \nEvented Service (longpolling) running on \n\"GET /websocket\" x\nTraceback\n1234",
+            "server { listen :; proxy_read_timeout 9999999999999999999999h; location /websocket { proxy_pass http://u; } } upstream u { server ; }",
+        ];
+        let none = |_: &Path| Vec::new();
+        for text in texts {
+            for kind in [Kind::OdooLog, Kind::OdooConf, Kind::ProxyConf] {
+                let pasted = [Pasted {
+                    kind,
+                    name: "f".into(),
+                    path: None,
+                    text: text.to_string(),
+                }];
+                let checks = analyze(&pasted, &none);
+                assert!(
+                    checks
+                        .iter()
+                        .any(|c| c.located.as_ref().is_some_and(|l| l.level == Level::Ok))
+                        || kind == Kind::ProxyConf,
+                    "{kind:?} {text:?}: {checks:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn the_ok_line_comes_first_then_line_order() {
         let mut checks = Vec::new();
         push(

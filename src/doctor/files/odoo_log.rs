@@ -124,8 +124,10 @@ fn classify(line: &str, facts: &mut Facts) -> Option<(Key, String)> {
         }
         _ => {}
     }
-    if let Some(i) = line.find("Odoo version ") {
-        facts.version = Some(line[i + 13..].trim().to_string());
+    const VERSION: &str = "Odoo version ";
+    const EVENTED: &str = "Evented Service (longpolling) running on ";
+    if let Some(i) = line.find(VERSION) {
+        facts.version = Some(line[i + VERSION.len()..].trim().to_string());
         facts.startup = true;
     }
     if has("HTTP service (werkzeug) running on") {
@@ -134,8 +136,8 @@ fn classify(line: &str, facts: &mut Facts) -> Option<(Key, String)> {
     if has("Worker WorkerHTTP (") && has("alive") {
         facts.prefork = true;
     }
-    if let Some(i) = line.find("Evented Service (longpolling) running on ") {
-        facts.gevent = Some(line[i + 41..].trim().to_string());
+    if let Some(i) = line.find(EVENTED) {
+        facts.gevent = Some(line[i + EVENTED.len()..].trim().to_string());
     }
     if has("Bus.loop listen imbus on db postgres") {
         facts.listening = true;
