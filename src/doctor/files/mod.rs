@@ -8,6 +8,7 @@
 
 pub mod apache;
 pub mod nginx;
+pub mod nginx_syntax;
 pub mod odoo_conf;
 pub mod odoo_log;
 

@@ -1,6 +1,5 @@
-//! nginx configs: a tokenizer and parser for nginx's syntax (directives, blocks, quoted strings,
-//! `#` comments, `${var}`), with each directive's file and line; `include`s followed when the
-//! reader finds them; and the realtime pitfalls of the server blocks that proxy to Odoo.
+//! nginx configs: the realtime pitfalls of the server blocks that proxy to Odoo, read from the
+//! directives [`super::nginx_syntax`] parses (with their files and lines).
 //!
 //! The rules of nginx this relies on (nginx docs, "ngx_http_core_module" / "proxy_module"):
 //! - a location is chosen for `/websocket` by exact match, then the longest prefix (final if
@@ -11,301 +10,12 @@
 //! - other directives (`proxy_http_version`, `ssi`, `proxy_read_timeout`, `auth_basic`) are
 //!   inherited one by one; `proxy_pass` is not inherited at all.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::nginx_syntax::{Directive, expand, parse};
 use super::odoo_conf::OdooFacts;
 use super::{Finding, Reader};
 use crate::doctor::check::Level;
-
-/// One directive, with its block when it has one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Directive {
-    pub name: String,
-    pub args: Vec<String>,
-    /// The file it was read from (an include keeps its own name).
-    pub file: String,
-    pub line: usize,
-    pub block: Option<Vec<Directive>>,
-}
-
-impl Directive {
-    fn arg(&self, i: usize) -> &str {
-        self.args.get(i).map_or("", String::as_str)
-    }
-
-    fn children(&self) -> &[Directive] {
-        self.block.as_deref().unwrap_or(&[])
-    }
-}
-
-/// A problem with the text itself (unbalanced braces, an unterminated quote, an include not
-/// read), reported as a warning at its line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Note {
-    pub file: String,
-    pub line: usize,
-    pub text: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tok {
-    Word(String),
-    Semi,
-    Open,
-    Close,
-}
-
-/// Split nginx syntax into words and `;`/`{`/`}`, each with its line.
-fn tokenize(text: &str, file: &str, notes: &mut Vec<Note>) -> Vec<(Tok, usize)> {
-    let mut toks = Vec::new();
-    let mut word = String::new();
-    let mut word_line = 1;
-    let mut line = 1;
-    let mut chars = text.chars().peekable();
-    let flush = |word: &mut String, toks: &mut Vec<(Tok, usize)>, at: usize| {
-        if !word.is_empty() {
-            toks.push((Tok::Word(std::mem::take(word)), at));
-        }
-    };
-    while let Some(c) = chars.next() {
-        match c {
-            '\n' => {
-                flush(&mut word, &mut toks, word_line);
-                line += 1;
-            }
-            c if c.is_whitespace() => flush(&mut word, &mut toks, word_line),
-            '#' if word.is_empty() => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        line += 1;
-                        break;
-                    }
-                }
-            }
-            ';' | '{' | '}' => {
-                flush(&mut word, &mut toks, word_line);
-                let t = match c {
-                    ';' => Tok::Semi,
-                    '{' => Tok::Open,
-                    _ => Tok::Close,
-                };
-                toks.push((t, line));
-            }
-            '"' | '\'' if word.is_empty() => {
-                let start = line;
-                let mut closed = false;
-                let mut s = String::new();
-                while let Some(d) = chars.next() {
-                    match d {
-                        '\\' => match chars.next() {
-                            Some(e) if e == c || e == '\\' => s.push(e),
-                            Some(e) => {
-                                if e == '\n' {
-                                    line += 1;
-                                }
-                                s.push('\\');
-                                s.push(e);
-                            }
-                            None => {}
-                        },
-                        d if d == c => {
-                            closed = true;
-                            break;
-                        }
-                        d => {
-                            if d == '\n' {
-                                line += 1;
-                            }
-                            s.push(d);
-                        }
-                    }
-                }
-                if !closed {
-                    notes.push(Note {
-                        file: file.to_string(),
-                        line: start,
-                        text: "a quoted string is never closed".into(),
-                    });
-                }
-                toks.push((Tok::Word(s), start));
-            }
-            '$' if chars.peek() == Some(&'{') => {
-                // `${var}`: the brace belongs to the word.
-                if word.is_empty() {
-                    word_line = line;
-                }
-                word.push('$');
-                for d in chars.by_ref() {
-                    word.push(d);
-                    if d == '}' {
-                        break;
-                    }
-                }
-            }
-            c => {
-                if word.is_empty() {
-                    word_line = line;
-                }
-                word.push(c);
-            }
-        }
-    }
-    flush(&mut word, &mut toks, word_line);
-    toks
-}
-
-/// Parse nginx syntax into directives. Lenient: a pasted fragment with a missing `}` or `;`
-/// still yields its directives, and a note says what was wrong.
-pub fn parse(text: &str, file: &str, notes: &mut Vec<Note>) -> Vec<Directive> {
-    let toks = tokenize(text, file, notes);
-    // Each frame: the directives so far, and the block's opening directive.
-    let mut stack: Vec<(Vec<Directive>, Option<Directive>)> = vec![(Vec::new(), None)];
-    let mut words: Vec<(String, usize)> = Vec::new();
-    let note = |notes: &mut Vec<Note>, line: usize, text: &str| {
-        notes.push(Note {
-            file: file.to_string(),
-            line,
-            text: text.to_string(),
-        })
-    };
-    let directive = |words: &mut Vec<(String, usize)>| -> Option<Directive> {
-        let mut it = std::mem::take(words).into_iter();
-        let (name, line) = it.next()?;
-        Some(Directive {
-            name,
-            args: it.map(|(w, _)| w).collect(),
-            file: file.to_string(),
-            line,
-            block: None,
-        })
-    };
-    for (tok, line) in toks {
-        match tok {
-            Tok::Word(w) => words.push((w, line)),
-            Tok::Semi => {
-                if let Some(d) = directive(&mut words) {
-                    stack.last_mut().expect("a frame").0.push(d);
-                }
-            }
-            Tok::Open => {
-                let d = directive(&mut words).unwrap_or_else(|| Directive {
-                    name: String::new(),
-                    args: Vec::new(),
-                    file: file.to_string(),
-                    line,
-                    block: None,
-                });
-                stack.push((Vec::new(), Some(d)));
-            }
-            Tok::Close => {
-                if let Some(d) = directive(&mut words) {
-                    note(
-                        notes,
-                        d.line,
-                        &format!("`{}` has no `;` before `}}`", d.name),
-                    );
-                    stack.last_mut().expect("a frame").0.push(d);
-                }
-                if stack.len() == 1 {
-                    note(notes, line, "a `}` closes no block");
-                    continue;
-                }
-                let (children, opener) = stack.pop().expect("a frame");
-                let mut d = opener.expect("an inner frame has its opener");
-                d.block = Some(children);
-                stack.last_mut().expect("a frame").0.push(d);
-            }
-        }
-    }
-    if let Some(d) = directive(&mut words) {
-        note(notes, d.line, &format!("`{}` has no `;`", d.name));
-        stack.last_mut().expect("a frame").0.push(d);
-    }
-    while stack.len() > 1 {
-        let (children, opener) = stack.pop().expect("a frame");
-        let mut d = opener.expect("an inner frame has its opener");
-        note(
-            notes,
-            d.line,
-            &format!("the `{}` block opened here is never closed", d.name),
-        );
-        d.block = Some(children);
-        stack.last_mut().expect("a frame").0.push(d);
-    }
-    stack.pop().map(|f| f.0).unwrap_or_default()
-}
-
-/// Debian's /etc/nginx/proxy_params, used when a config includes it and it is not readable here.
-const DEBIAN_PROXY_PARAMS: &str = "proxy_set_header Host $http_host;\nproxy_set_header X-Real-IP $remote_addr;\nproxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\nproxy_set_header X-Forwarded-Proto $scheme;\n";
-
-const MAX_INCLUDE_DEPTH: usize = 8;
-
-/// Replace every `include` with what it names, when the reader finds it; note the others.
-fn expand(
-    dirs: Vec<Directive>,
-    base: Option<&Path>,
-    read: Reader<'_>,
-    depth: usize,
-    notes: &mut Vec<Note>,
-) -> Vec<Directive> {
-    let mut out = Vec::new();
-    for mut d in dirs {
-        if let Some(children) = d.block.take() {
-            d.block = Some(expand(children, base, read, depth, notes));
-            out.push(d);
-            continue;
-        }
-        if d.name != "include" || d.args.len() != 1 {
-            out.push(d);
-            continue;
-        }
-        let target = PathBuf::from(d.arg(0));
-        let candidates: Vec<PathBuf> = if target.is_absolute() {
-            vec![target.clone()]
-        } else {
-            // nginx resolves against its prefix (the main config's directory); a site file
-            // usually sits one level below it.
-            base.map(|b| vec![b.join(&target), b.parent().unwrap_or(b).join(&target)])
-                .unwrap_or_default()
-        };
-        let found = if depth < MAX_INCLUDE_DEPTH {
-            candidates
-                .iter()
-                .map(|c| read(c))
-                .find(|f| !f.is_empty())
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        if found.is_empty() {
-            if d.arg(0).ends_with("proxy_params") {
-                let mut ignored = Vec::new();
-                let mut known = parse(DEBIAN_PROXY_PARAMS, &d.file, &mut ignored);
-                for k in &mut known {
-                    k.line = d.line;
-                    k.args.push("(Debian's proxy_params)".into());
-                }
-                out.extend(known);
-            }
-            notes.push(Note {
-                file: d.file.clone(),
-                line: d.line,
-                text: format!(
-                    "`include {}` was not read (not found or not readable here): what it sets is not checked",
-                    d.arg(0)
-                ),
-            });
-            out.push(d);
-            continue;
-        }
-        for (path, text) in found {
-            let name = path.display().to_string();
-            let parsed = parse(&text, &name, notes);
-            out.extend(expand(parsed, path.parent(), read, depth + 1, notes));
-        }
-    }
-    out
-}
 
 /// A location's match rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -638,6 +348,38 @@ pub fn check(
     out
 }
 
+/// What the checks of one server block share.
+struct Ws<'a> {
+    config: &'a Config<'a>,
+    server: &'a [Directive],
+    /// http, server, the chosen location: the levels nginx inherits directives through.
+    levels: Vec<&'a [Directive]>,
+    /// The location nginx picks for /websocket.
+    chosen: &'a Directive,
+    /// `chosen`, when it is a websocket location (not a catch-all).
+    dedicated: Option<&'a Directive>,
+    root: Option<&'a Directive>,
+    longpolling: Option<&'a Directive>,
+    target: Option<Target>,
+    file: &'a str,
+    server_file: &'a str,
+    server_line: Option<usize>,
+    odoo: Option<&'a OdooFacts>,
+    /// An `include` in the server block was not read: what it might set is unknown.
+    unread_include: bool,
+}
+
+impl Ws<'_> {
+    /// A failure an unread include might fix is only a warning.
+    fn soften(&self, level: Level) -> Level {
+        if self.unread_include && level == Level::Failure {
+            Level::Warning
+        } else {
+            level
+        }
+    }
+}
+
 /// One server block: a one-line summary of its /websocket route, and its findings.
 fn check_server(
     config: &Config<'_>,
@@ -661,13 +403,6 @@ fn check_server(
         .find(|d| location_rule(d).1.contains("longpolling"))
         .copied();
     let dedicated = chosen.filter(|d| location_rule(d).1.contains("websocket"));
-    let soften = |level: Level| {
-        if unread_include && level == Level::Failure {
-            Level::Warning
-        } else {
-            level
-        }
-    };
 
     if let Some(slash) = locations
         .iter()
@@ -686,13 +421,17 @@ fn check_server(
 
     let Some(chosen) = chosen else {
         out.push(
-            Finding::new(soften(Level::Failure), Some(2), server_file, server_line)
+            Finding::new(
+                if unread_include { Level::Warning } else { Level::Failure },
+                Some(2),
+                server_file,
+                server_line,
+            )
                 .what("no location serves /websocket (and no `location /`): nginx answers the upgrade with 404")
                 .fix(format!("add a websocket location: {}", ws_location(odoo))),
         );
         return ("/websocket → nothing (404)".into(), out);
     };
-    let levels: Vec<&[Directive]> = vec![http, server, chosen.children()];
     let target = chosen
         .children()
         .iter()
@@ -708,6 +447,40 @@ fn check_server(
             .unwrap_or_default()
     );
 
+    let w = Ws {
+        config,
+        server,
+        levels: vec![http, server, chosen.children()],
+        chosen,
+        dedicated,
+        root,
+        longpolling,
+        target,
+        file,
+        server_file,
+        server_line,
+        odoo,
+        unread_include,
+    };
+    route_findings(&w, &mut out);
+    header_findings(&w, &mut out);
+    filter_findings(&w, &mut out);
+    (route, out)
+}
+
+/// Which process gets the websocket: the location, the port against odoo.conf, containers.
+fn route_findings(w: &Ws<'_>, out: &mut Vec<Finding>) {
+    let config = w.config;
+    let chosen = w.chosen;
+    let dedicated = w.dedicated;
+    let root = w.root;
+    let longpolling = w.longpolling;
+    let odoo = w.odoo;
+    let file = w.file;
+    let server_file = w.server_file;
+    let server_line = w.server_line;
+    let target = &w.target;
+    let soften = |level| w.soften(level);
     // Which process gets the websocket.
     let port = target.as_ref().and_then(|t| t.port);
     if dedicated.is_none() {
@@ -873,10 +646,18 @@ fn check_server(
                 .fix("remove it"),
         );
     }
+}
 
+/// The upgrade headers, the forwarded ones, and the inheritance trap.
+fn header_findings(w: &Ws<'_>, out: &mut Vec<Finding>) {
+    let server = w.server;
+    let chosen = w.chosen;
+    let odoo = w.odoo;
+    let levels = &w.levels;
+    let soften = |level| w.soften(level);
     // The upgrade headers, and the inheritance trap.
-    let (level_index, set) = headers(&levels);
-    let version = effective(&levels, "proxy_http_version");
+    let (level_index, set) = headers(levels);
+    let version = effective(levels, "proxy_http_version");
     let mut missing = Vec::new();
     if version.is_none_or(|d| d.arg(0) != "1.1") {
         missing.push("proxy_http_version 1.1;".to_string());
@@ -1016,8 +797,14 @@ fn check_server(
                 .fix(format!("use $http_host: `proxy_set_header {} $http_host;`", h.arg(0))),
         );
     }
+}
 
-    if let Some(ssi) = effective(&levels, "ssi").filter(|d| d.arg(0) == "on") {
+/// What sits on the way: SSI, read timeouts, basic auth.
+fn filter_findings(w: &Ws<'_>, out: &mut Vec<Finding>) {
+    let chosen = w.chosen;
+    let levels = &w.levels;
+    let soften = |level| w.soften(level);
+    if let Some(ssi) = effective(levels, "ssi").filter(|d| d.arg(0) == "on") {
         out.push(
             Finding::new(soften(Level::Failure), Some(8), &ssi.file, Some(ssi.line))
                 .what(format!(
@@ -1027,7 +814,7 @@ fn check_server(
                 .fix(format!("add `ssi off;` to {}", location_text(chosen))),
         );
     }
-    if let Some(t) = effective(&levels, "proxy_read_timeout")
+    if let Some(t) = effective(levels, "proxy_read_timeout")
         && let Some(secs) = seconds(t.arg(0))
         && secs < 60.0
     {
@@ -1047,7 +834,7 @@ fn check_server(
                 .fix("proxy_read_timeout 720s; (as in Odoo's deployment docs)"),
         );
     }
-    if let Some(auth) = effective(&levels, "auth_basic").filter(|d| d.arg(0) != "off") {
+    if let Some(auth) = effective(levels, "auth_basic").filter(|d| d.arg(0) != "off") {
         out.push(
             Finding::new(Level::Warning, Some(21), &auth.file, Some(auth.line))
                 .what(format!(
@@ -1060,7 +847,6 @@ fn check_server(
                 )),
         );
     }
-    (route, out)
 }
 
 /// The websocket location to suggest, with the gevent port odoo.conf gives.
@@ -1078,6 +864,7 @@ fn ws_location(odoo: Option<&OdooFacts>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn no_files(_: &Path) -> Vec<(PathBuf, String)> {
         Vec::new()
@@ -1091,48 +878,6 @@ mod tests {
         found
             .iter()
             .any(|f| f.level == level && f.cause == Some(cause) && f.line == Some(line))
-    }
-
-    #[test]
-    fn tokenizer_keeps_quotes_comments_variables_and_lines() {
-        let mut notes = Vec::new();
-        let d = parse(
-            "# top\nmap $http_upgrade $c {\n  default upgrade; '' close; # why\n}\nlocation ~* \"^/web{2}\" { return 200 \"a;b\"; }\nset $x ${y}z;",
-            "f",
-            &mut notes,
-        );
-        assert!(notes.is_empty(), "{notes:?}");
-        assert_eq!(d[0].name, "map");
-        assert_eq!(d[0].line, 2);
-        assert_eq!(d[0].children()[1].name, "");
-        assert_eq!(d[0].children()[1].args, vec!["close"]);
-        assert_eq!(d[1].args, vec!["~*", "^/web{2}"]);
-        assert_eq!(d[1].children()[0].args, vec!["200", "a;b"]);
-        assert_eq!(d[2].args, vec!["$x", "${y}z"]);
-        assert_eq!(d[2].line, 6);
-    }
-
-    #[test]
-    fn broken_syntax_is_noted_not_fatal() {
-        let mut notes = Vec::new();
-        let d = parse(
-            "server {\n location / {\n proxy_pass http://a\n }\n",
-            "f",
-            &mut notes,
-        );
-        assert_eq!(d.len(), 1);
-        assert!(
-            notes
-                .iter()
-                .any(|n| n.line == 3 && n.text.contains("no `;`")),
-            "{notes:?}"
-        );
-        assert!(
-            notes
-                .iter()
-                .any(|n| n.line == 1 && n.text.contains("never closed")),
-            "{notes:?}"
-        );
     }
 
     #[test]

@@ -89,6 +89,10 @@ fn classify(line: &str, facts: &mut Facts) -> Option<(Key, String)> {
     if has("Evented Service") && has("uncaught error") {
         return Some((Key::GeventCrash, excerpt(line, "Evented")));
     }
+    // Apache's mod_proxy: AH00957 / AH01114 "failed to make connection to backend".
+    if (has("AH00957") || has("AH01114") || has("AH02454")) && (has("8072") || has("websocket")) {
+        return Some((Key::Refused, excerpt(line, "AH0")));
+    }
     if has("connect() failed (111") {
         if has("[::1]") {
             return Some((Key::RefusedIpv6, excerpt(line, "connect()")));
@@ -409,6 +413,8 @@ mod tests {
         assert!(f.contains(&(Level::Failure, Some(4), Some(1))), "{f:?}");
         assert!(f.contains(&(Level::Info, Some(24), Some(2))), "{f:?}");
         assert!(f.contains(&(Level::Failure, Some(11), Some(3))), "{f:?}");
+        let apache = "[proxy:error] [pid 9] (111)Connection refused: AH00957: WS: attempt to connect to 127.0.0.1:8072 (127.0.0.1) failed\n";
+        assert!(found(apache).contains(&(Level::Failure, Some(4), Some(1))));
     }
 
     #[test]
