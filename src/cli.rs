@@ -327,7 +327,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Also hold an idle connection for 70 s to catch proxies that cut idle websockets
+    /// Also hold an idle connection (70 s, or --hold) to catch proxies that cut idle websockets
     #[arg(long)]
     pub deep: bool,
 
