@@ -460,6 +460,50 @@ mod nginx {
     }
 }
 
+#[test]
+fn the_nginx_fixtures_are_configs_nginx_itself_accepts() {
+    let Some(bin) = nginx::binary() else {
+        println!("note: nginx is not installed; skipping `nginx -t` on the fixtures");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().display();
+    let fixtures = std::fs::read_dir(fixture("")).unwrap();
+    let mut tested = 0;
+    for entry in fixtures {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        // The docker one names the `odoo` service, which only resolves inside its network.
+        if !name.starts_with("nginx-") || name.contains("docker") {
+            continue;
+        }
+        let conf = dir.path().join("nginx.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "pid {dir_path}/nginx.pid;\nerror_log {dir_path}/error.log;\nevents {{}}\nhttp {{\n    include {};\n}}\n",
+                path.display()
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(&bin)
+            .arg("-t")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "nginx -t refuses {name}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tested += 1;
+    }
+    assert!(tested >= 7, "only {tested} nginx fixtures");
+}
+
 fn point_profile_at(env: &TestEnv, url: &str) {
     let config = std::fs::read_to_string(env.config_path()).unwrap();
     let current = config
