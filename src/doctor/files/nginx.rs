@@ -724,6 +724,22 @@ fn header_findings(w: &Ws<'_>, out: &mut Vec<Finding>) {
         .iter()
         .filter(|d| !["upgrade", "connection"].contains(&d.arg(0).to_ascii_lowercase().as_str()))
         .collect();
+    // Whether a wrong Host breaks the socket: only with a dbfilter on the host, or with
+    // ODOO_BUS_PUBLIC_SAMESITE_WS (not visible in the files). Measured: a real Odoo 18
+    // without either works through the trap.
+    let by_host = odoo.and_then(|o| o.host_dbfilter.map(|l| format!("{}:{l}", o.file)));
+    let (level, consequence) = match &by_host {
+        Some(at) => (
+            soften(Level::Failure),
+            format!(
+                "the dbfilter ({at}) picks the database from that Host, so the socket is matched to the wrong database (or none)"
+            ),
+        ),
+        None => (
+            Level::Warning,
+            "that breaks the socket when Odoo runs with ODOO_BUS_PUBLIC_SAMESITE_WS (a public socket: \"Downgrading websocket session\") or a dbfilter on %h/%d; without them realtime still works".to_string(),
+        ),
+    };
     if !forwarded.is_empty() {
         let first = set.first().copied().unwrap_or(chosen);
         let list = forwarded
@@ -737,9 +753,9 @@ fn header_findings(w: &Ws<'_>, out: &mut Vec<Finding>) {
             .collect::<Vec<_>>()
             .join(" ");
         out.push(
-            Finding::new(soften(Level::Failure), Some(5), &first.file, Some(first.line))
+            Finding::new(level, Some(5), &first.file, Some(first.line))
                 .what(format!(
-                    "header-inheritance trap: the proxy_set_header here makes nginx drop every server-level one in {}, so {list} never reach Odoo: proxy_mode does nothing without X-Forwarded-Host, Odoo sees the wrong Host and scheme, and (with ODOO_BUS_PUBLIC_SAMESITE_WS) downgrades the socket to a public one",
+                    "header-inheritance trap: the proxy_set_header here makes nginx drop every server-level one in {}, so {list} never reach Odoo: proxy_mode does nothing without X-Forwarded-Host and Odoo sees the proxy's Host and scheme; {consequence}",
                     location_text(chosen)
                 ))
                 .fix(format!("repeat them inside {}: {repeat}", location_text(chosen))),
@@ -753,30 +769,23 @@ fn header_findings(w: &Ws<'_>, out: &mut Vec<Finding>) {
             lacking.push("X-Forwarded-Proto");
         }
         if !lacking.is_empty() {
-            let proxy_mode = odoo.filter(|o| o.proxy_mode);
-            let (level, why) = match proxy_mode {
-                Some(o) => (
-                    Level::Failure,
-                    format!(
-                        "proxy_mode = True ({}:{}) does nothing: Odoo applies the forwarded headers only when X-Forwarded-Host is present",
-                        o.file,
-                        o.proxy_mode_line.unwrap_or(0)
-                    ),
+            let why = match odoo.filter(|o| o.proxy_mode) {
+                Some(o) => format!(
+                    "proxy_mode = True ({}:{}) does nothing: Odoo applies the forwarded headers only when X-Forwarded-Host is present",
+                    o.file,
+                    o.proxy_mode_line.unwrap_or(0)
                 ),
-                None => (
-                    Level::Warning,
-                    "Odoo's proxy_mode applies the forwarded headers only when X-Forwarded-Host is present".to_string(),
-                ),
+                None => "Odoo's proxy_mode applies the forwarded headers only when X-Forwarded-Host is present".to_string(),
             };
             let level = if lacking == ["X-Forwarded-Proto"] {
                 Level::Warning
             } else {
-                soften(level)
+                level
             };
             out.push(
                 Finding::new(level, Some(5), &chosen.file, Some(chosen.line))
                     .what(format!(
-                        "{} does not send {}: {why}; Odoo then sees the proxy's Host and http://, and with ODOO_BUS_PUBLIC_SAMESITE_WS the socket is downgraded to a public one (\"Downgrading websocket session\")",
+                        "{} does not send {}: {why}, so Odoo sees the proxy's Host and http://; {consequence}",
                         location_text(chosen),
                         lacking.join(" or ")
                     ))
@@ -944,7 +953,18 @@ server {
     fn the_inheritance_trap_names_the_dropped_headers() {
         let trap = GOOD.replace("        proxy_set_header X-Forwarded-Host $http_host;\n        proxy_set_header X-Forwarded-Proto $scheme;\n    }", "    }");
         let found = findings(&trap);
+        assert!(has(&found, Level::Warning, 5, 11), "{found:#?}");
+        let conf = super::super::odoo_conf::OdooConf::parse(
+            "o",
+            "[options]\nworkers = 2\ndbfilter = ^%d$\nproxy_mode = True\n",
+        );
+        let facts = conf.facts();
+        let found = check("n.conf", None, &trap, Some(&facts), &no_files);
         assert!(has(&found, Level::Failure, 5, 11), "{found:#?}");
+        assert!(
+            found.iter().any(|f| f.what.contains("dbfilter (o:3)")),
+            "{found:#?}"
+        );
         let f = found.iter().find(|f| f.cause == Some(5)).unwrap();
         assert!(f.what.contains("X-Forwarded-Host (line 6)"), "{}", f.what);
     }

@@ -42,6 +42,9 @@ pub struct OdooFacts {
     pub gevent_port_line: Option<usize>,
     pub proxy_mode: bool,
     pub proxy_mode_line: Option<usize>,
+    /// The line of a `dbfilter` that uses the request's host (`%h`, `%d`): then the Host Odoo
+    /// sees picks the database.
+    pub host_dbfilter: Option<usize>,
 }
 
 impl OdooFacts {
@@ -144,6 +147,10 @@ impl OdooConf {
             gevent_port_line: gevent.map(|(_, l)| l),
             proxy_mode: self.get("proxy_mode").is_some_and(|(v, _)| truthy(v)),
             proxy_mode_line: self.get("proxy_mode").map(|(_, l)| l),
+            host_dbfilter: self
+                .get("dbfilter")
+                .filter(|(v, _)| v.contains("%h") || v.contains("%d"))
+                .map(|(_, l)| l),
         }
     }
 
