@@ -761,14 +761,11 @@ fn header_findings(w: &Ws<'_>, out: &mut Vec<Finding>) {
                 .fix(format!("repeat them inside {}: {repeat}", location_text(chosen))),
         );
     } else {
-        let mut lacking = Vec::new();
+        let tls = server.iter().any(|d| {
+            (d.name == "listen" && d.args.iter().any(|a| a == "ssl" || a.ends_with("443")))
+                || (d.name == "ssl" && d.arg(0) == "on")
+        });
         if header(&set, "X-Forwarded-Host").is_none() {
-            lacking.push("X-Forwarded-Host");
-        }
-        if header(&set, "X-Forwarded-Proto").is_none() {
-            lacking.push("X-Forwarded-Proto");
-        }
-        if !lacking.is_empty() {
             let why = match odoo.filter(|o| o.proxy_mode) {
                 Some(o) => format!(
                     "proxy_mode = True ({}:{}) does nothing: Odoo applies the forwarded headers only when X-Forwarded-Host is present",
@@ -777,20 +774,26 @@ fn header_findings(w: &Ws<'_>, out: &mut Vec<Finding>) {
                 ),
                 None => "Odoo's proxy_mode applies the forwarded headers only when X-Forwarded-Host is present".to_string(),
             };
-            let level = if lacking == ["X-Forwarded-Proto"] {
-                Level::Warning
-            } else {
-                level
-            };
             out.push(
                 Finding::new(level, Some(5), &chosen.file, Some(chosen.line))
                     .what(format!(
-                        "{} does not send {}: {why}, so Odoo sees the proxy's Host and http://; {consequence}",
+                        "{} does not send X-Forwarded-Host: {why}, so Odoo sees the proxy's Host and scheme; {consequence}",
                         location_text(chosen),
-                        lacking.join(" or ")
                     ))
                     .fix(format!(
                         "in {}: proxy_set_header X-Forwarded-Host $http_host; proxy_set_header X-Forwarded-Proto $scheme; (and proxy_mode = True in odoo.conf)",
+                        location_text(chosen)
+                    )),
+            );
+        } else if tls && header(&set, "X-Forwarded-Proto").is_none() {
+            out.push(
+                Finding::new(Level::Warning, Some(5), &chosen.file, Some(chosen.line))
+                    .what(format!(
+                        "{} does not send X-Forwarded-Proto on an https server: Odoo sees http://, and with ODOO_BUS_PUBLIC_SAMESITE_WS the https Origin gets a public socket",
+                        location_text(chosen),
+                    ))
+                    .fix(format!(
+                        "in {}: proxy_set_header X-Forwarded-Proto $scheme;",
                         location_text(chosen)
                     )),
             );
@@ -982,6 +985,15 @@ server {
         assert!(has(&found, Level::Failure, 7, 5), "{found:#?}");
         let found = findings(&GOOD.replace("720s", "50s"));
         assert!(has(&found, Level::Warning, 7, 5), "{found:#?}");
+    }
+
+    #[test]
+    fn a_missing_forwarded_proto_matters_only_on_https() {
+        let no_proto = GOOD.replace("proxy_set_header X-Forwarded-Proto $scheme;", "");
+        let found = findings(&no_proto);
+        assert!(has(&found, Level::Warning, 5, 8), "{found:#?}");
+        let plain = findings(&no_proto.replace("listen 443 ssl;", "listen 80;"));
+        assert!(plain.iter().all(|f| f.cause != Some(5)), "{plain:#?}");
     }
 
     #[test]
