@@ -25,6 +25,8 @@ pub struct Stats {
     pub tcp_drops: u64,
     /// Successful logins (JSON, form, TOTP).
     pub logins: u64,
+    /// `/websocket/peek_notifications` calls answered (any outcome).
+    pub polls: u64,
 }
 
 /// One message a client sent on a websocket (parsed, whatever its validity).
