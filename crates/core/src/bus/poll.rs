@@ -121,7 +121,14 @@ pub fn fallback_reason(e: &ConnectError) -> Option<String> {
         ConnectError::Refusal { status: 200, .. } => {
             Some("the websocket upgrade was answered with HTTP 200 instead of 101".into())
         }
-        ConnectError::Refusal { .. } => Some(e.to_string()),
+        // The status and who answered; the body (a proxy's error page) would only be noise here.
+        ConnectError::Refusal { status, server, .. } => Some(format!(
+            "the websocket upgrade was refused with HTTP {status}{}",
+            server
+                .as_deref()
+                .map(|s| format!(" (by {})", crate::odoo::rpc::one_line(s, 40)))
+                .unwrap_or_default()
+        )),
         ConnectError::Timeout => Some("the websocket handshake never completed".into()),
         ConnectError::Other(d) => Some(d.clone()),
         ConnectError::Dns(_)
