@@ -40,7 +40,7 @@ fn main() {
     let plan = if quick {
         Plan {
             busy: 20,
-            busy_gap: Duration::from_millis(200),
+            busy_gap: Duration::from_millis(100),
             after_idle: 2,
             idle_gap: Duration::from_secs(6),
             window: Duration::from_secs(6),
@@ -49,8 +49,8 @@ fn main() {
     } else {
         Plan {
             busy: 60,
-            busy_gap: Duration::from_millis(200),
-            after_idle: 5,
+            busy_gap: Duration::from_millis(100),
+            after_idle: 8,
             idle_gap: Duration::from_secs(6),
             window: Duration::from_secs(20),
             load_gap: Duration::from_millis(100),
@@ -58,9 +58,11 @@ fn main() {
     };
     println!("odoo-bus tail, websocket vs polling, emulator on loopback (release build)");
     println!(
-        "latency = server stores the notification -> its line on stdout; busy: one every {} ms; idle: one after {} s of silence",
+        "latency = server stores the notification -> its line on stdout; busy: one every {}-{} ms; idle: one after {}-{} s of silence (random gaps)",
         plan.busy_gap.as_millis(),
-        plan.idle_gap.as_secs()
+        (plan.busy_gap + (plan.busy_gap / 2).max(Duration::from_millis(300))).as_millis(),
+        plan.idle_gap.as_secs(),
+        (plan.idle_gap + plan.idle_gap / 2).as_secs()
     );
     println!();
     println!(
@@ -113,11 +115,16 @@ fn start(env: &TestEnv, transport: &str) -> Running {
     t
 }
 
-/// Notify `n` times, `gap` apart, timing each one to its line on stdout.
+/// Notify `n` times, timing each one to its line on stdout. The gaps are random between `gap`
+/// and 1.5 × `gap` (at least +300 ms), so a notification lands anywhere in the poll interval
+/// rather than always at the same phase (a fixed gap would lock onto the poll timer).
 fn latencies(env: &TestEnv, tail: &Running, n: usize, gap: Duration) -> Vec<Duration> {
+    use rand::RngExt;
+    let mut rng = rand::rng();
+    let spread = (gap / 2).max(Duration::from_millis(300));
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        std::thread::sleep(gap);
+        std::thread::sleep(gap + spread.mul_f64(rng.random::<f64>()));
         let sent = Instant::now();
         let id = env
             .control()
