@@ -212,6 +212,17 @@ pub enum OutputFormat {
     Raw,
 }
 
+/// How the bus is listened to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// The websocket, falling back to polling when a proxy refuses the upgrade
+    Auto,
+    /// The websocket only (a refused upgrade is an error)
+    Websocket,
+    /// Polling /websocket/peek_notifications only
+    Poll,
+}
+
 /// The options shared by `tail` and `demo` (what to print and how).
 #[derive(Debug, Clone, Args)]
 pub struct TailArgs {
@@ -268,6 +279,16 @@ pub struct TailArgs {
     /// which channel a notification came from)
     #[arg(long, requires = "channels")]
     pub only_channels: bool,
+
+    /// websocket, poll, or auto: the websocket, polling when a proxy refuses it [default: the
+    /// profile's `transport`, else auto]
+    #[arg(long, value_enum, value_name = "TRANSPORT")]
+    pub transport: Option<Transport>,
+
+    /// While polling, the longest wait between two polls when nothing arrives (250 ms while
+    /// notifications flow) [default: 3s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub poll_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -318,6 +339,15 @@ pub struct SendArgs {
     /// Output format for --wait results and --event notifications
     #[arg(short, long, value_enum, value_name = "FORMAT")]
     pub output: Option<OutputFormat>,
+
+    /// With --wait: websocket, poll, or auto (polling when a proxy refuses the websocket)
+    /// [default: the profile's `transport`, else auto]
+    #[arg(long, value_enum, value_name = "TRANSPORT", requires = "wait")]
+    pub transport: Option<Transport>,
+
+    /// With --wait, while polling: the longest wait between two polls [default: 3s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "wait")]
+    pub poll_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -16,6 +16,7 @@ pub mod files;
 pub mod hints;
 pub mod http;
 pub mod network;
+pub mod poll;
 pub mod tls;
 pub mod websocket;
 
@@ -43,6 +44,8 @@ pub mod names {
     pub const DELIVERY: &str = "delivery";
     pub const PING: &str = "ping";
     pub const IDLE: &str = "idle";
+    /// Only when the upgrade failed: whether polling still works.
+    pub const POLL: &str = "poll";
 
     /// Every check of a normal run.
     pub const STANDARD: &[&str] = &[
@@ -267,6 +270,10 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
         )
         .await;
     let Some((mut conn, handshake)) = opened else {
+        r.time(POLL, "trying one poll instead", async {
+            (poll::check_poll(&input.client).await, ())
+        })
+        .await;
         return r.skip_rest("needs the websocket upgrade");
     };
 

@@ -65,6 +65,9 @@ pub struct Profile {
     /// The highest notification id the last `tail` saw, for `tail --resume`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_id: Option<u64>,
+    /// How to listen when no `--transport` is given: `auto`, `websocket` or `poll`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
     #[serde(flatten)]
     pub extra: toml::Table,
 }
