@@ -115,7 +115,7 @@ pub enum Command {
 
     /// Check every hop between you and Odoo's bus and say which one is broken
     #[command(
-        after_help = "Examples:\n  odoo-bus doctor\n  odoo-bus doctor https://erp.example.com --json"
+        after_help = "Examples:\n  odoo-bus doctor\n  odoo-bus doctor https://erp.example.com --json\n  odoo-bus doctor --proxy-conf /etc/nginx/sites-enabled/odoo --odoo-conf /etc/odoo/odoo.conf\n  journalctl -u odoo | odoo-bus doctor --odoo-log -"
     )]
     Doctor(DoctorArgs),
 
@@ -223,6 +223,17 @@ pub enum OutputFormat {
     Raw,
 }
 
+/// How the bus is listened to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// The websocket, falling back to polling when a proxy refuses the upgrade
+    Auto,
+    /// The websocket only (a refused upgrade is an error)
+    Websocket,
+    /// Polling /websocket/peek_notifications only
+    Poll,
+}
+
 /// The options shared by `tail` and `demo` (what to print and how).
 #[derive(Debug, Clone, Args)]
 pub struct TailArgs {
@@ -284,6 +295,16 @@ pub struct TailArgs {
     /// (a resume point or an outage older than the ~100 s Odoo keeps; warned on stderr anyway)
     #[arg(long)]
     pub gaps: bool,
+
+    /// websocket, poll, or auto: the websocket, polling when a proxy refuses it [default: the
+    /// profile's `transport`, else auto]
+    #[arg(long, value_enum, value_name = "TRANSPORT")]
+    pub transport: Option<Transport>,
+
+    /// While polling, the longest wait between two polls when nothing arrives (250 ms while
+    /// notifications flow) [default: 3s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub poll_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -334,6 +355,15 @@ pub struct SendArgs {
     /// Output format for --wait results and --event notifications
     #[arg(short, long, value_enum, value_name = "FORMAT")]
     pub output: Option<OutputFormat>,
+
+    /// With --wait: websocket, poll, or auto (polling when a proxy refuses the websocket)
+    /// [default: the profile's `transport`, else auto]
+    #[arg(long, value_enum, value_name = "TRANSPORT", requires = "wait")]
+    pub transport: Option<Transport>,
+
+    /// With --wait, while polling: the longest wait between two polls [default: 3s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "wait")]
+    pub poll_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -345,9 +375,25 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Also hold an idle connection for 70 s to catch proxies that cut idle websockets
+    /// Also hold an idle connection (70 s, or --hold) to catch proxies that cut idle websockets
     #[arg(long)]
     pub deep: bool,
+
+    /// With --deep: how long to hold the idle connection (e.g. 5m, for load balancers that cap a connection's lifetime)
+    #[arg(long, value_name = "DURATION", requires = "deep", value_parser = parse_duration)]
+    pub hold: Option<Duration>,
+
+    /// Read Odoo's log (or nginx's error log) for known realtime failures; `-` reads stdin
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub odoo_log: Vec<String>,
+
+    /// Read odoo.conf for realtime pitfalls (workers, gevent_port, proxy_mode, db_maxconn_gevent); `-` reads stdin
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub odoo_conf: Option<String>,
+
+    /// Read the reverse proxy's config (nginx, or Apache) for realtime pitfalls; `-` reads stdin
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub proxy_conf: Vec<String>,
 }
 
 /// How probe lines are printed.

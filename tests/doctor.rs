@@ -159,7 +159,8 @@ fn json_has_the_same_verdicts_as_the_lines() {
     assert_eq!(json.code, 5);
     let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
     let checks = doc["checks"].as_array().expect("checks");
-    assert_eq!(checks.len(), 10);
+    // The ten standard checks and `poll`, run because the upgrade failed.
+    assert_eq!(checks.len(), 11);
     for c in checks {
         let name = c["name"].as_str().unwrap();
         let mark = match c["status"].as_str().unwrap() {
@@ -191,6 +192,34 @@ fn json_has_the_same_verdicts_as_the_lines() {
     let doc: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(doc["summary"]["ok"], true);
     assert_eq!(doc["summary"]["first_failure"], Value::Null);
+}
+
+#[test]
+fn a_refused_upgrade_says_polling_still_works_and_still_fails() {
+    let env = broken(Faults {
+        upgrade_status: Some((502, "text/html", "<h1>502 Bad Gateway</h1>".into())),
+        ..Faults::default()
+    });
+    let run = doctor(&env, &[], &[]);
+    assert_eq!(run.code, 5, "the websocket is still broken: {}", run.stdout);
+    run.assert_failed("upgrade", "cannot reach");
+    let poll = run.line("poll");
+    assert!(poll.starts_with('✔'), "{}", run.stdout);
+    assert!(
+        poll.contains(
+            "the websocket is blocked at the proxy; odoo-bus can still listen by polling"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(env.control().stats().polls, 1);
+
+    // A healthy server is never polled.
+    let healthy = TestEnv::new();
+    healthy.logged_in("demo");
+    let run = doctor(&healthy, &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(healthy.control().stats().polls, 0);
 }
 
 #[test]

@@ -108,7 +108,8 @@ fn a_server_that_never_answers_the_first_handshake_is_exit_4_after_the_connect_t
         hang_handshake: true,
         ..Faults::default()
     });
-    let done = tail(&env, &["--json"]).wait(WAIT);
+    // `--transport websocket`: the default (auto) polls instead (tests/poll.rs).
+    let done = tail(&env, &["--json", "--transport", "websocket"]).wait(WAIT);
     assert_eq!(done.code, Some(4), "{}", done.stderr);
     assert!(
         done.stderr.contains("timed out while connecting"),
@@ -136,7 +137,7 @@ fn the_connect_timeout_knob_is_checked() {
 fn a_hanging_handshake_after_a_disconnect_is_retried_until_the_server_answers_again() {
     let env = env();
     let c = env.control();
-    let mut t = tail(&env, &["--json"]);
+    let mut t = tail(&env, &["--json", "--transport", "websocket"]);
     wait_subscribed(&env, 1);
     let before = notify(&env, 1);
     wait_for_id(&t, before);

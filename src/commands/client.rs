@@ -110,6 +110,10 @@ impl ProfileSessionKeeper {
 }
 
 impl odoo_bus_core::bus::stream::SessionKeeper for ProfileSessionKeeper {
+    fn http(&self) -> &OdooClient {
+        &self.client
+    }
+
     fn current(&self) -> SessionId {
         // The client always holds a session here: it was built from a logged-in profile, and a
         // cookie deletion would only come from a logout, which this process never sends.

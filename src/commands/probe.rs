@@ -113,6 +113,8 @@ fn report_status(ui: &Ui, status: &Status) {
             humantime::format_duration(Duration::from_millis(delay.as_millis() as u64))
         )),
         Status::Malformed { reason, .. } => ui.warn(format!("skipped a malformed frame: {reason}")),
+        // The probe measures the websocket: its stream never falls back to polling.
+        Status::Polling { url, .. } => ui.info(format!("polling {url}")),
     }
 }
 

@@ -12,10 +12,11 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::client::duration_env;
 use super::{Context, LoggedIn};
-use crate::cli::{OutputFormat, TailArgs};
+use crate::cli::{OutputFormat, TailArgs, Transport};
 use crate::output::filter::{ChannelSelector, TypeFilter};
 use crate::output::pump::Pump;
 use crate::output::{self, FrameView, PrintOptions};
+use odoo_bus_core::bus::poll::{PollOptions, TransportMode};
 use odoo_bus_core::bus::stream::{Backoff, BusStream, Event, StartAt, Status, StreamOptions};
 use odoo_bus_core::error::{Error, ErrorKind, Result};
 
@@ -23,6 +24,8 @@ use odoo_bus_core::error::{Error, ErrorKind, Result};
 /// watchdog so fault-injection tests run in seconds instead of minutes.
 const RECONNECT_DELAY_ENV: &str = "ODOO_BUS_RECONNECT_DELAY";
 const WATCHDOG_ENV: &str = "ODOO_BUS_WATCHDOG";
+/// Test knob: how often `auto` tries the websocket again while polling (default 5 minutes).
+const WEBSOCKET_RETRY_ENV: &str = "ODOO_BUS_WEBSOCKET_RETRY";
 
 /// After Ctrl-C, SIGTERM or `--timeout`, how long the output already formatted may take to
 /// reach stdout.
@@ -106,7 +109,8 @@ pub async fn follow(
                 .debug(1, "reading people's names took too long: showing ids"),
         }
     }
-    let options = stream_options(ctx, me, channels, start, !args.no_reconnect, args.presence)?;
+    let mut options = stream_options(ctx, me, channels, start, !args.no_reconnect, args.presence)?;
+    choose_transport(me, &mut options, args.transport, args.poll_interval)?;
     let mut gaps = super::gaps::GapWatch::new(
         ctx.ui.clone(),
         ctx.logged_in_client(me).ok(),
@@ -320,7 +324,46 @@ pub(super) fn stream_options(
         backoff: backoff_from_env()?,
         watchdog: duration_env(WATCHDOG_ENV)?.unwrap_or(DEFAULT_WATCHDOG),
         dedup_window: 8192,
+        // Raw events (`send --event`) need the socket; `tail` and `send --wait` choose below.
+        transport: TransportMode::Websocket,
+        poll: PollOptions::default(),
     })
+}
+
+/// `--transport`, else the profile's `transport`, else auto; `--poll-interval`; shared with
+/// `send --wait`.
+pub(super) fn choose_transport(
+    me: &LoggedIn,
+    options: &mut StreamOptions,
+    flag: Option<Transport>,
+    poll_interval: Option<Duration>,
+) -> Result<()> {
+    let chosen = match (flag, me.profile.transport.as_deref()) {
+        (Some(t), _) => t,
+        (None, None) => Transport::Auto,
+        (None, Some(saved)) => match saved.trim() {
+            "auto" => Transport::Auto,
+            "websocket" => Transport::Websocket,
+            "poll" => Transport::Poll,
+            other => {
+                return Err(Error::usage(format!(
+                    "the profile's `transport = \"{other}\"` is not a transport: use auto, websocket or poll in the config file"
+                )));
+            }
+        },
+    };
+    options.transport = match chosen {
+        Transport::Auto => TransportMode::Auto,
+        Transport::Websocket => TransportMode::Websocket,
+        Transport::Poll => TransportMode::Poll,
+    };
+    if let Some(idle) = poll_interval {
+        options.poll = options.poll.with_idle(idle);
+    }
+    if let Some(retry) = duration_env(WEBSOCKET_RETRY_ENV)? {
+        options.poll.websocket_retry = retry;
+    }
+    Ok(())
 }
 
 /// A write error: a closed stdout (`| head`) ends the tail quietly; anything else is an error,
@@ -525,6 +568,30 @@ pub(super) fn report(ctx: &Context, status: &Status, spinner: &mut Option<crate:
                 format!("after id {last}")
             };
             ui.info(format!("{what} {} (from {from})", strip_query(url)));
+        }
+        Status::Polling {
+            url,
+            last,
+            reconnect,
+            fell_back,
+        } => {
+            spinner.take();
+            if let Some(reason) = fell_back {
+                ui.warn(format!(
+                    "{reason}; falling back to polling (a proxy may refuse websockets; `odoo-bus doctor` names the hop)"
+                ));
+            }
+            let what = if *reconnect {
+                "polling again"
+            } else {
+                "polling"
+            };
+            let from = if *last == 0 {
+                "recent notifications".to_string()
+            } else {
+                format!("after id {last}")
+            };
+            ui.info(format!("{what} {url} (from {from})"));
         }
         Status::Disconnected {
             explanation,

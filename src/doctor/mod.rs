@@ -13,16 +13,18 @@
 pub mod check;
 pub mod deep;
 pub mod delivery;
+pub mod files;
 pub mod hints;
 pub mod http;
 pub mod network;
+pub mod poll;
 pub mod tls;
 pub mod websocket;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-pub use check::{Check, Report, Status, Verdict};
+pub use check::{Check, Level, Located, Report, Status, Verdict};
 
 use odoo_bus_core::bus::connection::ConnectOptions;
 use odoo_bus_core::odoo::client::{ClientOptions, OdooClient};
@@ -43,6 +45,8 @@ pub mod names {
     pub const DELIVERY: &str = "delivery";
     pub const PING: &str = "ping";
     pub const IDLE: &str = "idle";
+    /// Only when the upgrade failed: whether polling still works.
+    pub const POLL: &str = "poll";
 
     /// Every check of a normal run.
     pub const STANDARD: &[&str] = &[
@@ -268,6 +272,10 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
         )
         .await;
     let Some((mut conn, handshake)) = opened else {
+        r.time(POLL, "trying one poll instead", async {
+            (poll::check_poll(&input.client).await, ())
+        })
+        .await;
         return r.skip_rest("needs the websocket upgrade");
     };
 

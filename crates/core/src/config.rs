@@ -69,6 +69,9 @@ pub struct Profile {
     /// is, to warn when the server may have deleted what came after it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_id_at: Option<i64>,
+    /// How to listen when no `--transport` is given: `auto`, `websocket` or `poll`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
     #[serde(flatten)]
     pub extra: toml::Table,
 }

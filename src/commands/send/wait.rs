@@ -36,7 +36,7 @@ pub(super) async fn run(
     ctx.require_valid_session(client).await?;
     let timeout = args.timeout;
     let deadline = tokio::time::Instant::now() + timeout;
-    let options = tail::stream_options(
+    let mut options = tail::stream_options(
         ctx,
         me,
         // 16 has no channel strings: the member's channels come by default.
@@ -49,6 +49,7 @@ pub(super) async fn run(
         true,
         false,
     )?;
+    tail::choose_transport(me, &mut options, args.transport, args.poll_interval)?;
     let keeper = ProfileSessionKeeper::new(ctx, ctx.logged_in_client(me)?);
     let mut stream = BusStream::new(options, keeper);
 
@@ -134,7 +135,10 @@ async fn until_connected<K: odoo_bus_core::bus::stream::SessionKeeper>(
 ) -> Result<()> {
     loop {
         match stream.next().await? {
-            Event::Status(Status::Connected { .. }) => return Ok(()),
+            Event::Status(status @ (Status::Connected { .. } | Status::Polling { .. })) => {
+                debug_status(ctx, &status);
+                return Ok(());
+            }
             Event::Status(status) => debug_status(ctx, &status),
             // Nothing can arrive before the subscribe; ignore rather than assume.
             Event::Batch(_) => {}
@@ -151,6 +155,12 @@ async fn until_connected<K: odoo_bus_core::bus::stream::SessionKeeper>(
 fn debug_status(ctx: &Context, status: &Status) {
     match status {
         Status::Connected { url, .. } => ctx.ui.debug(1, format!("subscribed on {url}")),
+        Status::Polling { url, fell_back, .. } => {
+            if let Some(reason) = fell_back {
+                ctx.ui.warn(format!("{reason}; falling back to polling"));
+            }
+            ctx.ui.debug(1, format!("polling {url}"))
+        }
         Status::Disconnected { explanation, .. } => {
             ctx.ui.warn(format!("disconnected: {explanation}"))
         }

@@ -1,6 +1,6 @@
 //! The realtime side: channel names (`channel`), decoding (`protocol`), deduplication (`dedup`), one websocket
-//! (`connection`), the reconnecting subscription (`stream`), and the delivery round trip that
-//! doctor and probe time (`roundtrip`).
+//! (`connection`), polling when the websocket is refused (`poll`), the reconnecting subscription
+//! (`stream`), and the delivery round trip that doctor and probe time (`roundtrip`).
 //!
 //! Owns everything after the HTTP login: frames, sockets, exactly-once delivery. May not touch:
 //! stdout/stderr, the config file (the caller saves positions and cookies), the emulator.
@@ -8,6 +8,7 @@
 pub mod channel;
 pub mod connection;
 pub mod dedup;
+pub mod poll;
 pub mod protocol;
 pub mod roundtrip;
 pub mod stream;

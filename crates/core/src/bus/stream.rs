@@ -10,16 +10,24 @@
 //!   we missed; ids are not monotonic (late commits), so a bounded window of recent ids drops
 //!   replays instead of trusting order;
 //! - a connection that stays silent longer than the watchdog is treated as dead.
+//!
+//! The transport is a seam: when the upgrade is refused (`auto`) or polling is asked for, the
+//! open link is a [`Poller`] instead of a websocket, and each poll's notifications array goes
+//! through the very same resume point, dedup window and session rules as a frame. A failed poll
+//! is a lost connection (backed off, then re-opened with a session check); error 100 on a poll is
+//! the socket's 4001 (ask the server: expired ends the stream).
 
 use std::time::{Duration, SystemTime};
 
 use rand::RngExt;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::bus::connection::{self, ConnectError, ConnectOptions, Connection, Incoming};
+use crate::bus::connection::{self, ConnectError, ConnectOptions, Connection, Handshake, Incoming};
 use crate::bus::dedup::SeenIds;
+use crate::bus::poll::{self, PeekError, PollOptions, Poller, TransportMode, Wake};
 use crate::bus::protocol::{self, CloseAction, Notification};
 use crate::error::{Error, ErrorKind};
+use crate::odoo::client::OdooClient;
 use crate::secret::SessionId;
 
 /// Answer of a session check over HTTP.
@@ -32,8 +40,11 @@ pub enum SessionCheck {
 }
 
 /// The stream's link to the HTTP side and the config file, kept abstract so the core knows
-/// nothing of either.
+/// nothing of where sessions are saved.
 pub trait SessionKeeper: Send {
+    /// The logged-in HTTP client (polling goes through it, so its session rotations are saved
+    /// like any call's).
+    fn http(&self) -> &OdooClient;
     /// The session id to present on the next handshake.
     fn current(&self) -> SessionId;
     /// The server set a new session id: persist it.
@@ -96,6 +107,9 @@ pub struct StreamOptions {
     pub watchdog: Duration,
     /// How many recent ids to remember for deduplication.
     pub dedup_window: usize,
+    /// Websocket, polling, or the websocket with a fallback to polling.
+    pub transport: TransportMode,
+    pub poll: PollOptions,
 }
 
 /// A state change worth telling the user about (on stderr).
@@ -108,6 +122,14 @@ pub enum Status {
         url: String,
         last: u64,
         reconnect: bool,
+    },
+    /// Polling `/websocket/peek_notifications` (the first poll answered).
+    Polling {
+        url: String,
+        last: u64,
+        reconnect: bool,
+        /// Why the websocket was given up, the first time `auto` falls back (said once).
+        fell_back: Option<String>,
     },
     Disconnected {
         code: Option<u16>,
@@ -149,6 +171,7 @@ enum State {
         delay: Duration,
     },
     Open(Box<Connection>),
+    Polling(Box<Poller>),
 }
 
 /// The reconnecting subscription.
@@ -168,6 +191,9 @@ pub struct BusStream<K: SessionKeeper> {
     /// connection unless it replaced `last` by 0 because no such id exists (database restored or
     /// switched): then our memory of ids is about another database and must go.
     subscribed_last: u64,
+    /// `auto` fell back to polling (until the websocket works again).
+    polling: bool,
+    told_fallback: bool,
 }
 
 impl<K: SessionKeeper> BusStream<K> {
@@ -177,6 +203,7 @@ impl<K: SessionKeeper> BusStream<K> {
             seen.seed(id);
         }
         let delay = opts.backoff.initial;
+        let polling = opts.transport == TransportMode::Poll;
         BusStream {
             opts,
             keeper,
@@ -190,6 +217,8 @@ impl<K: SessionKeeper> BusStream<K> {
             ever_connected: false,
             announced: false,
             subscribed_last: 0,
+            polling,
+            told_fallback: false,
         }
     }
 
@@ -216,6 +245,9 @@ impl<K: SessionKeeper> BusStream<K> {
                 .await
                 .map_err(|e| Error::connection(format!("cannot send on the websocket: {e}"))),
             State::Connect { .. } => Err(Error::connection("the websocket is not connected")),
+            State::Polling(_) => Err(Error::connection(
+                "the bus is being polled (the websocket is refused): events cannot be sent",
+            )),
         }
     }
 
@@ -250,6 +282,7 @@ impl<K: SessionKeeper> BusStream<K> {
                 };
             }
             State::Open(conn) => conn,
+            State::Polling(_) => return self.poll_next().await,
         };
         match conn.next(self.opts.watchdog).await {
             Incoming::Text(text) => {
@@ -294,6 +327,101 @@ impl<K: SessionKeeper> BusStream<K> {
         }
     }
 
+    /// The next event while polling: what the opening poll brought, then one poll per interval
+    /// (empty polls are not events), or the websocket when `auto` got it back.
+    async fn poll_next(&mut self) -> Result<Event<'_>, Error> {
+        loop {
+            let last = self.resume_point();
+            let State::Polling(poller) = &mut self.state else {
+                // Only called in the polling state; should that change, the next call connects.
+                return Ok(Event::Status(Status::Connecting {
+                    attempt: self.attempt,
+                }));
+            };
+            if let Some(text) = poller.pending.take() {
+                self.frame = Utf8Bytes::from(text);
+                return Ok(self.batch(SystemTime::now()));
+            }
+            let session = self.keeper.current();
+            if let Wake::Upgraded(conn, handshake) = poller.wait(&self.opts.connect, &session).await
+            {
+                return match self.adopt(*conn, handshake).await {
+                    Ok(status) | Err(Step::Retry(status)) => Ok(Event::Status(status)),
+                    Err(Step::Fatal(e)) => Err(e),
+                };
+            }
+            // Best effort, like the socket's update_presence: a failure shows in the next poll.
+            if poller.presence_due() {
+                let _ = poll::update_presence(self.keeper.http()).await;
+            }
+            let first = poller.first;
+            match poll::peek(self.keeper.http(), &self.opts.channels, last, first).await {
+                Ok(found) => {
+                    poller.first = false;
+                    poller.polled(found.is_some());
+                    if let Some(text) = found {
+                        self.subscribed_last = last;
+                        self.frame = Utf8Bytes::from(text);
+                        return Ok(self.batch(SystemTime::now()));
+                    }
+                }
+                Err(PeekError::Unmarked) if !first => match self.keeper.check().await {
+                    SessionCheck::Expired => return Err(Error::session_expired_plain()),
+                    // Still logged in but no longer marked (the session was rewritten): mark it
+                    // again with the next poll.
+                    SessionCheck::Valid => poller.first = true,
+                    SessionCheck::Unknown(why) => return self.lost(None, why),
+                },
+                Err(PeekError::Unmarked) => {
+                    return self.lost(None, "a first poll was answered with error 100".into());
+                }
+                Err(PeekError::Failed(why)) => {
+                    return self.lost(None, format!("polling failed: {why}"));
+                }
+            }
+        }
+    }
+
+    /// The first poll of a polling session (it marks the session), then the polling state.
+    async fn open_poll(&mut self, fell_back: Option<String>) -> Result<Status, Step> {
+        let last = self.resume_point();
+        match poll::peek(self.keeper.http(), &self.opts.channels, last, true).await {
+            Ok(found) => {
+                let retry = self.opts.transport == TransportMode::Auto;
+                let mut poller = Poller::new(self.opts.poll, self.opts.presence.is_some(), retry);
+                poller.first = false;
+                poller.polled(found.is_some());
+                poller.pending = found;
+                self.subscribed_last = last;
+                let reconnect = self.ever_connected;
+                self.ever_connected = true;
+                self.delay = self.opts.backoff.initial;
+                self.state = State::Polling(Box::new(poller));
+                Ok(Status::Polling {
+                    url: self.keeper.http().url().route(poll::PEEK_ROUTE),
+                    last,
+                    reconnect,
+                    fell_back,
+                })
+            }
+            Err(e) => {
+                let why = match e {
+                    PeekError::Unmarked => "a first poll was answered with error 100".to_string(),
+                    PeekError::Failed(why) => why,
+                };
+                if !self.ever_connected || !self.opts.reconnect {
+                    return Err(Step::Fatal(Error::connection(match fell_back {
+                        Some(reason) => format!(
+                            "{reason}, and polling failed too: {why} (run `odoo-bus doctor`)"
+                        ),
+                        None => format!("polling failed: {why} (run `odoo-bus doctor`)"),
+                    })));
+                }
+                self.retry_after_failure(why)
+            }
+        }
+    }
+
     async fn open(&mut self) -> Result<Status, Step> {
         if self.ever_connected {
             // A real Odoo 18 upgrades a destroyed or unknown session *with the same cookie* and
@@ -305,50 +433,63 @@ impl<K: SessionKeeper> BusStream<K> {
                 SessionCheck::Unknown(why) => return self.retry_after_failure(why),
             }
         }
+        if self.polling {
+            return self.open_poll(None).await;
+        }
         let session = self.keeper.current();
         match connection::connect(&self.opts.connect, &session).await {
-            Ok((mut conn, handshake)) => {
-                if let Some(new_sid) = &handshake.rotated_session {
-                    // Odoo rotates the id at the handshake when the one we sent was unusable: the
-                    // socket is public. Save what the server says, then confirm.
-                    self.keeper.rotated(new_sid);
-                    if self.keeper.check().await == SessionCheck::Expired {
-                        return Err(Step::Fatal(Error::new(
-                            ErrorKind::Auth,
-                            "session expired: the server logged it out at the websocket handshake; run `odoo-bus login`",
-                        )));
-                    }
-                }
-                let last = self.resume_point();
-                self.subscribed_last = last;
-                let subscribe = protocol::subscribe_event(&self.opts.channels, last);
-                if let Err(e) = conn.send_text(subscribe).await {
-                    return self
-                        .retry_after_failure(format!("the subscribe could not be sent: {e}"));
-                }
-                if let Some(presence) = &self.opts.presence
-                    && let Err(e) = conn.send_text(presence.clone()).await
-                {
-                    return self
-                        .retry_after_failure(format!("update_presence could not be sent: {e}"));
-                }
-                let reconnect = self.ever_connected;
-                self.ever_connected = true;
-                self.delay = self.opts.backoff.initial;
-                self.state = State::Open(Box::new(conn));
-                Ok(Status::Connected {
-                    url: handshake.url,
-                    last,
-                    reconnect,
-                })
-            }
+            Ok((conn, handshake)) => self.adopt(conn, handshake).await,
             Err(e) => {
+                if self.opts.transport == TransportMode::Auto
+                    && let Some(reason) = poll::fallback_reason(&e)
+                {
+                    self.polling = true;
+                    let first_time = !std::mem::replace(&mut self.told_fallback, true);
+                    return self.open_poll(first_time.then_some(reason)).await;
+                }
                 if !self.ever_connected || !self.opts.reconnect {
                     return Err(Step::Fatal(connect_error(&e)));
                 }
                 self.retry_after_failure(e.to_string())
             }
         }
+    }
+
+    /// An open websocket becomes the link: subscribe from the resume point (after a fallback,
+    /// from the highest id polled, so the switch loses and repeats nothing).
+    async fn adopt(&mut self, mut conn: Connection, handshake: Handshake) -> Result<Status, Step> {
+        if let Some(new_sid) = &handshake.rotated_session {
+            // Odoo rotates the id at the handshake when the one we sent was unusable: the
+            // socket is public. Save what the server says, then confirm.
+            self.keeper.rotated(new_sid);
+            if self.keeper.check().await == SessionCheck::Expired {
+                return Err(Step::Fatal(Error::new(
+                    ErrorKind::Auth,
+                    "session expired: the server logged it out at the websocket handshake; run `odoo-bus login`",
+                )));
+            }
+        }
+        let last = self.resume_point();
+        self.subscribed_last = last;
+        let subscribe = protocol::subscribe_event(&self.opts.channels, last);
+        if let Err(e) = conn.send_text(subscribe).await {
+            return self.retry_after_failure(format!("the subscribe could not be sent: {e}"));
+        }
+        if let Some(presence) = &self.opts.presence
+            && let Err(e) = conn.send_text(presence.clone()).await
+        {
+            return self.retry_after_failure(format!("update_presence could not be sent: {e}"));
+        }
+        let reconnect = self.ever_connected;
+        self.ever_connected = true;
+        self.polling = false;
+        self.delay = self.opts.backoff.initial;
+        self.state = State::Open(Box::new(conn));
+        Ok(Status::Connected {
+            url: handshake.url,
+            last,
+            reconnect,
+        })
     }
 
     fn retry_after_failure(&mut self, error: String) -> Result<Status, Step> {
@@ -433,7 +574,7 @@ impl<K: SessionKeeper> BusStream<K> {
     pub fn pending_delay(&self) -> Option<Duration> {
         match &self.state {
             State::Connect { delay } => Some(*delay),
-            State::Open(_) => None,
+            State::Open(_) | State::Polling(_) => None,
         }
     }
 }

@@ -159,18 +159,7 @@ impl OdooClient {
         route: &str,
         params: Value,
     ) -> Result<Option<T>, RpcError> {
-        let id = self
-            .next_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let body = rpc::request_body(id, params);
-        let bytes = serde_json::to_vec(&body)
-            .map_err(|e| RpcError::BadResponse(format!("cannot encode the request: {e}")))?;
-        let request = self
-            .request(reqwest::Method::POST, route)?
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ACCEPT, "application/json")
-            .body(bytes.clone());
-        let response = self.send("POST", route, request, Some(&bytes)).await?;
+        let response = self.post_json(route, params).await?;
         let content_type = response
             .headers
             .get(header::CONTENT_TYPE)
@@ -191,6 +180,23 @@ impl OdooClient {
         serde_json::from_value(value)
             .map(Some)
             .map_err(|e| RpcError::BadResponse(format!("{route}: unexpected result shape: {e}")))
+    }
+
+    /// POST a JSON-RPC call and return the answer undecoded (any status; the session cookie is
+    /// handled as for every call). For the bus poll, which reads the result without copying it.
+    pub async fn post_json(&self, route: &str, params: Value) -> Result<RawResponse, RpcError> {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let body = rpc::request_body(id, params);
+        let bytes = serde_json::to_vec(&body)
+            .map_err(|e| RpcError::BadResponse(format!("cannot encode the request: {e}")))?;
+        let request = self
+            .request(reqwest::Method::POST, route)?
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json")
+            .body(bytes.clone());
+        self.send("POST", route, request, Some(&bytes)).await
     }
 
     /// GET a route; any status is returned as is (redirects are not followed).
