@@ -504,6 +504,12 @@ fn parse_odoo_version(s: &str) -> Result<odoo_bus_emulator::OdooVersion, String>
     s.parse()
 }
 
+/// Whether the command line is `probe --check` (a monitoring plugin, whose usage errors are
+/// UNKNOWN with exit 3, not the tool's exit 2).
+pub fn is_plugin_check(args: &[std::ffi::OsString]) -> bool {
+    args.iter().any(|a| a == "probe") && args.iter().any(|a| a == "--check")
+}
+
 /// `30s`, `5m`, `1h30m`, `250ms`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();

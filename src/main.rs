@@ -23,7 +23,13 @@ fn main() {
         Err(e) => {
             // One line, like every other error (scripts grep stderr; see docs/bad-input.md).
             let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-            eprintln!("error: {}", cli::one_line_usage_error(&e, &args));
+            let line = cli::one_line_usage_error(&e, &args);
+            if cli::is_plugin_check(&args) {
+                // A monitoring plugin's bad arguments are UNKNOWN (3), said on stdout.
+                println!("ODOO-BUS UNKNOWN - {}", line.replace('|', "/"));
+                std::process::exit(3);
+            }
+            eprintln!("error: {line}");
             std::process::exit(odoo_bus_core::error::exit::USAGE);
         }
     };

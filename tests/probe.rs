@@ -296,6 +296,18 @@ fn check_mode_is_unknown_when_it_cannot_probe() {
         &["probe", "--check", "--warning", "3s", "--critical", "2s"],
     );
     assert_eq!(out.code, 3, "{}", out.stdout);
+    // Even a value clap rejects is UNKNOWN, on stdout, not the tool's usage error.
+    let out = run(
+        &env,
+        &["probe", "--check", "--warning", "soon", "--critical", "2s"],
+    );
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .starts_with("ODOO-BUS UNKNOWN - invalid value 'soon'"),
+        "{}",
+        out.stdout
+    );
 }
 
 /// Every sample line of the text must have been read by the parser as a sample: the crate
