@@ -9,9 +9,12 @@
 //! who set "busy"), and the user sees nothing. A user without a settings record yet gets one
 //! with the defaults, as the web client creates on its first Discuss load (said in the line).
 //!
-//! When nothing arrives, `POST /websocket/peek_notifications` (every version, `is_first_poll`
-//! adds the user's default channels and replays the last 50 s) tells "stored but not pushed"
-//! (the row exists: NOTIFY or the dispatcher is broken) from "never heard".
+//! When nothing arrives, a new `subscribe` makes the server poll the table for this socket: the
+//! notification comes then when only NOTIFY (or the dispatcher's wake-up) is broken ("stored but
+//! not pushed"). When not even then, `POST /websocket/peek_notifications` (every version;
+//! `is_first_poll` adds the user's default channels and replays the last 50 s) with the same
+//! session tells a socket that is not the user's (the row is there: the socket is public) from
+//! "never stored".
 //!
 //! Where the settings record cannot be used (a portal user may not write it), the presence
 //! probe of [`super::websocket::check_delivery_by_presence`] is the fallback.
@@ -30,6 +33,9 @@ use odoo_bus_core::odoo::version::Flavor;
 
 const SETTINGS: &str = "res.users.settings";
 
+/// How long to wait for the stored notification once doctor subscribes again.
+const REPOLL_WAIT: Duration = Duration::from_secs(3);
+
 /// Who the probe runs for.
 pub struct Probe<'a> {
     pub client: &'a OdooClient,
@@ -44,9 +50,13 @@ pub async fn check_delivery(
     probe: &Probe<'_>,
     timeout: Duration,
 ) -> Verdict {
+    // Only internal users may read or write their settings (`base.group_user` in every
+    // version's access rules); a portal user gets the presence probe.
     let target = match probe.uid {
-        Some(uid) => settings_record(probe.client, uid).await,
-        None => Err(RpcError::BadResponse("no uid".into())),
+        Some(uid) if probe.internal_user => settings_record(probe.client, uid).await,
+        _ => Err(RpcError::BadResponse(
+            "no settings probe for this user".into(),
+        )),
     };
     let Ok((settings_id, created)) = target else {
         return websocket::check_delivery_by_presence(
@@ -96,9 +106,22 @@ pub async fn check_delivery(
             websocket::delivery_failure(&websocket::Outcome::Ended(end), timeout)
         }
         Awaited::Nothing => {
-            let outcome = match stored(probe.client, settings_id).await {
-                Some(true) => websocket::Outcome::StoredNotPushed,
-                _ => websocket::Outcome::NeverHeard,
+            // A new subscribe makes the server poll the table for this socket itself, without
+            // NOTIFY: the stored notification comes then if only NOTIFY is broken.
+            let own = websocket::own_presence_channel(probe.partner_id);
+            let resubscribed = conn.send_text(protocol::subscribe_event(&[own], 0)).await;
+            let again = match resubscribed {
+                Ok(()) => await_settings(conn, settings_id, REPOLL_WAIT).await,
+                Err(e) => Awaited::Ended(SocketEnd::Broken(format!("cannot send: {e}"))),
+            };
+            let outcome = match again {
+                Awaited::Arrived => websocket::Outcome::StoredNotPushed,
+                Awaited::Ended(end) => websocket::Outcome::Ended(end),
+                // Stored for the user but never on this socket: the socket is not the user's.
+                Awaited::Nothing => match stored(probe.client, settings_id).await {
+                    Some(true) => websocket::Outcome::NotTheUsersSocket,
+                    _ => websocket::Outcome::NeverHeard,
+                },
             };
             websocket::delivery_failure(&outcome, timeout)
         }
