@@ -138,14 +138,20 @@ fn a_healthy_server_passes_every_check() {
     run.assert_skipped("tls");
     assert!(run.line("delivery").contains("partner 7"), "{}", run.stdout);
     assert!(run.stdout.contains("all 9 checks passed"), "{}", run.stdout);
-    // The settings probe changes nobody's presence: doctor sends no update_presence at all.
-    let presence = env
+    // The probe is the settings call: the user's presence is left alone.
+    assert!(
+        run.line("delivery").contains("settings probe"),
+        "{}",
+        run.stdout
+    );
+    let presence: Vec<Value> = env
         .control()
         .client_events()
         .into_iter()
         .filter(|e| e.event_name == "update_presence")
-        .count();
-    assert_eq!(presence, 0, "doctor changed the user's presence");
+        .map(|e| e.data)
+        .collect();
+    assert!(presence.is_empty(), "{presence:?}");
 }
 
 #[test]
@@ -328,9 +334,7 @@ fn notifications_that_never_arrive_are_named() {
 }
 
 #[test]
-fn a_portal_user_in_no_channel_still_gets_the_settings_probe() {
-    // A portal user hears nobody's presence, but the settings echo goes to their own partner,
-    // which every authenticated socket hears: delivery is tested all the same.
+fn a_portal_user_outside_every_channel_is_told_why_nothing_arrives() {
     let env = TestEnv::with_config(slow_pings());
     env.control().add_user(UserSpec {
         internal: false,
@@ -338,14 +342,13 @@ fn a_portal_user_in_no_channel_still_gets_the_settings_probe() {
     });
     env.logged_in("portal");
     let run = doctor(&env, &[], &[FAST_DELIVERY]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    run.assert_passed("socket-auth");
-    run.assert_passed("delivery");
+    run.assert_failed("delivery", "never arrive");
     assert!(
-        run.line("delivery").contains("settings probe"),
+        run.line("delivery").contains("portal user"),
         "{}",
         run.stdout
     );
+    run.assert_passed("socket-auth");
 }
 
 #[test]
@@ -619,8 +622,9 @@ fn nginx_rewriting_the_host_under_samesite_ws_gives_a_public_socket() {
     point_profile_at(&env, &format!("http://127.0.0.1:{}", rewriting.port));
     let run = doctor(&env, &[], &[FAST_DELIVERY]);
     run.assert_failed("delivery", "proxy_set_header Host $http_host");
+    // The server stored the notification for the user, the socket never heard it: public.
     assert!(
-        run.line("delivery").contains("may be public"),
+        run.line("delivery").contains("the socket is public"),
         "{}",
         run.stdout
     );

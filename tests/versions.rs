@@ -278,3 +278,62 @@ fn the_matrix_covers_every_personality() {
     assert_eq!(OdooVersion::ALL.len(), 5);
     assert_eq!(Flavor::ALL.len(), 5);
 }
+
+/// 19 renews the session id (every 3 h on a real server; 1 s here) and sends the new one on
+/// whatever answer comes next; the old one dies after a grace period. A tail that reconnects
+/// after that must have saved the new one (mode 0600) and carry on as the user.
+#[test]
+fn a_long_tail_survives_19s_session_rotation() {
+    use std::os::unix::fs::PermissionsExt;
+    let cfg = odoo_bus_emulator::EmulatorConfig {
+        session_rotation: Some(Duration::from_millis(500)),
+        session_rotation_grace: Duration::from_millis(300),
+        ..odoo_bus_emulator::EmulatorConfig::fast().with_version(OdooVersion::V19)
+    };
+    let env = TestEnv::with_config(cfg);
+    let first = env.logged_in("admin");
+    let c = env.control();
+    let demo = c.find_user("demo").unwrap();
+    let mut cmd = env.std_cmd();
+    cmd.args([
+        "tail",
+        "--json",
+        "--type",
+        "*new_message",
+        "-n",
+        "1",
+        "--timeout",
+        "30s",
+    ])
+    .env("ODOO_BUS_RECONNECT_DELAY", "20ms");
+    let t = support::running::Running::spawn(cmd);
+    assert!(c.wait_for_subscribes(1, WAIT), "the tail never subscribed");
+    std::thread::sleep(Duration::from_millis(800));
+    // The reconnect's session check is the first answer after the rotation time.
+    c.restart(Duration::from_millis(200));
+    assert!(c.wait_for_subscribes(2, WAIT), "no reconnect");
+    let posted = c.post_message(demo.uid, 1, "<p>after rotation</p>");
+    let done = t.wait(WAIT);
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let got = done.stdout.first().and_then(|l| {
+        let n: Value = serde_json::from_str(l).ok()?;
+        odoo_bus_core::odoo::version::new_message(&n["payload"])?.message_id
+    });
+    assert_eq!(got, Some(posted), "{:?}", done.stdout);
+    let text = env.config_text();
+    let saved = text
+        .lines()
+        .find_map(|l| l.strip_prefix("session_id = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("a saved session");
+    assert_ne!(saved, first.expose(), "the rotated session was not saved");
+    assert!(
+        c.session_is_valid(saved),
+        "the saved session is the live one"
+    );
+    let mode = std::fs::metadata(env.config_path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

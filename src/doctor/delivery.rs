@@ -2,14 +2,16 @@
 //! Odoo's dispatcher, and time it back over the socket.
 //!
 //! The round trip is [`odoo_bus_core::bus::roundtrip`], the very one `probe` repeats: a
-//! `set_res_users_settings(id, {})` that changes nothing and that every version echoes to the
-//! user's own partner, with `peek_notifications` telling "stored but not pushed" from "never
-//! heard" when nothing arrives. This file turns its outcome into a verdict.
+//! `res.users.settings.set_res_users_settings(id, {})` that changes nothing and that every
+//! version (16–19) echoes to the user's own partner, whatever the user's status, with nothing
+//! for the user to see. A user without a settings record yet gets one with the defaults, as the
+//! web client creates on its first Discuss load (said in the line).
 //!
-//! "Stored" is read over HTTP with the user's session, so it says nothing of the socket: a
-//! socket that Odoo made public never gets the row either. A `subscribe` makes Odoo poll the
-//! table for this socket at once (no NOTIFY needed): the echo coming then means NOTIFY is what
-//! is broken; not coming means the socket is not the user's.
+//! When nothing arrives, a new `subscribe` makes the server poll the table for this socket: the
+//! notification comes then when only NOTIFY (or the dispatcher's wake-up) is broken ("stored but
+//! not pushed"). When not even then, `POST /websocket/peek_notifications` (done by the round
+//! trip on a miss) with the same session tells a socket that is not the user's (the row is
+//! there: the socket is public) from "never stored".
 //!
 //! Where the settings record cannot be used (a portal user may not write it), the presence
 //! probe of [`super::websocket::check_delivery_by_presence`] is the fallback.
@@ -23,6 +25,9 @@ use odoo_bus_core::bus::protocol;
 use odoo_bus_core::bus::roundtrip::{self, Heard, Outcome, ProbeSocket, Target};
 use odoo_bus_core::odoo::client::OdooClient;
 use odoo_bus_core::odoo::version::Flavor;
+
+/// How long to wait for the stored notification once doctor subscribes again.
+const REPOLL_WAIT: Duration = Duration::from_secs(3);
 
 /// Who the probe runs for.
 pub struct Probe<'a> {
@@ -38,9 +43,11 @@ pub async fn check_delivery(
     probe: &Probe<'_>,
     timeout: Duration,
 ) -> Verdict {
+    // Only internal users may read or write their settings (`base.group_user` in every
+    // version's access rules); a portal user gets the presence probe.
     let target = match probe.uid {
-        Some(uid) => Target::prepare(probe.client, uid).await.ok(),
-        None => None,
+        Some(uid) if probe.internal_user => Target::prepare(probe.client, uid).await.ok(),
+        _ => None,
     };
     let Some(target) = target else {
         return websocket::check_delivery_by_presence(
@@ -78,26 +85,32 @@ pub async fn check_delivery(
             Some(end) => websocket::delivery_failure(&websocket::Outcome::Ended(end), timeout),
         },
         Outcome::Missed { stored } => {
-            let outcome = match stored {
-                Some(true) if replayed_on_subscribe(conn, &target, timeout).await => {
-                    websocket::Outcome::StoredNotPushed
+            // A new subscribe makes the server poll the table for this socket itself, without
+            // NOTIFY: the stored notification comes then if only NOTIFY is broken.
+            let own = websocket::own_presence_channel(probe.partner_id);
+            let again = match conn.send_text(protocol::subscribe_event(&[own], 0)).await {
+                Ok(()) => {
+                    conn.wait_for_echo(&target, Instant::now() + REPOLL_WAIT)
+                        .await
                 }
-                _ => websocket::Outcome::NeverHeard,
+                Err(e) => {
+                    let end = SocketEnd::Broken(format!("cannot send: {e}"));
+                    return websocket::delivery_failure(&websocket::Outcome::Ended(end), timeout);
+                }
+            };
+            let outcome = match again {
+                Heard::Arrived => websocket::Outcome::StoredNotPushed,
+                Heard::Ended(end) => match SocketEnd::from_incoming(end) {
+                    Some(end) => websocket::Outcome::Ended(end),
+                    None => websocket::Outcome::NeverHeard,
+                },
+                // Stored for the user but never on this socket: the socket is not the user's.
+                Heard::Nothing => match stored {
+                    Some(true) => websocket::Outcome::NotTheUsersSocket,
+                    _ => websocket::Outcome::NeverHeard,
+                },
             };
             websocket::delivery_failure(&outcome, timeout)
         }
     }
-}
-
-/// Subscribe again and wait a little: does this socket get the stored echo when Odoo polls?
-async fn replayed_on_subscribe(conn: &mut Connection, target: &Target, timeout: Duration) -> bool {
-    if conn
-        .send_text(protocol::subscribe_event(&[], 0))
-        .await
-        .is_err()
-    {
-        return false;
-    }
-    let deadline = Instant::now() + timeout.min(Duration::from_secs(2));
-    matches!(conn.wait_for_echo(target, deadline).await, Heard::Arrived)
 }

@@ -531,6 +531,9 @@ pub(super) enum Outcome {
     StoredNotPushed,
     /// Not even the poll brought it: the socket does not hear the user's channels.
     NeverHeard,
+    /// The server stored it for the user (an HTTP poll with the session sees it), yet the socket
+    /// never got it, not even on a new subscribe: the socket is not the user's (public).
+    NotTheUsersSocket,
     Ended(SocketEnd),
 }
 
@@ -554,6 +557,12 @@ pub(super) fn delivery_failure(outcome: &Outcome, timeout: Duration) -> Verdict 
                 "first make the upgrade keep the session ({}); else check LISTEN/NOTIFY: {NOTIFY_CAUSES}, and that dbfilter matches this database",
                 session_lost_fix()
             ),
+        ),
+        Outcome::NotTheUsersSocket => Verdict::fail(
+            format!(
+                "the websocket is up but does not hear the user's channels: doctor's notification did not come within {waited} s, nor when doctor subscribed again, although the server stored it for the user (an HTTP poll with the same session sees it), so the socket is public: the session was lost at the upgrade although the cookie was kept"
+            ),
+            session_lost_hint(),
         ),
         Outcome::Ended(end) => Verdict::fail(
             format!("while waiting for the notification, {}", end.describe()),

@@ -525,7 +525,8 @@ mod tests {
     fn the_real_19_post_result() {
         let real: Value =
             serde_json::from_str(include_str!("../../fixtures/odoo19/post_result.json")).unwrap();
-        assert_eq!(message_id_from_post_result(&real), Some(58));
+        assert_eq!(message_id_from_post_result(&real), Some(60));
+        assert_eq!(message_id_from_post_result(&real["store_data"]), Some(60));
     }
 
     #[test]
