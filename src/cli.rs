@@ -28,6 +28,7 @@ Exit codes:
 #[command(
     name = "odoo-bus",
     version,
+    long_version = crate::version::long(),
     about = "Speak Odoo's realtime bus from a shell: tail notifications, send messages, diagnose websockets",
     after_help = EXIT_CODES,
     propagate_version = true

@@ -14,3 +14,4 @@ pub mod manpage;
 pub mod output;
 pub mod probe;
 pub mod ui;
+pub mod version;
