@@ -1,5 +1,7 @@
 //! The command line: one clap definition, the contract users, scripts and docs rely on.
 //!
+//! May not touch: the network, the config file, the terminal.
+//!
 //! Nothing here does work; `commands/` does. Keeping the definition in one file makes the
 //! generated completions and man page (tests compare them with the committed copies) follow it
 //! automatically.

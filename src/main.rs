@@ -1,4 +1,6 @@
 //! The binary: parse, run, map the outcome to an exit code. Everything else lives in the library.
+//!
+//! May not touch: anything but `cli`, `commands` and the exit code.
 
 use clap::Parser;
 

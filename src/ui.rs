@@ -1,5 +1,7 @@
 //! Everything meant for a human goes to stderr through [`Ui`]; stdout is data only.
 //!
+//! May not touch: stdout (data only) or the protocol.
+//!
 //! `Ui` owns the verbosity policy (`-q` silences all but errors, `-v…` adds detail) and the color
 //! decision per stream, so no command has to think about `NO_COLOR` or whether stderr is a terminal.
 

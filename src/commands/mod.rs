@@ -1,4 +1,7 @@
 //! One file per subcommand. Each wires the core layers together; none talks to a socket directly.
+//!
+//! Owns: turning parsed arguments into calls on the core, doctor and output. May not touch: sockets
+//! or raw HTTP (the core does), the terminal except through `Ui` and the printers.
 
 mod client;
 pub mod completions;

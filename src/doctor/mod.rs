@@ -1,6 +1,9 @@
 //! `doctor`'s checks: walk the hops from the URL to a delivered notification and say which one
 //! is broken and how to fix it. Nothing here prints; the command renders the [`Report`].
 //!
+//! Owns: the checks, their verdicts and hints. May not touch: stdout/stderr (the `doctor` command
+//! renders), the config file (it only reads what the command passes in).
+//!
 //! The chain (one [`Check`] each, in this order): `url`, `dns`, `tcp`, `tls`, `odoo`, `health`,
 //! `session`, `upgrade`, `socket-auth`, `delivery`, and with `--deep` `ping` and `idle`. A
 //! failure stops the chain where later checks cannot run (they are reported as skipped, with

@@ -1,6 +1,9 @@
 //! Printing notifications on stdout: one printer per `--output` format, plus the filters that
 //! decide what reaches them.
 //!
+//! Owns: stdout and the notification formats. May not touch: the network or the config file; human
+//! messages go to stderr through `Ui`, never here.
+//!
 //! Every printer formats a whole frame into a buffer it reuses, then writes it with one
 //! `write_all` and flushes once: a frame costs one syscall whatever its size, and a reader of
 //! the pipe sees whole lines only. Write errors come back unchanged, so a closed stdout

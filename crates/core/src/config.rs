@@ -1,5 +1,7 @@
 //! The config file: several profiles (servers) in one TOML file, with the saved session.
 //!
+//! May not touch: the network or the terminal.
+//!
 //! Why it is careful:
 //! - It holds session ids, so it is written with mode 0600 inside a 0700 directory, and a file
 //!   that others can read triggers an ssh-style warning.

@@ -1,6 +1,8 @@
 //! One TLS configuration for both sides of the tool (reqwest for HTTP, our own connector for the
 //! websocket), so `--insecure` means the same thing everywhere and certificates are otherwise
 //! verified against the platform's trust store.
+//!
+//! May not touch: anything but TLS set-up (callers decide when to warn about `--insecure`).
 
 use std::sync::{Arc, Mutex, Once, PoisonError};
 

@@ -1,4 +1,7 @@
 //! The HTTP side of Odoo: JSON-RPC, sessions, discuss.
+//!
+//! Owns every HTTP request to Odoo. May not touch: the websocket (`bus`), stdout/stderr (request logs
+//! go to the caller's `Trace`), the config file (callers save what it returns).
 
 pub mod client;
 pub mod discuss;

@@ -1,5 +1,8 @@
 //! The HTTP side: one hyper http1 connection per TCP connection, routed like Odoo's routing map.
 //!
+//! Owns the HTTP routes of the fake Odoo. May not touch: the client crates (it must not share their
+//! bugs); behaviour that differs by version belongs to the personality, not to a route.
+//!
 //! Responses copy what werkzeug/Odoo put on the wire (measured on a real 18.0): upper-case reason
 //! phrases ("400 BAD REQUEST"), `Server: Werkzeug/2.2.2 Python/3.11.2`, `Connection: close`
 //! after every response, werkzeug's HTML error pages, and `X-Content-Type-Options: nosniff` only
