@@ -374,6 +374,10 @@ pub struct DemoArgs {
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
 
+    /// Which Odoo the emulator plays: 16, 17 (late 17.0), 17-early, 18 or 19
+    #[arg(long, value_name = "VERSION", default_value = "18", value_parser = parse_odoo_version)]
+    pub odoo_version: odoo_bus_emulator::OdooVersion,
+
     #[command(flatten)]
     pub tail: TailArgs,
 }
@@ -383,6 +387,11 @@ pub struct CompletionsArgs {
     /// The shell to print the script for
     #[arg(value_enum)]
     pub shell: crate::complete::Shell,
+}
+
+/// `--odoo-version`: the emulator's own spellings (`16`, `17`, `17-early`, `17-late`, `18`, `19`).
+fn parse_odoo_version(s: &str) -> Result<odoo_bus_emulator::OdooVersion, String> {
+    s.parse()
 }
 
 /// `30s`, `5m`, `1h30m`, `250ms`, or a bare number of seconds.

@@ -45,7 +45,7 @@ fn demo_serve_prints_a_server_every_command_can_use() {
         .next_line(Duration::from_secs(20))
         .expect("the URL line");
     let url = first
-        .strip_prefix("Odoo 18 emulator running at ")
+        .strip_prefix("Odoo 18.0 emulator running at ")
         .unwrap_or_else(|| panic!("{first}"))
         .to_string();
     let db_line = serve
@@ -73,4 +73,41 @@ fn demo_serve_prints_a_server_every_command_can_use() {
     let done =
         std::mem::replace(&mut serve, env.spawn(&["--version"])).wait(Duration::from_secs(10));
     assert_eq!(done.code, Some(0), "{}", done.stderr);
+}
+
+#[test]
+fn demo_plays_every_odoo_version() {
+    let env = TestEnv::new();
+    for (arg, label) in [
+        ("16", "16.0"),
+        ("17-early", "17.0 (early)"),
+        ("17", "17.0 (late)"),
+        ("18", "18.0"),
+        ("19", "19.0"),
+    ] {
+        let out = env
+            .cmd()
+            .args(["demo", "--odoo-version", arg, "-o", "ndjson", "-n", "3"])
+            .args(["--timeout", "30s"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{arg}: {stderr}");
+        assert!(
+            stderr.contains(&format!("an Odoo {label} emulator")),
+            "{arg}: {stderr}"
+        );
+        let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("NDJSON"))
+            .collect();
+        assert_eq!(lines.len(), 3, "{arg}");
+    }
+    let out = env
+        .cmd()
+        .args(["demo", "--odoo-version", "15"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use 16, 17, 17-early"));
 }

@@ -128,10 +128,10 @@ fn run(opts: &Options) -> Result<(), String> {
         env: &env,
         tools: &tools,
         session: session.expose(),
-        ws_url: format!(
-            "ws://127.0.0.1:{port}/websocket?version={}",
-            control.config().websocket_worker_version
-        ),
+        ws_url: match &control.config().websocket_worker_version {
+            Some(v) => format!("ws://127.0.0.1:{port}/websocket?version={v}"),
+            None => format!("ws://127.0.0.1:{port}/websocket"),
+        },
         origin: env.url(),
         dir: scratch.path(),
         wrap: opts.wrap.clone(),

@@ -1,6 +1,6 @@
 //! `odoo-bus demo`: a newcomer's first run, and a sandbox for every other command.
 //!
-//! It starts the built-in Odoo 18 emulator on 127.0.0.1, logs in to it (over HTTP, like `login`)
+//! It starts the built-in Odoo emulator (18 unless `--odoo-version` says otherwise) on 127.0.0.1, logs in to it (over HTTP, like `login`)
 //! in a throwaway profile that never touches the user's config file, makes colleagues chat, type
 //! and change presence, and tails it with the same options `tail` takes. `--serve` keeps only the
 //! emulator (and its traffic) running, so `odoo-bus login` and the rest can be tried against it.
@@ -16,7 +16,7 @@ use odoo_bus_core::error::{Error, Result};
 use odoo_bus_core::odoo::session::AuthOutcome;
 use odoo_bus_core::odoo::url::ServerUrl;
 use odoo_bus_core::secret::Password;
-use odoo_bus_emulator::{Emulator, EmulatorConfig, traffic};
+use odoo_bus_emulator::{Emulator, EmulatorConfig, OdooVersion, traffic};
 
 /// The emulator's seeded administrator (as in Odoo's demo data).
 const DEMO_LOGIN: &str = "admin";
@@ -28,7 +28,10 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> Result<i32> {
     let config = EmulatorConfig {
         port: args.port.unwrap_or(0),
         ..EmulatorConfig::default()
-    };
+    }
+    .with_version(args.odoo_version);
+    let version = args.odoo_version;
+    let label = version.label();
     let db = config.main_db().to_string();
     let emulator = Emulator::start(config).await.map_err(|e| {
         Error::other(format!(
@@ -45,7 +48,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> Result<i32> {
     let _traffic = traffic::spawn(emulator.control(), TRAFFIC_RATE);
 
     if args.serve {
-        return serve(ctx, emulator, &url, &db).await;
+        return serve(ctx, emulator, &url, &db, version).await;
     }
 
     // A profile in a temporary file: the demo never reads or writes the user's config.
@@ -59,7 +62,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> Result<i32> {
     log_in(&demo_ctx, &url, &db).await?;
     watch_colleagues_presence(&demo_ctx, &emulator)?;
     ctx.ui.info(format!(
-        "demo: an Odoo 18 emulator runs at {url}; logged in as {DEMO_LOGIN}. Colleagues chat in #general and #sales. Ctrl-C stops."
+        "demo: an Odoo {label} emulator runs at {url}; logged in as {DEMO_LOGIN}. Colleagues chat in #general and #sales. Ctrl-C stops."
     ));
     let me = demo_ctx.logged_in()?;
     let client = demo_ctx.logged_in_client(&me)?;
@@ -103,12 +106,19 @@ fn watch_colleagues_presence(ctx: &Context, emulator: &Emulator) -> Result<()> {
 }
 
 /// `--serve`: print how to reach the emulator (stdout: it is what the user asked for), then wait.
-async fn serve(ctx: &Context, emulator: Emulator, url: &str, db: &str) -> Result<i32> {
+async fn serve(
+    ctx: &Context,
+    emulator: Emulator,
+    url: &str,
+    db: &str,
+    version: OdooVersion,
+) -> Result<i32> {
+    let (label, chat) = (version.label(), version.chat_model());
     let text = format!(
-        "Odoo 18 emulator running at {url}\n\
+        "Odoo {label} emulator running at {url}\n\
          database: {db}\n\
          users:    admin/admin (uid 2, partner 3), demo/demo (uid 6, partner 7)\n\
-         channels: discuss.channel_1 (#general), and #sales once the traffic starts\n\
+         channels: {chat}_1 (#general), and #sales once the traffic starts\n\
          try:      echo admin | odoo-bus -p demo-server login {url} --db {db} --user admin --password-stdin\n\
          \x20         odoo-bus -p demo-server tail\n"
     );

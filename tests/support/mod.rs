@@ -157,7 +157,7 @@ impl TestEnv {
                 p.partner_id = Some(user.partner_id);
                 p.server_version = Some(version);
                 p.server_version_major = Some(major);
-                p.websocket_worker_version = Some(wwv);
+                p.websocket_worker_version = wwv;
                 p.session_id = Some(saved);
                 Ok(())
             })

@@ -49,11 +49,13 @@ impl Channel {
         Channel::Str("broadcast".to_string())
     }
 
-    /// The key as Odoo stores it in `bus.bus.channel` and returns it from `peek_notifications`.
-    pub fn key_json(&self, db: &str) -> Value {
+    /// The key as Odoo stores it in `bus.bus.channel` and returns it from `peek_notifications`
+    /// (chat channels are stored under one internal name and shown under the version's model).
+    pub fn key_json(&self, db: &str, chat_model: &str) -> Value {
+        let model = |m: &'static str| if m == DISCUSS_CHANNEL { chat_model } else { m };
         match self {
-            Channel::Record(m, id) => serde_json::json!([db, m, id]),
-            Channel::Sub(m, id, sub) => serde_json::json!([db, m, id, sub]),
+            Channel::Record(m, id) => serde_json::json!([db, model(m), id]),
+            Channel::Sub(m, id, sub) => serde_json::json!([db, model(m), id, sub]),
             Channel::Str(s) => serde_json::json!([db, s]),
         }
     }
@@ -130,6 +132,11 @@ impl Bus {
         let first = self.last_allocated + 1;
         self.last_allocated += n;
         first
+    }
+
+    /// Whether the row with this id is still kept (19's `has_missed_notifications`).
+    pub fn contains(&self, id: u64) -> bool {
+        self.rows.binary_search_by_key(&id, |r| r.id).is_ok()
     }
 
     pub fn last_allocated(&self) -> u64 {

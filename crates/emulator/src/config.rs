@@ -1,10 +1,13 @@
 //! The emulator's knobs. `Default` is a production Odoo 18.0; [`EmulatorConfig::fast`] shrinks the
-//! timers so tests can watch pings, timeouts and keep-alive closes without waiting minutes.
+//! timers so tests can watch pings, timeouts and keep-alive closes without waiting minutes;
+//! [`EmulatorConfig::with_version`] picks another Odoo version's personality.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use super::personality::OdooVersion;
 
 /// Everything that differs between two Odoo servers, as far as a bus client can tell.
 #[derive(Debug, Clone)]
@@ -18,13 +21,16 @@ pub struct EmulatorConfig {
     pub dbs: Vec<String>,
     /// `list_db` server option: `false` makes `/web/database/list` fail with AccessDenied.
     pub list_db: bool,
+    /// Which Odoo this server is: every version-dependent shape follows it (set it with
+    /// [`EmulatorConfig::with_version`], which also sets the version strings below).
+    pub version: OdooVersion,
     /// `version_info.server_version` / `session_info.server_version`.
     pub server_version: String,
     /// `server_version_info`, e.g. `[18, 0, 0, "final", 0, ""]`.
     pub server_version_info: Value,
     /// `session_info.websocket_worker_version`; browsers sending another `?version=` are told
-    /// `OUTDATED_VERSION`.
-    pub websocket_worker_version: String,
+    /// `OUTDATED_VERSION`. `None` (16, early 17): the key is absent and no version is checked.
+    pub websocket_worker_version: Option<String>,
     /// Server PING after this long without any frame in or wake-up (Odoo: 45 s).
     pub idle_ping: Duration,
     /// How long a PING may stay unanswered before the TCP connection is dropped (Odoo: 15 s).
@@ -52,6 +58,12 @@ pub struct EmulatorConfig {
     pub login_cooldown_duration: Duration,
     /// `Max-Age` of the session cookie (`sessions.max_inactivity_seconds`).
     pub session_max_age: u64,
+    /// 19's session rotation: a logged-in session older than this gets a new sid on its next
+    /// request (any response may carry the new cookie, the websocket's 101 included). `None`
+    /// (before 19): never.
+    pub session_rotation: Option<Duration>,
+    /// How long a rotated-away sid keeps working (Odoo's `SESSION_DELETION_TIMER`: 120 s).
+    pub session_rotation_grace: Duration,
     /// `ODOO_BUS_PUBLIC_SAMESITE_WS`: an Origin that does not match Host gets a public socket.
     pub public_samesite_ws: bool,
 }
@@ -63,10 +75,13 @@ impl Default for EmulatorConfig {
             port: 0,
             dbs: vec!["odoo".to_string()],
             list_db: true,
-            server_version: "18.0".to_string(),
-            server_version_info: json!([18, 0, 0, "final", 0, ""]),
-            websocket_worker_version: "18.0-2".to_string(),
-            idle_ping: Duration::from_secs(45),
+            version: OdooVersion::V18,
+            server_version: OdooVersion::V18.server_version().to_string(),
+            server_version_info: OdooVersion::V18.server_version_info(),
+            websocket_worker_version: OdooVersion::V18
+                .websocket_worker_version()
+                .map(str::to_string),
+            idle_ping: OdooVersion::V18.idle_ping(),
             pong_timeout: Duration::from_secs(15),
             keep_alive: Duration::from_secs(3600),
             keep_alive_jitter: 0.5,
@@ -80,6 +95,8 @@ impl Default for EmulatorConfig {
             login_cooldown_duration: Duration::from_secs(60),
             session_max_age: 604_800,
             public_samesite_ws: false,
+            session_rotation: None,
+            session_rotation_grace: Duration::from_secs(120),
         }
     }
 }
@@ -95,6 +112,22 @@ impl EmulatorConfig {
             keep_alive: Duration::from_secs(3600),
             keep_alive_jitter: 0.0,
             ..EmulatorConfig::default()
+        }
+    }
+
+    /// This configuration as another Odoo version would have it: its version strings, its
+    /// websocket worker version (or none), its idle-ping delay (scaled like the current one, so
+    /// `fast().with_version(V19)` keeps test-sized timers) and every shape the personality owns.
+    pub fn with_version(self, version: OdooVersion) -> Self {
+        let scale = self.idle_ping.as_secs_f64() / self.version.idle_ping().as_secs_f64();
+        EmulatorConfig {
+            version,
+            server_version: version.server_version().to_string(),
+            server_version_info: version.server_version_info(),
+            websocket_worker_version: version.websocket_worker_version().map(str::to_string),
+            idle_ping: version.idle_ping().mul_f64(scale),
+            session_rotation: version.sid_rotation(),
+            ..self
         }
     }
 

@@ -182,7 +182,7 @@ impl Control {
     /// Returns the message id. Panics if the author cannot read the channel.
     pub fn post_message(&self, author_uid: i64, channel_id: i64, body_html: &str) -> i64 {
         let mut inner = self.shared.lock();
-        let store = mail::post_message(
+        let (id, _) = mail::post_message(
             &mut inner,
             author_uid,
             channel_id,
@@ -191,7 +191,7 @@ impl Control {
         .unwrap_or_else(|_| {
             panic!("emulator: uid {author_uid} cannot post in channel {channel_id}")
         });
-        store["mail.message"][0]["id"].as_i64().unwrap_or_default()
+        id
     }
 
     /// Send one notification now; returns its id.
@@ -283,7 +283,9 @@ impl Control {
         }
     }
 
-    /// Set a user's presence ("online", "away", "offline"); a change is announced.
+    /// Set a user's presence ("online", "away", "offline"); a change is announced where the
+    /// version pushes presence (late 17 on). On 16 and early 17 nothing is pushed: see
+    /// [`Control::answer_presence_poll`].
     pub fn set_presence(&self, uid: i64, status: &str) {
         let status: &'static str = match status {
             "online" => "online",
@@ -293,6 +295,38 @@ impl Control {
         let mut inner = self.shared.lock();
         if let Some(partner) = inner.db.partner_of(uid) {
             mail::set_status(&mut inner, partner, status);
+        }
+    }
+
+    /// 19's manual status of `uid` ("away", "busy", "offline"; "online" clears it), as
+    /// `/mail/set_manual_im_status` sets it: announced with the `debounce` shape, and what others
+    /// see (`im_status`) stays that status while the user is connected. Ignored before 19.
+    pub fn set_manual_status(&self, uid: i64, status: &str) {
+        let mut inner = self.shared.lock();
+        if let Some(partner) = inner.db.partner_of(uid) {
+            mail::set_manual_status(&mut inner, partner, status);
+        }
+    }
+
+    /// What `watcher_uid`'s client would get for an `update_presence` naming these users, on
+    /// versions where presence is pulled (16: `bus/im_status`, early 17: `mail.record/insert`
+    /// `Persona`), on the watcher's partner channel; the watcher counts as active. Later
+    /// versions push presence instead: nothing is sent.
+    pub fn answer_presence_poll(&self, watcher_uid: i64, uids: &[i64]) {
+        let mut inner = self.shared.lock();
+        if !inner.version.presence_is_pulled() {
+            return;
+        }
+        let partners: Vec<i64> = uids
+            .iter()
+            .filter_map(|u| inner.db.partner_of(*u))
+            .collect();
+        if let Some(watcher) = inner.db.partner_of(watcher_uid) {
+            let update = crate::ws::events::PresenceUpdate {
+                inactivity_ms: 0.0,
+                partners: Some(partners),
+            };
+            mail::update_presence(&mut inner, watcher, &update);
         }
     }
 

@@ -28,6 +28,7 @@ mod faults;
 mod http;
 mod mail;
 mod model;
+pub mod personality;
 pub mod pyjson;
 mod state;
 mod stats;
@@ -48,6 +49,7 @@ pub use config::EmulatorConfig;
 pub use control::{Control, FloodInfo, PreparedFlood, Target};
 pub use faults::{Faults, Frame};
 pub use model::{ChannelKind, UserIds, UserSpec};
+pub use personality::OdooVersion;
 pub use stats::{ClientEvent, Stats};
 
 use state::{ListenerCmd, Shared, SocketCmd};

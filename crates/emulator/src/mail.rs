@@ -12,8 +12,10 @@ use serde_json::{Map, Value, json};
 
 use super::bus::Channel;
 use super::model::{Db, ODOOBOT_PARTNER};
+use super::personality::{Msg, Note, OdooVersion, PULL_OFFLINE_AFTER, Person, To, Typing};
 use super::state::Inner;
 use super::time;
+use super::ws::events::PresenceUpdate;
 
 /// `AWAY_TIMER`: inactivity (ms) beyond which a user is "away".
 pub const AWAY_AFTER_MS: f64 = 1_800_000.0;
@@ -107,6 +109,8 @@ pub struct PostData {
     pub subtype_xmlid: Option<String>,
     pub parent_id: Option<i64>,
     pub temporary_id: Option<Value>,
+    /// 19's `silent` (server-side posts only; `/mail/message/post` cannot set it).
+    pub silent: bool,
 }
 
 impl PostData {
@@ -118,98 +122,87 @@ impl PostData {
             subtype_xmlid: Some("mail.mt_comment".into()),
             parent_id: None,
             temporary_id: None,
+            silent: false,
         }
     }
-}
-
-fn thread_ref(channel_id: i64) -> Value {
-    json!({"id": channel_id, "model": "discuss.channel"})
 }
 
 fn persona(partner_id: i64) -> Value {
     json!({"id": partner_id, "type": "partner"})
 }
 
-/// The author as a Store `res.partner` record.
-fn partner_record(db: &Db, partner_id: i64) -> Value {
+/// A partner as the version's payloads describe them.
+fn person(db: &Db, version: OdooVersion, partner_id: i64) -> Person<'_> {
     let p = db.partners.get(&partner_id);
-    let user = p.and_then(|p| p.user_id).and_then(|u| db.users.get(&u));
-    json!({
-        "id": partner_id,
-        "isInternalUser": user.map(|u| u.internal).unwrap_or(false),
-        "is_company": false,
-        "name": p.map(|p| p.name.clone()).unwrap_or_default(),
-        "userId": user.map(|u| Value::from(u.uid)).unwrap_or(Value::Bool(false)),
-        "write_date": p.map(|p| p.write_date.clone()).unwrap_or_default(),
-    })
-}
-
-/// `mail.message` as the Store serialises it; `for_http` adds the fields only the poster sees.
-#[allow(clippy::too_many_arguments)]
-fn message_record(
-    db: &Db,
-    message_id: i64,
-    channel_id: i64,
-    channel_name: &str,
-    author: i64,
-    post: &PostData,
-    now: &str,
-    for_http: bool,
-) -> Value {
-    let p = db.partners.get(&author);
-    let email_from = p
-        .map(|p| format!("\"{}\" <{}>", p.name, p.email))
-        .unwrap_or_default();
-    let subtype = post.subtype_xmlid.as_deref().unwrap_or("mail.mt_note");
-    let mut m = Map::new();
-    m.insert("attachment_ids".into(), json!([]));
-    m.insert("author".into(), persona(author));
-    m.insert("body".into(), json!(sanitize_body(&post.body)));
-    m.insert("create_date".into(), json!(now));
-    m.insert("date".into(), json!(now));
-    m.insert("default_subject".into(), json!(channel_name));
-    m.insert("email_from".into(), json!(email_from));
-    m.insert("id".into(), json!(message_id));
-    m.insert("is_discussion".into(), json!(subtype == "mail.mt_comment"));
-    m.insert("is_note".into(), json!(subtype == "mail.mt_note"));
-    m.insert("linkPreviews".into(), json!([]));
-    m.insert("message_type".into(), json!(post.message_type));
-    m.insert("model".into(), json!("discuss.channel"));
-    m.insert("notifications".into(), json!([]));
-    m.insert(
-        "parentMessage".into(),
-        post.parent_id
-            .map(|id| json!({"id": id}))
-            .unwrap_or(Value::Bool(false)),
-    );
-    m.insert("pinned_at".into(), Value::Bool(false));
-    m.insert("reactions".into(), json!([]));
-    m.insert("recipients".into(), json!([]));
-    m.insert("record_name".into(), json!(channel_name));
-    m.insert("res_id".into(), json!(channel_id));
-    m.insert("scheduledDatetime".into(), Value::Bool(false));
-    m.insert("subject".into(), Value::Bool(false));
-    m.insert("subtype_description".into(), Value::Bool(false));
-    m.insert("thread".into(), thread_ref(channel_id));
-    m.insert("write_date".into(), json!(now));
-    if for_http {
-        m.insert("needaction".into(), Value::Bool(false));
-        m.insert("starred".into(), Value::Bool(false));
-        m.insert("trackingValues".into(), json!([]));
+    let uid = p.and_then(|p| p.user_id);
+    let user = uid.and_then(|u| db.users.get(&u));
+    let text = |f: fn(&super::model::Partner) -> &str| p.map(f).unwrap_or("");
+    Person {
+        partner_id,
+        name: text(|p| &p.name),
+        email: text(|p| &p.email),
+        write_date: text(|p| &p.write_date),
+        uid,
+        internal: user.is_some_and(|u| u.internal),
+        im_status: im_status(db, version, partner_id, Instant::now()),
     }
-    Value::Object(m)
 }
 
-/// Post in a discuss channel as `author_uid`; returns the Store the HTTP route answers with.
+/// What others see of a partner now: offline without a presence; on 16 and early 17 also once
+/// the presence is older than [`PULL_OFFLINE_AFTER`]; on 19 a manual status wins while connected.
+fn im_status(db: &Db, version: OdooVersion, partner_id: i64, now: Instant) -> &'static str {
+    let Some(pr) = db.presence.get(&partner_id) else {
+        return "offline";
+    };
+    if version.presence_is_pulled()
+        && now.saturating_duration_since(pr.last_poll) > PULL_OFFLINE_AFTER
+    {
+        return "offline";
+    }
+    match (pr.status, pr.manual) {
+        ("offline", _) => "offline",
+        (_, Some(manual)) => manual,
+        (status, None) => status,
+    }
+}
+
+/// Map a personality's target onto a bus channel.
+fn channel_of(to: To) -> Channel {
+    match to {
+        To::Chat(id) => Channel::discuss(id),
+        To::ChatSub(id) => Channel::members(id),
+        To::Partner(id) => Channel::partner(id),
+        To::Presence(id) => Channel::presence(id),
+    }
+}
+
+/// Send what the personality decided; returns the last id.
+fn send_notes(inner: &mut Inner, notes: Vec<Note>) -> Option<u64> {
+    let mut last = None;
+    for note in notes {
+        let channel = match (note.to, inner.version.chat_subchannel()) {
+            (To::ChatSub(id), Some(sub)) if sub != "members" => {
+                Channel::Sub(super::bus::DISCUSS_CHANNEL, id, sub)
+            }
+            (to, _) => channel_of(to),
+        };
+        last = Some(inner.send(channel, note.kind, &note.payload));
+    }
+    last
+}
+
+/// Post in a chat channel as `author_uid`; returns the new message's id and what the HTTP
+/// route answers (the version's post result).
 pub fn post_message(
     inner: &mut Inner,
     author_uid: i64,
     channel_id: i64,
     post: &PostData,
-) -> Result<Value, NotFound> {
+) -> Result<(i64, Value), NotFound> {
     if !inner.db.can_read_channel(Some(author_uid), channel_id) {
         return Err(NotFound);
     }
+    let version = inner.version;
     let db = &mut inner.db;
     let author = db.partner_of(author_uid).ok_or(NotFound)?;
     let channel = db.channels.get(&channel_id).ok_or(NotFound)?.clone();
@@ -219,60 +212,30 @@ pub fn post_message(
         c.last_message_id = Some(message_id);
     }
     let now = time::odoo_now();
-    let thread = json!([{"id": channel_id, "model": "discuss.channel", "module_icon": "/mail/static/description/icon.png"}]);
-    let store = |for_http: bool| {
-        json!({
-            "mail.message": [message_record(db, message_id, channel_id, &channel.name, author, post, &now, for_http)],
-            "mail.thread": thread,
-            "res.partner": [partner_record(db, author)],
-        })
+    let db = &inner.db;
+    let msg = Msg {
+        id: message_id,
+        channel_id,
+        channel_name: &channel.name,
+        author: person(db, version, author),
+        member_id: channel.member_of(author).map(|m| m.id),
+        body: sanitize_body(&post.body),
+        message_type: &post.message_type,
+        // `message_post` without a subtype posts a note.
+        subtype_xmlid: Some(post.subtype_xmlid.as_deref().unwrap_or("mail.mt_note")),
+        parent_id: post.parent_id,
+        now: &now,
+        temporary_id: post.temporary_id.as_ref(),
+        silent: post.silent,
+        last_bus_id: db.bus.last_allocated(),
     };
-    let bus_store = store(false);
-    let http_store = store(true);
-    let author_name = db.partner_name(author);
-    let last_bus_id = db.bus.last_allocated();
-
-    inner.send(
-        Channel::discuss(channel_id),
-        "mail.record/insert",
-        &json!({"discuss.channel": [{"id": channel_id, "last_interest_dt": now}]}),
-    );
-    if let Some(member) = channel.member_of(author) {
-        inner.send(
-            Channel::partner(author),
-            "mail.record/insert",
-            &json!({
-                "discuss.channel.member": [{
-                    "id": member.id,
-                    "message_unread_counter": 0,
-                    "message_unread_counter_bus_id": last_bus_id,
-                    "new_message_separator": message_id + 1,
-                    "persona": persona(author),
-                    "syncUnread": true,
-                    "thread": thread_ref(channel_id),
-                }],
-                "res.partner": [{"id": author, "name": author_name}],
-            }),
-        );
-    }
-    inner.send(
-        Channel::members(channel_id),
-        "mail.record/insert",
-        &json!({"discuss.channel": [{"id": channel_id, "is_pinned": true}]}),
-    );
-    let mut payload = json!({"data": bus_store, "id": channel_id});
-    if let Some(t) = &post.temporary_id {
-        payload["temporary_id"] = t.clone();
-    }
-    inner.send(
-        Channel::discuss(channel_id),
-        "discuss.channel/new_message",
-        &payload,
-    );
-    Ok(http_store)
+    let notes = version.post_notifications(&msg);
+    let result = version.post_result(&msg);
+    send_notes(inner, notes);
+    Ok((message_id, result))
 }
 
-/// `discuss.channel.member._notify_typing`: members only.
+/// `_notify_typing`: members only.
 pub fn typing(
     inner: &mut Inner,
     uid: i64,
@@ -283,52 +246,32 @@ pub fn typing(
         return Err(NotFound);
     }
     let partner = inner.db.partner_of(uid).ok_or(NotFound)?;
-    let member = inner
-        .db
-        .channels
-        .get(&channel_id)
-        .and_then(|c| c.member_of(partner))
-        .cloned()
-        .ok_or(NotFound)?;
-    let db = &inner.db;
-    let seen = db
-        .channels
-        .get(&channel_id)
-        .and_then(|c| c.last_message_id)
-        .map_or(Value::Bool(false), Value::from);
-    let p = db.partners.get(&partner);
-    let user = db.users.get(&uid);
-    let status = db.presence.get(&partner).map_or("offline", |pr| pr.status);
-    // Measured on a real 18.0: the member with its seen state, the partner in full.
-    let payload = json!({
-        "discuss.channel.member": [{
-            "create_date": member.create_date,
-            "fetched_message_id": seen,
-            "id": member.id,
-            "isTyping": is_typing,
-            "last_seen_dt": time::odoo_now(),
-            "persona": persona(partner),
-            "seen_message_id": seen,
-            "thread": thread_ref(channel_id),
-        }],
-        "res.partner": [{
-            "active": true,
-            "email": p.map(|p| p.email.clone()).unwrap_or_default(),
-            "id": partner,
-            "im_status": status,
-            "isInternalUser": user.is_some_and(|u| u.internal),
-            "is_company": false,
-            "name": p.map(|p| p.name.clone()).unwrap_or_default(),
-            "userId": uid,
-            "write_date": p.map(|p| p.write_date.clone()).unwrap_or_default(),
-        }],
+    let channel = inner.db.channels.get(&channel_id).ok_or(NotFound)?;
+    let member = channel.member_of(partner).cloned().ok_or(NotFound)?;
+    let now = time::odoo_now();
+    let version = inner.version;
+    let note = version.typing_note(&Typing {
+        channel_id,
+        member_id: member.id,
+        member_create_date: &member.create_date,
+        last_message_id: channel.last_message_id,
+        who: person(&inner.db, version, partner),
+        is_typing,
+        now: &now,
     });
-    Ok(inner.send(Channel::discuss(channel_id), "mail.record/insert", &payload))
+    send_notes(inner, vec![note]).ok_or(NotFound)
 }
 
-/// Set a partner's status; a real change is announced on `(partner, "presence")`.
+/// Set a partner's connection status; a change of what others see is pushed on the presence
+/// channel where the version pushes presence at all.
 pub fn set_status(inner: &mut Inner, partner_id: i64, status: &'static str) -> Option<u64> {
     let now = Instant::now();
+    let version = inner.version;
+    let before = inner
+        .db
+        .presence
+        .contains_key(&partner_id)
+        .then(|| im_status(&inner.db, version, partner_id, now));
     let previous = inner.db.presence.get(&partner_id).map(|p| p.status);
     let entry = inner
         .db
@@ -337,47 +280,103 @@ pub fn set_status(inner: &mut Inner, partner_id: i64, status: &'static str) -> O
         .or_insert(super::model::Presence {
             status,
             last_poll: now,
+            manual: None,
         });
     entry.status = status;
     entry.last_poll = now;
     if previous == Some(status) || (previous.is_none() && status == "offline") {
         return None;
     }
-    Some(inner.send(
-        Channel::presence(partner_id),
-        "bus.bus/im_status_updated",
-        &json!({"im_status": status, "partner_id": partner_id}),
-    ))
+    let after = im_status(&inner.db, version, partner_id, now);
+    if before == Some(after) && version != OdooVersion::V19 {
+        return None;
+    }
+    let note = version.presence_push(partner_id, status, after)?;
+    send_notes(inner, vec![note])
 }
 
-/// `update_presence(inactivity_period)`: online, or away after 30 minutes of inactivity.
-pub fn update_presence(inner: &mut Inner, partner_id: i64, inactivity_ms: f64) -> Option<u64> {
-    let status = if inactivity_ms > AWAY_AFTER_MS {
+/// 19's `/mail/set_manual_im_status`: `online` clears the manual status; the announcement
+/// carries what others now see (a computed status after `online`, as measured).
+pub fn set_manual_status(inner: &mut Inner, partner_id: i64, status: &str) -> Option<u64> {
+    let manual: Option<&'static str> = match status {
+        "away" => Some("away"),
+        "busy" => Some("busy"),
+        "offline" => Some("offline"),
+        _ => None,
+    };
+    let version = inner.version;
+    let entry = inner
+        .db
+        .presence
+        .entry(partner_id)
+        .or_insert(super::model::Presence {
+            status: "offline",
+            last_poll: Instant::now(),
+            manual: None,
+        });
+    entry.manual = manual;
+    let shown = im_status(&inner.db, version, partner_id, Instant::now());
+    let note = version.manual_status_push(partner_id, shown)?;
+    send_notes(inner, vec![note])
+}
+
+/// `update_presence(inactivity_period)`: online, or away after 30 minutes of inactivity. On 16
+/// and early 17 presence only moves forward (an online user stays online: measured), and the
+/// answer is the pull reply naming the partners the client asked about.
+pub fn update_presence(inner: &mut Inner, partner_id: i64, update: &PresenceUpdate) -> Option<u64> {
+    let version = inner.version;
+    let now = Instant::now();
+    let current = inner
+        .db
+        .presence
+        .get(&partner_id)
+        .filter(|p| {
+            !version.presence_is_pulled()
+                || now.saturating_duration_since(p.last_poll) <= PULL_OFFLINE_AFTER
+        })
+        .map(|p| p.status);
+    let status = if update.inactivity_ms > AWAY_AFTER_MS
+        && !(version.presence_is_pulled() && current == Some("online"))
+    {
         "away"
     } else {
         "online"
     };
-    set_status(inner, partner_id, status)
+    let pushed = set_status(inner, partner_id, status);
+    let asked = update.partners.clone();
+    let statuses: Vec<(i64, &'static str)> = asked
+        .iter()
+        .flatten()
+        .filter(|id| inner.db.partners.contains_key(id))
+        .map(|id| (*id, im_status(&inner.db, version, *id, now)))
+        .collect();
+    match version.presence_pull(partner_id, &statuses, asked.is_some()) {
+        Some(note) => send_notes(inner, vec![note]),
+        None => pushed,
+    }
 }
 
-/// A closing socket sets its user offline (`_on_websocket_closed`); nothing if never present.
+/// A closing socket sets its user offline (`_on_websocket_closed`, late 17 on); nothing if
+/// never present. 16 and early 17 let the presence age instead.
 pub fn go_offline(inner: &mut Inner, partner_id: i64) -> Option<u64> {
+    if !inner.version.offline_on_close() {
+        return None;
+    }
+    let version = inner.version;
     let present = inner.db.presence.get_mut(&partner_id)?;
     if present.status == "offline" {
         return None;
     }
     present.status = "offline";
-    Some(inner.send(
-        Channel::presence(partner_id),
-        "bus.bus/im_status_updated",
-        &json!({"im_status": "offline", "partner_id": partner_id}),
-    ))
+    let note = version.presence_push(partner_id, "offline", "offline")?;
+    send_notes(inner, vec![note])
 }
 
 /// After a subscribe: presences of the requested partners updated within the last 2 s are
 /// re-sent to the caller's own partner, so a status change during the connection is not lost.
 pub fn send_missed_presences(inner: &mut Inner, caller_partner: i64, partners: &[i64]) {
     let now = Instant::now();
+    let version = inner.version;
     let missed: Vec<(i64, &'static str)> = partners
         .iter()
         .filter_map(|p| inner.db.presence.get(p).map(|pr| (*p, pr)))
@@ -385,12 +384,35 @@ pub fn send_missed_presences(inner: &mut Inner, caller_partner: i64, partners: &
         .map(|(p, pr)| (p, pr.status))
         .collect();
     for (partner, status) in missed {
-        inner.send(
-            Channel::partner(caller_partner),
-            "bus.bus/im_status_updated",
-            &json!({"im_status": status, "partner_id": partner}),
-        );
+        let shown = im_status(&inner.db, version, partner, now);
+        if let Some(mut note) = version.presence_push(partner, status, shown) {
+            note.to = To::Partner(caller_partner);
+            send_notes(inner, vec![note]);
+        }
     }
+}
+
+/// `set_res_users_settings(new_settings)` on the caller's own settings: the changed known
+/// settings plus `id` are echoed on the user's partner channel (`{id}` alone when nothing
+/// changed); returns what the RPC answers (`None` on 16, the dict after).
+pub fn set_user_settings(
+    inner: &mut Inner,
+    uid: i64,
+    new_settings: &Map<String, Value>,
+) -> Option<Value> {
+    let version = inner.version;
+    let partner = inner.db.partner_of(uid)?;
+    let current = store_data(&inner.db, uid)["Store"]["settings"].clone();
+    let mut payload = Map::new();
+    for (k, v) in new_settings {
+        if k != "id" && k != "user_id" && current.get(k).is_some_and(|old| old != v) {
+            payload.insert(k.clone(), v.clone());
+        }
+    }
+    payload.insert("id".into(), json!(inner.db.settings_id(uid)));
+    let payload = Value::Object(payload);
+    send_notes(inner, vec![version.settings_note(partner, payload.clone())]);
+    (version != OdooVersion::V16).then_some(payload)
 }
 
 /// The Store describing the user, as `session_info.storeData` carries it.
@@ -400,7 +422,7 @@ pub fn store_data(db: &Db, uid: i64) -> Value {
     };
     let partner = db.partners.get(&user.partner_id);
     let settings = json!({
-        "id": uid - 1, "user_id": {"id": uid},
+        "id": db.settings_id(uid), "user_id": {"id": uid},
         "is_discuss_sidebar_category_channel_open": true,
         "is_discuss_sidebar_category_chat_open": true,
         "push_to_talk_key": false, "use_push_to_talk": false, "voice_active_duration": 200,

@@ -151,6 +151,10 @@ pub struct Session {
     pub token: u64,
     /// Set by `peek_notifications(is_first_poll=True)`.
     pub websocket_session: bool,
+    /// When the sid was issued (19 rotates it after [`crate::EmulatorConfig::session_rotation`]).
+    pub created: Instant,
+    /// After a soft rotation: the sid that replaced this one, and when this one is deleted.
+    pub next_sid: Option<(String, Instant)>,
 }
 
 impl Session {
@@ -162,6 +166,8 @@ impl Session {
             pre_uid: None,
             token: 0,
             websocket_session: false,
+            created: Instant::now(),
+            next_sid: None,
         }
     }
 }
@@ -183,6 +189,8 @@ pub enum Auth {
 pub struct Presence {
     pub status: &'static str,
     pub last_poll: Instant,
+    /// 19's `manual_im_status` (away, busy, offline): what others see while connected.
+    pub manual: Option<&'static str>,
 }
 
 /// Odoo's `(failures, last_failure)` per client address.
@@ -205,6 +213,8 @@ pub struct Db {
     pub bus: Bus,
     /// Highest id handed to a flood (never stored as rows).
     pub flood_max: u64,
+    /// Session id length for this version (see [`new_sid`]).
+    pub sid_len: usize,
     pub next_uid: i64,
     pub next_partner: i64,
     pub next_channel: i64,
@@ -228,6 +238,7 @@ impl Db {
             login_failures: HashMap::new(),
             bus: Bus::default(),
             flood_max: 0,
+            sid_len: 84,
             next_uid: 7,
             next_partner: 8,
             next_channel: 2,
@@ -424,6 +435,15 @@ impl Db {
             .find(|u| u.login == login && u.uid != PUBLIC_UID)
     }
 
+    /// The user's `res.users.settings` id (demo data: admin 1, demo 2).
+    pub fn settings_id(&self, uid: i64) -> i64 {
+        match self.users.get(&uid).map(|u| u.login.as_str()) {
+            Some("admin") => 1,
+            Some("demo") => 2,
+            _ => uid,
+        }
+    }
+
     pub fn partner_of(&self, uid: i64) -> Option<i64> {
         self.users.get(&uid).map(|u| u.partner_id)
     }
@@ -445,8 +465,10 @@ impl Db {
             pre_uid: None,
             token: user.security_stamp,
             websocket_session: false,
+            created: Instant::now(),
+            next_sid: None,
         };
-        let sid = new_sid();
+        let sid = new_sid(self.sid_len);
         self.sessions.insert(sid.clone(), session);
         Some(sid)
     }
@@ -464,11 +486,56 @@ impl Db {
         }
     }
 
+    /// 19's soft rotation, applied when a request arrives with `sid`: a logged-in session older
+    /// than `period` gets a successor (the answer's cookie carries it); the old sid keeps
+    /// working, as the successor, for `grace`, then is deleted. Returns the sid to answer with.
+    pub fn rotation_step(
+        &mut self,
+        sid: &str,
+        now: Instant,
+        period: Option<Duration>,
+        grace: Duration,
+    ) -> String {
+        let Some(session) = self.sessions.get(sid) else {
+            return sid.to_string();
+        };
+        if let Some((next, delete_at)) = session.next_sid.clone() {
+            if now >= delete_at {
+                self.sessions.remove(sid);
+                return sid.to_string();
+            }
+            return self.rotation_step(&next, now, period, grace);
+        }
+        let due = period.is_some_and(|p| now.saturating_duration_since(session.created) >= p);
+        if session.uid.is_none() || !due {
+            return sid.to_string();
+        }
+        let mut successor = session.clone();
+        successor.created = now;
+        // Odoo keeps the first half (the identifier) and renews the second.
+        let keep = sid.len() / 2;
+        let next = format!("{}{}", &sid[..keep], &new_sid(self.sid_len)[keep..]);
+        if let Some(old) = self.sessions.get_mut(sid) {
+            old.next_sid = Some((next.clone(), now + grace));
+        }
+        self.sessions.insert(next.clone(), successor);
+        next
+    }
+
+    /// The sid a websocket should now use: the successor of a rotated one (19's sockets follow
+    /// `next_sid` themselves), else itself.
+    pub fn follow(&self, sid: &str) -> String {
+        match self.sessions.get(sid).and_then(|s| s.next_sid.as_ref()) {
+            Some((next, _)) => self.follow(next),
+            None => sid.to_string(),
+        }
+    }
+
     /// Move a session to a fresh sid (Odoo rotates at login, logout and destroy); the old sid
     /// stops existing, so sockets still holding it close with 4001.
     pub fn rotate(&mut self, old: &str, session: Session) -> String {
         self.sessions.remove(old);
-        let sid = new_sid();
+        let sid = new_sid(self.sid_len);
         self.sessions.insert(sid.clone(), session);
         sid
     }
@@ -536,15 +603,16 @@ impl Db {
 }
 
 /// A new session id: 63 random bytes, URL-safe base64, 84 characters (Odoo's `generate_key`).
-pub fn new_sid() -> String {
-    let mut bytes = [0u8; 63];
+/// A fresh session id of `len` characters (84 from 18 on, 40 on 16 and 17, as measured).
+pub fn new_sid(len: usize) -> String {
+    let mut bytes = vec![0u8; len * 3 / 4];
     rand::rng().fill(&mut bytes[..]);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// `FilesystemSessionStore.is_valid_key`.
-pub fn is_valid_sid(sid: &str) -> bool {
-    sid.len() == 84
+/// `FilesystemSessionStore.is_valid_key` for sids of `len` characters.
+pub fn is_valid_sid(sid: &str, len: usize) -> bool {
+    sid.len() == len
         && sid
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -556,10 +624,12 @@ mod tests {
 
     #[test]
     fn sids_have_odoos_shape() {
-        let sid = new_sid();
-        assert!(is_valid_sid(&sid), "{sid}");
-        assert_ne!(sid, new_sid());
-        assert!(!is_valid_sid("short"));
+        for len in [84, 40] {
+            let sid = new_sid(len);
+            assert!(is_valid_sid(&sid, len), "{sid}");
+            assert_ne!(sid, new_sid(len));
+            assert!(!is_valid_sid("short", len));
+        }
     }
 
     #[test]

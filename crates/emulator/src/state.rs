@@ -16,6 +16,7 @@ use super::bus::{self, Channel, Row};
 use super::config::EmulatorConfig;
 use super::faults::{Faults, Frame};
 use super::model::Db;
+use super::personality::OdooVersion;
 use super::stats::{ClientEvent, Stats};
 
 /// What the control handle can ask of one open socket.
@@ -53,6 +54,8 @@ pub enum ListenerCmd {
 /// Everything behind the lock.
 #[derive(Debug)]
 pub struct Inner {
+    /// The personality (copied from the config so the mail logic can reach it under the lock).
+    pub version: OdooVersion,
     pub db: Db,
     pub sockets: std::collections::HashMap<u64, SocketEntry>,
     pub faults: Faults,
@@ -132,7 +135,11 @@ impl Shared {
     ) -> Arc<Self> {
         let (late_tx, late_rx) = mpsc::unbounded_channel();
         let inner = Inner {
-            db: Db::seed(cfg.main_db()),
+            version: cfg.version,
+            db: Db {
+                sid_len: cfg.version.sid_len(),
+                ..Db::seed(cfg.main_db())
+            },
             sockets: Default::default(),
             faults: Faults::default(),
             stats: Stats::default(),

@@ -46,6 +46,14 @@ impl Drop for TrafficHandle {
     }
 }
 
+/// Where presence is pulled (16, early 17), a browser asks for its colleagues' statuses every
+/// few seconds; the demo answers as if admin's and demo's clients had just asked about `who`.
+fn answer_polls(control: &Control, watchers: &[i64], who: i64) {
+    for watcher in watchers.iter().filter(|w| **w != who) {
+        control.answer_presence_poll(*watcher, &[who]);
+    }
+}
+
 /// Seed a few colleagues and a "sales" channel, then keep them busy. `rate` scales the pace
 /// (1.0: an action every one to two seconds).
 pub fn spawn(control: Control, rate: f64) -> TrafficHandle {
@@ -89,6 +97,7 @@ pub fn spawn(control: Control, rate: f64) -> TrafficHandle {
             let speaker = *speakers.choose(&mut rand::rng()).unwrap_or(&demo);
             if let (false, Some(uid)) = (first, to_greet.pop()) {
                 control.set_presence(uid, "online");
+                answer_polls(&control, &[admin, demo], uid);
             } else if first || rand::rng().random_bool(0.8) {
                 let channel = *channels.choose(&mut rand::rng()).unwrap_or(&general);
                 control.typing(speaker, channel, true);
@@ -103,6 +112,7 @@ pub fn spawn(control: Control, rate: f64) -> TrafficHandle {
                     "online"
                 };
                 control.set_presence(speaker, status);
+                answer_polls(&control, &[admin, demo], speaker);
             }
             first = false;
             pause(700, 1600).await;

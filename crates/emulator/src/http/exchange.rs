@@ -82,10 +82,22 @@ pub fn request_session(shared: &Shared, req: &Req) -> String {
 /// [`request_session`], also telling whether the session was created by this request (werkzeug
 /// then has to send its cookie).
 pub fn request_session_new(shared: &Shared, req: &Req) -> (String, bool) {
-    let cookie = req.cookie("session_id").filter(|s| model::is_valid_sid(s));
-    let monodb = (shared.cfg.dbs.len() == 1).then(|| shared.cfg.main_db().to_string());
     let mut inner = shared.lock();
-    let sid = cookie.unwrap_or_else(model::new_sid);
+    let sid_len = inner.db.sid_len;
+    let cookie = req
+        .cookie("session_id")
+        .filter(|s| model::is_valid_sid(s, sid_len));
+    let monodb = (shared.cfg.dbs.len() == 1).then(|| shared.cfg.main_db().to_string());
+    let cfg = &shared.cfg;
+    let sid = match cookie {
+        Some(c) => inner.db.rotation_step(
+            &c,
+            std::time::Instant::now(),
+            cfg.session_rotation,
+            cfg.session_rotation_grace,
+        ),
+        None => model::new_sid(sid_len),
+    };
     let mut created = false;
     let session = inner.db.sessions.entry(sid.clone()).or_insert_with(|| {
         created = true;

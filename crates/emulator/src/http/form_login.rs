@@ -270,7 +270,7 @@ pub fn totp(shared: &Shared, req: &Req) -> Reply {
                             header::SET_COOKIE,
                             format!(
                                 "td_id={}; Expires={}; Max-Age=7776000; HttpOnly; Path=/; SameSite=Lax",
-                                super::super::model::new_sid(),
+                                super::super::model::new_sid(84),
                                 time::http_date_in_days(90)
                             ),
                         );

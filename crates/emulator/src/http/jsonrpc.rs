@@ -11,6 +11,7 @@ use hyper::{Method, StatusCode, header};
 use serde_json::{Map, Value, json};
 
 use super::super::model::Auth;
+use super::super::personality::OdooVersion;
 use super::super::pyjson::{self, Nested};
 use super::super::state::Shared;
 use super::call::{Ctx, RpcError};
@@ -39,18 +40,27 @@ pub enum Route {
     PeekNotifications,
     UpdateBusPresence,
     OnClosed,
+    /// 19: `/bus/has_missed_notifications`.
+    HasMissedNotifications,
+    /// 19: `/mail/set_manual_im_status`.
+    SetManualImStatus,
 }
 
 impl Route {
     fn auth(self) -> AuthKind {
         match self {
             Route::VersionInfo | Route::DatabaseList | Route::Authenticate => AuthKind::None,
-            Route::Check | Route::SessionInfo | Route::Destroy | Route::CallKw => AuthKind::User,
+            Route::Check
+            | Route::SessionInfo
+            | Route::Destroy
+            | Route::CallKw
+            | Route::SetManualImStatus => AuthKind::User,
             Route::MessagePost
             | Route::NotifyTyping
             | Route::PeekNotifications
             | Route::UpdateBusPresence
-            | Route::OnClosed => AuthKind::Public,
+            | Route::OnClosed
+            | Route::HasMissedNotifications => AuthKind::Public,
         }
     }
 
@@ -63,8 +73,14 @@ impl Route {
     }
 }
 
-pub fn route(path: &str) -> Option<Route> {
+/// The route behind a path on this version (the typing route moved after 16; some routes
+/// exist only from 18 or on 19).
+pub fn route(path: &str, version: OdooVersion) -> Option<Route> {
     Some(match path {
+        p if p == version.typing_path() => Route::NotifyTyping,
+        "/websocket/on_closed" if version.has_on_closed() => Route::OnClosed,
+        "/bus/has_missed_notifications" if version.has_19_routes() => Route::HasMissedNotifications,
+        "/mail/set_manual_im_status" if version.has_19_routes() => Route::SetManualImStatus,
         "/web/webclient/version_info" => Route::VersionInfo,
         "/web/database/list" => Route::DatabaseList,
         "/web/session/authenticate" => Route::Authenticate,
@@ -72,10 +88,8 @@ pub fn route(path: &str) -> Option<Route> {
         "/web/session/get_session_info" => Route::SessionInfo,
         "/web/session/destroy" => Route::Destroy,
         "/mail/message/post" => Route::MessagePost,
-        "/discuss/channel/notify_typing" => Route::NotifyTyping,
         "/websocket/peek_notifications" => Route::PeekNotifications,
         "/websocket/update_bus_presence" => Route::UpdateBusPresence,
-        "/websocket/on_closed" => Route::OnClosed,
         p if p == "/web/dataset/call_kw" || p.starts_with("/web/dataset/call_kw/") => Route::CallKw,
         _ => return None,
     })
@@ -162,6 +176,8 @@ pub fn serve(shared: &Shared, req: &Req, route: Route) -> Reply {
         Route::PeekNotifications => discuss::peek_notifications(&mut ctx, &params),
         Route::UpdateBusPresence => discuss::update_bus_presence(&ctx, &params),
         Route::OnClosed => discuss::on_closed(&ctx),
+        Route::HasMissedNotifications => discuss::has_missed_notifications(&ctx, &params),
+        Route::SetManualImStatus => discuss::set_manual_im_status(&ctx, &params),
     };
     match outcome {
         Ok(result) => {

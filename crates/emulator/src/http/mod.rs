@@ -80,7 +80,7 @@ async fn handle(shared: Arc<Shared>, peer: IpAddr, req: Request<Incoming>) -> Re
 }
 
 fn route(shared: &Shared, req: Req) -> Reply {
-    if let Some(route) = jsonrpc::route(&req.path) {
+    if let Some(route) = jsonrpc::route(&req.path, shared.cfg.version) {
         return jsonrpc::serve(shared, &req, route);
     }
     let get = req.method == Method::GET || req.method == Method::HEAD;

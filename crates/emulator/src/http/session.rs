@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::super::mail;
 use super::super::model::{Session, User};
+use super::super::personality::{INTERNAL_ONLY_KEYS, SYSTEM_ONLY_KEYS};
 use super::super::pyjson::{Dict, Nested};
 use super::super::state::{Inner, Shared};
 use super::super::time;
@@ -20,7 +21,7 @@ pub fn version_info(ctx: &Ctx) -> Nested {
     Dict::new()
         .set("server_version", cfg.server_version.clone())
         .set("server_version_info", cfg.server_version_info.clone())
-        .set("server_serie", cfg.server_version.clone())
+        .set("server_serie", cfg.version.server_serie())
         .set("protocol_version", 1)
         .into()
 }
@@ -96,6 +97,8 @@ pub fn finalize(inner: &mut Inner, old_sid: &str, uid: i64, db: &str) -> String 
         pre_uid: None,
         token: stamp,
         websocket_session: false,
+        created: std::time::Instant::now(),
+        next_sid: None,
     };
     inner.stats.logins += 1;
     inner.db.rotate(old_sid, session)
@@ -165,8 +168,8 @@ pub fn logout_http(shared: &Shared, req: &Req) -> Reply {
         .nosniff()
 }
 
-/// `ir.http.session_info()` with the overrides of bus, mail and web, keys in Odoo's order
-/// (measured on a real 18.0 for admin).
+/// `ir.http.session_info()` with the overrides of bus, mail and web: the personality says which
+/// keys, in which order (measured on each real server for admin); this says what they hold.
 pub fn session_info(shared: &Shared, inner: &Inner, uid: i64, req: &Req) -> Nested {
     let db = &inner.db;
     let Some(user) = db.users.get(&uid) else {
@@ -178,107 +181,85 @@ pub fn session_info(shared: &Shared, inner: &Inner, uid: i64, req: &Req) -> Nest
         .header(header::HOST.as_str())
         .map(str::to_string)
         .unwrap_or_else(|| format!("127.0.0.1:{}", shared.port));
-    let user_context = Nested::from(
-        Dict::new()
-            .set("lang", "en_US")
-            .set("tz", "Europe/Brussels")
-            .set("uid", uid),
-    );
-    let mut d = vec![
-        ("uid".to_string(), Nested::Plain(json!(uid))),
-        ("is_system".into(), Nested::Plain(json!(user.is_system()))),
-        ("is_admin".into(), Nested::Plain(json!(user.is_system()))),
-        ("is_public".into(), Nested::Plain(json!(false))),
-        (
-            "is_internal_user".into(),
-            Nested::Plain(json!(user.internal)),
-        ),
-        ("user_context".into(), user_context),
-        ("db".into(), Nested::Plain(json!(db.name))),
-        (
-            "user_settings".into(),
-            Nested::Plain(mail::store_data(db, uid)["Store"]["settings"].clone()),
-        ),
-        (
-            "server_version".into(),
-            Nested::Plain(json!(cfg.server_version)),
-        ),
-        (
-            "server_version_info".into(),
-            Nested::Plain(cfg.server_version_info.clone()),
-        ),
-        (
-            "support_url".into(),
-            Nested::Plain(json!("https://www.odoo.com/buy")),
-        ),
-        (
-            "name".into(),
-            Nested::Plain(json!(partner.map(|p| p.name.clone()).unwrap_or_default())),
-        ),
-        ("username".into(), Nested::Plain(json!(user.login))),
-        (
-            "partner_write_date".into(),
-            Nested::Plain(json!(
-                partner.map(|p| p.write_date.clone()).unwrap_or_default()
+    let partner_text = |f: fn(&crate::model::Partner) -> &String| {
+        json!(partner.map(|p| f(p).clone()).unwrap_or_default())
+    };
+    let value = |key: &str| -> Option<Nested> {
+        let plain = |v: Value| Some(Nested::Plain(v));
+        match key {
+            "uid" => plain(json!(uid)),
+            "is_system" | "is_admin" => plain(json!(user.is_system())),
+            "is_public" => plain(json!(false)),
+            "is_internal_user" => plain(json!(user.internal)),
+            "user_context" => Some(Nested::from(
+                Dict::new()
+                    .set("lang", "en_US")
+                    .set("tz", "Europe/Brussels")
+                    .set("uid", uid),
             )),
-        ),
-        (
-            "partner_display_name".into(),
-            Nested::Plain(json!(
-                partner.map(|p| p.display_name.clone()).unwrap_or_default()
+            "db" => plain(json!(db.name)),
+            "registry_hash" => plain(json!(
+                "5a69e8639e6deaa0b4c9727e43ad23abff955da16fd2ebb899ff13309167d285"
             )),
-        ),
-        ("partner_id".into(), Nested::Plain(json!(user.partner_id))),
-        (
-            "web.base.url".into(),
-            Nested::Plain(json!(format!("http://{host}"))),
-        ),
-        ("active_ids_limit".into(), Nested::Plain(json!(20000))),
-        ("profile_session".into(), Nested::Plain(Value::Null)),
-        ("profile_collectors".into(), Nested::Plain(Value::Null)),
-        ("profile_params".into(), Nested::Plain(Value::Null)),
-        (
-            "max_file_upload_size".into(),
-            Nested::Plain(json!(134_217_728)),
-        ),
-        ("home_action_id".into(), Nested::Plain(json!(false))),
-        (
-            "cache_hashes".into(),
-            Nested::Plain(
+            "user_settings" => plain(mail::store_data(db, uid)["Store"]["settings"].clone()),
+            "server_version" => plain(json!(cfg.server_version)),
+            "server_version_info" => plain(cfg.server_version_info.clone()),
+            "support_url" => plain(json!("https://www.odoo.com/buy")),
+            "name" => plain(partner_text(|p| &p.name)),
+            "username" => plain(json!(user.login)),
+            "quick_login" => plain(json!(true)),
+            "partner_write_date" => plain(partner_text(|p| &p.write_date)),
+            "partner_display_name" => plain(partner_text(|p| &p.display_name)),
+            "company_id" => plain(json!(1)),
+            "partner_id" => plain(json!(user.partner_id)),
+            "web.base.url" => plain(json!(format!("http://{host}"))),
+            "active_ids_limit" => plain(json!(20000)),
+            "profile_session" | "profile_collectors" | "profile_params" => plain(Value::Null),
+            "max_file_upload_size" => plain(json!(134_217_728)),
+            "home_action_id" => plain(json!(false)),
+            "cache_hashes" => plain(
                 json!({"translations": "fadbc43b50bbbf6d54d486a19e154c7b82bc1a6b", "load_menus": "8731d32c98d990e8d207c0a030b311edefedb9e6d826f90b15def3453ecb7144"}),
             ),
-        ),
-        (
-            "currencies".into(),
-            Nested::Plain(json!({"1": {"symbol": "$", "position": "before", "digits": [69, 2]}})),
-        ),
-        (
-            "bundle_params".into(),
-            Nested::Plain(json!({"lang": "en_US"})),
-        ),
-        ("test_mode".into(), Nested::Plain(json!(false))),
-        ("view_info".into(), Nested::Plain(view_info())),
-    ];
-    if user.internal {
-        d.push((
-            "user_companies".into(),
-            Nested::Plain(json!({"current_company": 1, "allowed_companies": {"1": {"id": 1, "name": "YourCompany", "sequence": 0, "child_ids": [], "parent_id": false}}, "disallowed_ancestor_companies": {}})),
-        ));
-        d.push(("show_effect".into(), Nested::Plain(json!(true))));
-        d.push((
-            "display_switch_company_menu".into(),
-            Nested::Plain(json!(false)),
-        ));
-    }
-    d.push((
-        "websocket_worker_version".into(),
-        Nested::Plain(json!(cfg.websocket_worker_version)),
-    ));
-    d.push(("tour_enabled".into(), Nested::Plain(json!(false))));
-    d.push(("current_tour".into(), Nested::Plain(Value::Null)));
-    d.push(("storeData".into(), Nested::Plain(mail::store_data(db, uid))));
-    d.push(("odoobot_initialized".into(), Nested::Plain(json!(false))));
-    d.push(("iap_company_enrich".into(), Nested::Plain(json!(true))));
+            "currencies" => {
+                plain(json!({"1": {"symbol": "$", "position": "before", "digits": [69, 2]}}))
+            }
+            "bundle_params" => plain(json!({"lang": "en_US"})),
+            "test_mode" => plain(json!(false)),
+            "view_info" => plain(view_info()),
+            "groups" => plain(json!({"base.group_allow_export": true})),
+            "user_companies" => plain(
+                json!({"current_company": 1, "allowed_companies": {"1": {"id": 1, "name": "YourCompany", "sequence": 0, "child_ids": [], "parent_id": false}}, "disallowed_ancestor_companies": {}}),
+            ),
+            "show_effect" => plain(json!(true)),
+            "display_switch_company_menu" => plain(json!(false)),
+            "user_id" => plain(json!([uid])),
+            "websocket_worker_version" => cfg
+                .websocket_worker_version
+                .as_ref()
+                .map(|v| Nested::Plain(json!(v))),
+            "web_tours" => plain(json!([])),
+            "tour_disable" => plain(json!(true)),
+            "notification_type" => plain(json!("email")),
+            "tour_enabled" => plain(json!(false)),
+            "current_tour" => plain(Value::Null),
+            "warning" => plain(json!(if user.is_system() { "admin" } else { "user" })),
+            "expiration_date" | "expiration_reason" | "map_box_token" | "ocn_token_key"
+            | "fcm_project_id" => plain(json!(false)),
+            "storeData" => plain(mail::store_data(db, uid)),
+            "inbox_action" => plain(json!(109)),
+            "odoobot_initialized" => plain(json!(false)),
+            "iap_company_enrich" => plain(json!(true)),
+            _ => None,
+        }
+    };
+    let d = cfg
+        .version
+        .session_info_keys()
+        .iter()
+        .filter(|k| user.internal || !INTERNAL_ONLY_KEYS.contains(k))
+        .filter(|k| user.is_system() || !SYSTEM_ONLY_KEYS.contains(k))
+        .filter_map(|k| value(k).map(|v| (k.to_string(), v)))
+        .collect();
     Nested::Ordered(d)
 }
 

@@ -125,8 +125,13 @@ pub async fn handle(shared: Arc<Shared>, _peer: IpAddr, req: Request<()>) -> Res
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(is_browser);
-    let outdated =
-        browser && version.as_deref() != Some(shared.cfg.websocket_worker_version.as_str());
+    // 16 and early 17 have no worker version: any `?version=` (or none) is fine there.
+    let outdated = browser
+        && shared
+            .cfg
+            .websocket_worker_version
+            .as_deref()
+            .is_some_and(|expected| version.as_deref() != Some(expected));
     let cookie = cookie_sid(&req);
     let same_site_violation = shared.cfg.public_samesite_ws && !origin_matches(&req);
     let (cookie_to_set, accepted) = open_session(
@@ -211,7 +216,8 @@ fn open_session(
     let monodb = (shared.cfg.dbs.len() == 1).then(|| shared.cfg.main_db().to_string());
     let mut inner = shared.lock();
     let public = |inner: &mut crate::state::Inner, sid: Option<String>| {
-        let sid = sid.unwrap_or_else(model::new_sid);
+        let len = inner.db.sid_len;
+        let sid = sid.unwrap_or_else(|| model::new_sid(len));
         inner
             .db
             .sessions
@@ -219,7 +225,17 @@ fn open_session(
             .or_insert_with(|| Session::anonymous(monodb.clone()));
         sid
     };
-    let valid_cookie = cookie.filter(|c| model::is_valid_sid(c));
+    let len = inner.db.sid_len;
+    let cfg = &shared.cfg;
+    // The 101 is a response like any other: a due rotation sets the successor's cookie.
+    let valid_cookie = cookie.filter(|c| model::is_valid_sid(c, len)).map(|c| {
+        inner.db.rotation_step(
+            &c,
+            std::time::Instant::now(),
+            cfg.session_rotation,
+            cfg.session_rotation_grace,
+        )
+    });
     if downgrade {
         let sid = public(&mut inner, None);
         return (

@@ -33,9 +33,6 @@ use crate::stats::ClientEvent;
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
-/// Close codes after which the server waits for the client's close frame.
-const CLEAN_CODES: [u16; 3] = [1000, 1001, 1012];
-
 /// Why the loop ended.
 enum End {
     /// Normal end (closed, dropped, timed out): the user goes offline.
@@ -221,7 +218,7 @@ impl Socket {
     async fn command(&mut self, ws: &mut Ws, cmd: SocketCmd) -> Step {
         match cmd {
             SocketCmd::Close(code, reason) => {
-                if CLEAN_CODES.contains(&code) {
+                if self.shared.cfg.version.waits_for_client_close(code) {
                     close_and_wait(&self.shared, ws, code, &reason).await;
                     Step::End(if code == 1001 {
                         End::Killed
@@ -327,6 +324,16 @@ impl Socket {
                 Step::End(End::Closed)
             }
             Message::Text(t) => self.client_message(ws, t.as_str()).await,
+            // 19's browser sends a 1-byte 0x00 as a liveness probe and 19 skips it; older
+            // servers try to parse it, log the failure and carry on: silent on the wire either way.
+            Message::Binary(b) if b.as_ref() == [0u8] => {
+                if !self.shared.cfg.version.ignores_zero_frame() {
+                    self.shared.lock().stats.server_errors.push(
+                        "Exception occurred during websocket request handling: InvalidWebsocketRequest: Invalid JSON data".into(),
+                    );
+                }
+                Step::Continue
+            }
             Message::Binary(b) => match std::str::from_utf8(&b) {
                 Ok(t) => self.client_message(ws, t).await,
                 Err(_) => Step::Continue,
@@ -410,6 +417,8 @@ impl Socket {
             event_name: event.clone(),
             data: data.clone(),
         });
+        // 19's sockets follow a rotated session to its successor.
+        self.sid = inner.db.follow(&self.sid);
         let uid = match inner.db.auth(&self.sid) {
             Auth::User(uid) => Some(uid),
             Auth::Public => None,
@@ -421,7 +430,9 @@ impl Socket {
                 let sub = data
                     .as_object()
                     .and_then(|d| Some((d.get("channels")?, d.get("last")?)))
-                    .and_then(|(c, l)| events::prepare_subscribe(&inner.db, uid, c, l));
+                    .and_then(|(c, l)| {
+                        events::prepare_subscribe(&inner.db, inner.version, uid, c, l)
+                    });
                 let Some(sub) = sub else {
                     return Reaction::Nothing;
                 };
@@ -436,8 +447,14 @@ impl Socket {
                 Reaction::Dispatch
             }
             "update_presence" => {
-                if let (Some(ms), Some(partner)) = (events::read_update_presence(&data), partner) {
-                    mail::update_presence(&mut inner, partner, ms);
+                match events::read_update_presence(inner.version, &data) {
+                    Ok(update) => {
+                        if let Some(partner) = partner {
+                            mail::update_presence(&mut inner, partner, &update);
+                        }
+                    }
+                    // Odoo logs the exception and keeps the socket open.
+                    Err(log) => inner.stats.server_errors.push(log),
                 }
                 Reaction::Nothing
             }
@@ -451,6 +468,7 @@ impl Socket {
     async fn dispatch(&mut self, ws: &mut Ws, wake: Wake) -> Step {
         let frame = {
             let mut inner = self.shared.lock();
+            self.sid = inner.db.follow(&self.sid);
             match inner.db.auth(&self.sid) {
                 Auth::Missing | Auth::Stale(_) => None,
                 _ if inner.faults.no_dispatch && wake == Wake::Notify => Some(None),
