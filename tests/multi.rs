@@ -461,3 +461,68 @@ fn resume_continues_each_profile_from_its_own_position() {
         done.stdout
     );
 }
+
+#[test]
+fn send_wait_posts_in_each_profile_and_prints_a_line_for_each() {
+    // Two 18s: on the emulator's 19 (post answer {store_data, message_id}) and 17 personalities
+    // `send --wait` does not work yet, with one profile as with several.
+    let envs = servers(&[OdooVersion::V18, OdooVersion::V18]);
+    let out = envs[0]
+        .cmd()
+        .args([
+            "send",
+            "-p",
+            "p0",
+            "-p",
+            "p1",
+            "1",
+            "hello both",
+            "--wait",
+            "-o",
+            "ndjson",
+        ])
+        .assert()
+        .code(0);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let mut profiles: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            let v = parse(l);
+            assert!(
+                v["message_id"].as_i64().is_some() && v["latency_ms"].as_u64().is_some(),
+                "{l}"
+            );
+            v["profile"].as_str().unwrap().to_string()
+        })
+        .collect();
+    profiles.sort();
+    assert_eq!(profiles, ["p0", "p1"], "{stdout}");
+
+    // One server gone: the other still answers; the exit code is the failure's (4).
+    let mut envs = envs;
+    drop(envs.pop());
+    let out = envs[0]
+        .cmd()
+        .args([
+            "send",
+            "-p",
+            "p0",
+            "-p",
+            "p1",
+            "1",
+            "one left",
+            "--wait",
+            "--timeout",
+            "5s",
+        ])
+        .assert()
+        .code(4);
+    let output = out.get_output();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        stdout.starts_with("p0\tmessage ") && stdout.lines().count() == 1,
+        "{stdout}"
+    );
+    assert!(stderr.contains("[p1] error:"), "{stderr}");
+}

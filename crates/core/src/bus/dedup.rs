@@ -60,7 +60,8 @@ impl SeenIds {
             // About to be full: from now on every id evicts one. Twice the window gives the
             // set's table room to clean up the tombstones evictions leave in place, instead of
             // regrowing (allocated once, when a stream is busy enough to need it).
-            self.remembered.reserve(self.window * 2 - self.remembered.len());
+            self.remembered
+                .reserve(self.window * 2 - self.remembered.len());
             self.order.reserve_exact(self.window - self.order.len());
         }
         if self.order.len() == self.window
