@@ -526,3 +526,43 @@ fn send_wait_posts_in_each_profile_and_prints_a_line_for_each() {
     );
     assert!(stderr.contains("[p1] error:"), "{stderr}");
 }
+
+#[test]
+fn doctor_prints_one_row_per_profile_and_fails_when_one_does() {
+    let envs = servers(&[OdooVersion::V18, OdooVersion::V18]);
+    let run = |envs: &[TestEnv], extra: &[&str]| {
+        let mut cmd = envs[0].cmd();
+        cmd.args(["doctor", "-p", "p0", "-p", "p1"]).args(extra);
+        cmd.env("ODOO_BUS_DOCTOR_DELIVERY", "5s");
+        cmd.timeout(Duration::from_secs(60)).output().expect("runs")
+    };
+    let out = run(&envs, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with("PROFILE"), "{stdout}");
+    assert!(
+        lines[1].starts_with("p0 ") && lines[1].contains(" ok "),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with("p1 ") && lines[2].contains(&envs[1].url()),
+        "{stdout}"
+    );
+
+    let mut envs = envs;
+    drop(envs.pop());
+    let out = run(&envs, &["--json"]);
+    assert_eq!(out.status.code(), Some(5));
+    let v = parse(String::from_utf8_lossy(&out.stdout).trim());
+    assert_eq!(v["profiles"][0]["profile"], "p0");
+    assert_eq!(v["profiles"][0]["summary"]["ok"], true);
+    assert_eq!(v["profiles"][1]["summary"]["ok"], false);
+    assert_eq!(v["summary"]["exit_code"], 5);
+}

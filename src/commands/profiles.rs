@@ -121,6 +121,30 @@ pub fn resolve(config: &Config, names: &[String], all: bool, path: &str) -> Resu
     Ok(out)
 }
 
+/// Runs one future per profile side by side on this thread (the runtime has one) and returns
+/// their outputs in the order given, whatever order they finish in.
+pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<(usize, std::pin::Pin<Box<F>>)> =
+        futures.into_iter().map(Box::pin).enumerate().collect();
+    let mut done: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        pending.retain_mut(|(i, f)| match f.as_mut().poll(cx) {
+            std::task::Poll::Ready(out) => {
+                done[*i] = Some(out);
+                false
+            }
+            std::task::Poll::Pending => true,
+        });
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    done.into_iter().flatten().collect()
+}
+
 /// `*`, `?` or `[` make a name a glob (profile names never need them).
 pub fn is_glob(name: &str) -> bool {
     name.contains(['*', '?', '['])
@@ -186,6 +210,18 @@ mod tests {
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn join_all_keeps_the_order_given() {
+        let slow_first = vec![
+            Box::pin(async {
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                1
+            }) as std::pin::Pin<Box<dyn Future<Output = i32>>>,
+            Box::pin(async { 2 }),
+        ];
+        assert_eq!(join_all(slow_first).await, [1, 2]);
     }
 
     #[test]

@@ -79,33 +79,15 @@ async fn wait_in_each(
         }
         (index, result.err())
     };
-    let mut pending: Vec<_> = names
+    let runs = names
         .iter()
         .enumerate()
-        .map(|(i, name)| Box::pin(one(i, name.clone())))
+        .map(|(i, name)| one(i, name.clone()))
         .collect();
-    // Polled together on this thread: each profile's post and wait run side by side.
-    let mut failures: Vec<(usize, Error)> = Vec::with_capacity(names.len());
-    let outcomes = std::future::poll_fn(|cx| {
-        let mut i = 0;
-        while i < pending.len() {
-            if let std::task::Poll::Ready(done) = pending[i].as_mut().poll(cx) {
-                drop(pending.remove(i));
-                if let (index, Some(e)) = done {
-                    failures.push((index, e));
-                }
-            } else {
-                i += 1;
-            }
-        }
-        if pending.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    });
-    outcomes.await;
-    match failures.into_iter().min_by_key(|(index, _)| *index) {
+    // Side by side: each profile's post and wait run at the same time.
+    let failures = super::profiles::join_all(runs).await;
+    let failures = failures.into_iter().filter_map(|(i, e)| e.map(|e| (i, e)));
+    match failures.min_by_key(|(index, _)| *index) {
         None => Ok(0),
         Some((_, e)) => Ok(e.exit_code()),
     }
