@@ -138,14 +138,18 @@ fn run(n: usize, o: &Options) -> Result<Row, String> {
         let sid = control.create_session(user.uid);
         partners.push(user.partner_id);
         toml.push_str(&format!(
-            "[profiles.p{i:04}]\nurl = {url:?}\ndb = {db:?}\nlogin = {login:?}\nuid = {uid}\npartner_id = {pid}\nserver_version = {sv:?}\nserver_version_major = {major}\nwebsocket_worker_version = {wwv:?}\nsession_id = {sid:?}\n\n",
+            "[profiles.p{i:04}]\nurl = {url:?}\ndb = {db:?}\nlogin = {login:?}\nuid = {uid}\npartner_id = {pid}\nserver_version = {sv:?}\nserver_version_major = {major}\n{wwv}session_id = {sid:?}\n\n",
             url = env.url(),
             db = control.db(),
             uid = user.uid,
             pid = user.partner_id,
             sv = cfg.server_version,
             major = cfg.server_version_info[0].as_u64().unwrap_or(18),
-            wwv = cfg.websocket_worker_version,
+            wwv = cfg
+                .websocket_worker_version
+                .as_ref()
+                .map(|v| format!("websocket_worker_version = {v:?}\n"))
+                .unwrap_or_default(),
         ));
     }
     let config = env.config_path();

@@ -36,6 +36,10 @@ use odoo_bus_core::error::{Error, ErrorKind, Result};
 /// Formatted frames waiting for this loop, across all profiles.
 const QUEUE: usize = 256;
 
+/// How much each websocket reads at once (the single-profile tail reads 128 KiB, which is
+/// resident per connection: 125 MiB for a thousand profiles; see docs/performance.md).
+const READ_BUFFER: usize = 16 << 10;
+
 /// How often a profile whose session expired looks for a new one in the config file.
 const LOGIN_POLL: Duration = Duration::from_secs(2);
 
@@ -78,6 +82,7 @@ pub(super) async fn run(ctx: &Context, args: TailArgs, names: Vec<String>) -> Re
         .only_channels
         .then(|| ChannelSelector::new(&args.channels));
     let labels = ProfileLabel::for_all(&names);
+    odoo_bus_core::bus::connection::set_read_buffer_size(READ_BUFFER);
     let mut pump = Pump::start_for(std::io::stdout(), names.len())
         .map_err(|e| Error::other(format!("cannot start the stdout writer thread: {e}")))?;
     let shared = Arc::new(Shared {
