@@ -566,3 +566,23 @@ fn doctor_prints_one_row_per_profile_and_fails_when_one_does() {
     assert_eq!(v["profiles"][1]["summary"]["ok"], false);
     assert_eq!(v["summary"]["exit_code"], 5);
 }
+
+#[test]
+fn no_reconnect_ends_the_tail_at_the_first_profile_that_fails() {
+    let envs = servers(&[OdooVersion::V18, OdooVersion::V19]);
+    let t = tail(
+        &envs,
+        &["-p", "p0", "-p", "p1", "--no-reconnect", "--timeout", "30s"],
+    );
+    envs.iter().for_each(subscribed);
+    envs[1].control().drop_all();
+    let done = t.wait(WAIT);
+    assert_eq!(done.code, Some(4), "{}", done.stderr);
+    let errors: Vec<&str> = done
+        .stderr
+        .lines()
+        .filter(|l| l.contains("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", done.stderr);
+    assert!(errors[0].contains("profile `p1`"), "{}", done.stderr);
+}

@@ -175,10 +175,13 @@ pub(super) async fn run(ctx: &Context, args: TailArgs, names: Vec<String>) -> Re
             }
             Msg::Ended { slot, result } => {
                 if let Err(e) = &result {
-                    ctx.for_profile(&names[slot]).ui.error(&e.message);
                     if e.kind == ErrorKind::Usage || args.no_reconnect {
-                        break Ending::Failed(e.clone());
+                        // It ends the tail: said once, as the final error, naming the profile.
+                        break Ending::Failed(
+                            e.clone().context(format!("profile `{}`", names[slot])),
+                        );
                     }
+                    ctx.for_profile(&names[slot]).ui.error(&e.message);
                 }
                 states[slot] = State::Ended(result.err());
                 if let Some(ending) = all_over(&states, &names) {
