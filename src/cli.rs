@@ -120,7 +120,7 @@ pub enum Command {
 
     /// Check every hop between you and Odoo's bus and say which one is broken
     #[command(
-        after_help = "Examples:\n  odoo-bus doctor\n  odoo-bus doctor https://erp.example.com --json"
+        after_help = "Examples:\n  odoo-bus doctor\n  odoo-bus doctor https://erp.example.com --json\n  odoo-bus doctor --proxy-conf /etc/nginx/sites-enabled/odoo --odoo-conf /etc/odoo/odoo.conf\n  journalctl -u odoo | odoo-bus doctor --odoo-log -"
     )]
     Doctor(DoctorArgs),
 
@@ -364,9 +364,25 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Also hold an idle connection for 70 s to catch proxies that cut idle websockets
+    /// Also hold an idle connection (70 s, or --hold) to catch proxies that cut idle websockets
     #[arg(long)]
     pub deep: bool,
+
+    /// With --deep: how long to hold the idle connection (e.g. 5m, for load balancers that cap a connection's lifetime)
+    #[arg(long, value_name = "DURATION", requires = "deep", value_parser = parse_duration)]
+    pub hold: Option<Duration>,
+
+    /// Read Odoo's log (or nginx's error log) for known realtime failures; `-` reads stdin
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub odoo_log: Vec<String>,
+
+    /// Read odoo.conf for realtime pitfalls (workers, gevent_port, proxy_mode, db_maxconn_gevent); `-` reads stdin
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub odoo_conf: Option<String>,
+
+    /// Read the reverse proxy's config (nginx, or Apache) for realtime pitfalls; `-` reads stdin
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub proxy_conf: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -78,12 +78,56 @@ fn demo_serve_prints_a_server_every_command_can_use() {
 #[test]
 fn demo_plays_every_odoo_version() {
     let env = TestEnv::new();
-    for (arg, label) in [
-        ("16", "16.0"),
-        ("17-early", "17.0 (early)"),
-        ("17", "17.0 (late)"),
-        ("18", "18.0"),
-        ("19", "19.0"),
+    // The first action is always a colleague typing then posting: each version's own types.
+    for (arg, label, allowed) in [
+        (
+            "16",
+            "16.0",
+            &[
+                "mail.channel.member/typing_status",
+                "mail.channel/new_message",
+                "bus/im_status",
+            ][..],
+        ),
+        (
+            "17-early",
+            "17.0 (early)",
+            &[
+                "discuss.channel.member/typing_status",
+                "discuss.channel/last_interest_dt_changed",
+                "discuss.channel/new_message",
+                "mail.record/insert",
+            ][..],
+        ),
+        (
+            "17",
+            "17.0 (late)",
+            &[
+                "discuss.channel.member/typing_status",
+                "discuss.channel/last_interest_dt_changed",
+                "discuss.channel/new_message",
+                "bus.bus/im_status_updated",
+                "mail.record/insert",
+            ][..],
+        ),
+        (
+            "18",
+            "18.0",
+            &[
+                "mail.record/insert",
+                "discuss.channel/new_message",
+                "bus.bus/im_status_updated",
+            ][..],
+        ),
+        (
+            "19",
+            "19.0",
+            &[
+                "mail.record/insert",
+                "discuss.channel/new_message",
+                "bus.bus/im_status_updated",
+            ][..],
+        ),
     ] {
         let out = env
             .cmd()
@@ -102,6 +146,11 @@ fn demo_plays_every_odoo_version() {
             .map(|l| serde_json::from_str(l).expect("NDJSON"))
             .collect();
         assert_eq!(lines.len(), 3, "{arg}");
+        for line in &lines {
+            let kind = line["type"].as_str().unwrap_or_default();
+            assert!(allowed.contains(&kind), "{arg}: {line}");
+        }
+        assert_eq!(lines[0]["type"], allowed[0], "{arg}: typing comes first");
     }
     let out = env
         .cmd()

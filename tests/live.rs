@@ -297,3 +297,36 @@ fn live_server_restart_mid_tail_loses_nothing() {
         "the message before the restart was printed again after the reconnect"
     );
 }
+
+#[test]
+#[ignore = "needs a real Odoo: set ODOO_BUS_LIVE_URL"]
+fn live_tail_by_polling_sees_each_message_once() {
+    let live = Live::logged_in();
+    let t = live.tail(
+        "default",
+        &["--json", "--channel", &live.channel, "--transport", "poll"],
+    );
+    std::thread::sleep(Duration::from_secs(1)); // the first poll marked the session
+    let texts: Vec<String> = (0..3).map(|i| marker(&format!("poll {i}"))).collect();
+    for text in &texts {
+        live.post_as_demo(text);
+    }
+    // Every body printed, until the last message and a few idle polls after it.
+    let mut bodies = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < WAIT && !bodies.iter().any(|b: &String| b.contains(&texts[2])) {
+        if let Some(body) = t.next_line(WAIT).as_deref().and_then(body_of) {
+            bodies.push(body);
+        }
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    t.signal("INT");
+    let done = t.wait(WAIT);
+    bodies.extend(done.stdout.iter().filter_map(|l| body_of(l)));
+    assert!(done.stderr.contains("polling"), "{}", done.stderr);
+    assert!(!done.stderr.contains("connected to"), "{}", done.stderr);
+    for text in &texts {
+        let seen = bodies.iter().filter(|b| b.contains(text.as_str())).count();
+        assert_eq!(seen, 1, "{text} printed {seen} times");
+    }
+}

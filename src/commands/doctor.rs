@@ -1,11 +1,14 @@
-//! `odoo-bus doctor [URL] [--json] [--deep]`: find the broken hop between this machine and a
-//! delivered notification. The checks live in [`crate::doctor`]; this file picks the server and
-//! session, and prints the lines (or the JSON document) on stdout.
+//! `odoo-bus doctor [URL] [--json] [--deep [--hold D]] [--odoo-log F] [--odoo-conf F]
+//! [--proxy-conf F]`: find the broken hop between this machine and a delivered notification,
+//! and read the files users paste. The checks live in [`crate::doctor`]; this file picks the
+//! server and session, reads the files (or stdin), and prints the lines (or the JSON document)
+//! on stdout.
 //!
-//! Exit codes: 0 every check that ran passed, 5 at least one failed, 2 a bad URL argument or
-//! nothing to check.
+//! Exit codes: 0 every check that ran passed (file warnings do not fail), 5 at least one
+//! failed, 2 a bad URL argument, an unreadable file, or nothing to check.
 
-use std::io::Write;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use colored::Colorize;
@@ -14,7 +17,7 @@ use serde_json::{Value, json};
 use super::Context;
 use super::client::duration_env;
 use crate::cli::DoctorArgs;
-use crate::doctor::{self, Check, Report, Status, Timing};
+use crate::doctor::{self, Check, Level, Report, Status, Timing, files};
 use crate::ui::{Spinner, Ui};
 use odoo_bus_core::bus::connection::ConnectOptions;
 use odoo_bus_core::config::Profile;
@@ -38,22 +41,48 @@ pub async fn run(ctx: &Context, args: DoctorArgs) -> Result<i32> {
                 "give either a URL to check or several profiles, not both (with several profiles each one's own server is checked)",
             ));
         }
+        if !read_files(ctx, &args)?.is_empty() {
+            return Err(Error::usage(
+                "--odoo-log, --odoo-conf and --proxy-conf describe one server: give them with one profile",
+            ));
+        }
         let names = super::profiles::select(ctx)?;
         return many(ctx, &names, &args).await;
     }
+    let pasted = read_files(ctx, &args)?;
     let profile = ctx.load_profile()?;
-    let target = Target::choose(ctx, &profile, args.url.as_deref())?;
-    if let Some(note) = &target.note {
-        ctx.ui.info(note);
+    // Files and no server anywhere: only the file checks run (nothing needs to be reachable).
+    let files_only = !pasted.is_empty() && args.url.is_none() && profile.url.is_none();
+    if files_only && args.deep {
+        return Err(Error::usage(
+            "--deep needs a server to check: give its URL (`odoo-bus doctor URL --deep`)",
+        ));
     }
-    let input = build_input(ctx, &profile, &target, args.deep)?;
     let mut printer = Printer {
         ui: ctx.ui.clone(),
         lines: !args.json,
         spinner: None,
     };
-    let report = doctor::run(input, &mut printer).await;
-    drop(printer.spinner.take());
+    let mut report = if files_only {
+        Report {
+            url: String::new(),
+            with_session: false,
+            checks: Vec::new(),
+        }
+    } else {
+        let target = Target::choose(ctx, &profile, args.url.as_deref())?;
+        if let Some(note) = &target.note {
+            ctx.ui.info(note);
+        }
+        let input = build_input(ctx, &profile, &target, args.deep, args.hold)?;
+        let report = doctor::run(input, &mut printer).await;
+        drop(printer.spinner.take());
+        report
+    };
+    for check in doctor::files::analyze(&pasted, &doctor::files::read_from_disk) {
+        doctor::Observer::finished(&mut printer, &check);
+        report.checks.push(check);
+    }
     let mut out = std::io::stdout().lock();
     let text = if args.json {
         json_report(&report, ctx.profile_name(), args.deep).to_string()
@@ -77,10 +106,10 @@ impl doctor::Observer for Quiet {
 }
 
 /// One profile's doctor, for the table.
-async fn one_report(ctx: &Context, deep: bool) -> Result<Report> {
+async fn one_report(ctx: &Context, args: &DoctorArgs) -> Result<Report> {
     let profile = ctx.load_profile()?;
     let target = Target::choose(ctx, &profile, None)?;
-    let input = build_input(ctx, &profile, &target, deep)?;
+    let input = build_input(ctx, &profile, &target, args.deep, args.hold)?;
     Ok(doctor::run(input, &mut Quiet).await)
 }
 
@@ -91,7 +120,7 @@ async fn many(ctx: &Context, names: &[String], args: &DoctorArgs) -> Result<i32>
         ctx.ui.info(format!("checking {} profiles…", names.len()));
     }
     let contexts: Vec<Context> = names.iter().map(|n| ctx.for_profile(n)).collect();
-    let runs = contexts.iter().map(|c| one_report(c, args.deep)).collect();
+    let runs = contexts.iter().map(|c| one_report(c, args)).collect();
     let reports = super::profiles::join_all(runs).await;
     let ok = reports.iter().all(|r| r.as_ref().is_ok_and(Report::passed));
     let code = if ok { exit::OK } else { exit::DOCTOR_FAILED };
@@ -173,6 +202,63 @@ fn table(ui: &Ui, names: &[String], reports: &[Result<Report>]) -> String {
     lines.join("\n")
 }
 
+/// The files given with `--odoo-log`, `--odoo-conf` and `--proxy-conf`, read before anything
+/// else so a bad path is a usage error (exit 2) before any network check.
+fn read_files(ctx: &Context, args: &DoctorArgs) -> Result<Vec<files::Pasted>> {
+    let mut wanted: Vec<(files::Kind, &str, &str)> = Vec::new();
+    wanted.extend(
+        args.odoo_conf
+            .iter()
+            .map(|p| (files::Kind::OdooConf, "--odoo-conf", p.as_str())),
+    );
+    wanted.extend(
+        args.proxy_conf
+            .iter()
+            .map(|p| (files::Kind::ProxyConf, "--proxy-conf", p.as_str())),
+    );
+    wanted.extend(
+        args.odoo_log
+            .iter()
+            .map(|p| (files::Kind::OdooLog, "--odoo-log", p.as_str())),
+    );
+    if wanted.iter().filter(|(_, _, p)| *p == "-").count() > 1 {
+        return Err(Error::usage(
+            "only one of --odoo-log, --odoo-conf and --proxy-conf can read stdin (`-`): give the others as files",
+        ));
+    }
+    let mut pasted = Vec::new();
+    for (kind, flag, path) in wanted {
+        let (name, location, bytes) = if path == "-" {
+            if std::io::stdin().is_terminal() {
+                ctx.ui
+                    .info(format!("reading {flag} from stdin: paste it, then Ctrl-D"));
+            }
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .lock()
+                .read_to_end(&mut bytes)
+                .map_err(|e| Error::usage(format!("cannot read {flag} from stdin: {e}")))?;
+            ("stdin".to_string(), None, bytes)
+        } else {
+            let bytes = std::fs::read(path).map_err(|e| {
+                Error::usage(format!(
+                    "cannot read {flag} {path}: {e}; give the path of a readable file, or `-` to read stdin"
+                ))
+            })?;
+            (path.to_string(), Some(PathBuf::from(path)), bytes)
+        };
+        pasted.push(files::Pasted {
+            kind,
+            name,
+            path: location,
+            // Valid UTF-8 (the usual case) is kept without a copy: logs can be large.
+            text: String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        });
+    }
+    Ok(pasted)
+}
+
 /// The server to check and whether the profile's session goes with it.
 struct Target {
     url: ServerUrl,
@@ -245,6 +331,7 @@ fn build_input(
     profile: &Profile,
     target: &Target,
     deep: bool,
+    hold: Option<Duration>,
 ) -> Result<doctor::Input> {
     let insecure = ctx.global.insecure;
     let client_options = ClientOptions {
@@ -265,7 +352,10 @@ fn build_input(
         .then(|| profile.websocket_worker_version.clone())
         .flatten();
     let idle_hold = if deep {
-        Some(duration_env(IDLE_ENV)?.unwrap_or(doctor::deep::DEFAULT_IDLE_HOLD))
+        Some(match hold {
+            Some(h) => h,
+            None => duration_env(IDLE_ENV)?.unwrap_or(doctor::deep::DEFAULT_IDLE_HOLD),
+        })
     } else {
         None
     };
@@ -318,6 +408,17 @@ impl doctor::Observer for Printer {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", check_line(&self.ui, check)).and_then(|()| out.flush());
         }
+        // `-vv`: the upgrade as it went over the wire, as bug reports ask for it.
+        if let Some(exchange) = &check.exchange {
+            self.ui.debug(
+                2,
+                format!(
+                    "websocket upgrade ({}), cookie values redacted:\n{}",
+                    check.name,
+                    exchange.text().trim_end()
+                ),
+            );
+        }
     }
 }
 
@@ -333,16 +434,25 @@ fn took(d: Duration) -> String {
 }
 
 /// `✔ upgrade      12 ms  101 Switching Protocols …`, plus a `fix:` line for a failure (or a
-/// `note:`/`hint:` line for a pass or skip that carries advice).
+/// `note:`/`hint:` line for a pass or skip that carries advice). A file finding shows its place
+/// and cause instead of a time: `✘ proxy-conf   nginx.conf:14 F2  …`, `!` marking a warning
+/// and `i` a harmless line.
 pub fn check_line(ui: &Ui, c: &Check) -> String {
-    let (mark, time, label) = match c.status {
-        Status::Pass => (ui.paint_stdout("✔", |t| t.green()), took(c.elapsed), "note"),
-        Status::Fail => (
+    let level = c.located.as_ref().map(|l| l.level);
+    let (mark, time, label) = match (c.status, level) {
+        (_, Some(Level::Warning)) => (
+            ui.paint_stdout("!", |t| t.yellow().bold()),
+            String::new(),
+            "fix",
+        ),
+        (_, Some(Level::Info)) => (ui.paint_stdout("i", |t| t.dimmed()), String::new(), "note"),
+        (Status::Pass, _) => (ui.paint_stdout("✔", |t| t.green()), took(c.elapsed), "note"),
+        (Status::Fail, _) => (
             ui.paint_stdout("✘", |t| t.red().bold()),
             took(c.elapsed),
             "fix",
         ),
-        Status::Skip => (ui.paint_stdout("–", |t| t.dimmed()), String::new(), "hint"),
+        (Status::Skip, _) => (ui.paint_stdout("–", |t| t.dimmed()), String::new(), "hint"),
     };
     let detail = if c.status == Status::Skip {
         format!("skipped: {}", c.detail)
@@ -354,10 +464,16 @@ pub fn check_line(ui: &Ui, c: &Check) -> String {
         Status::Fail => ui.paint_stdout(&name, |t| t.bold()),
         _ => name,
     };
-    let mut line = format!("{mark} {name} {time:>7}  {detail}");
+    let mut line = match &c.located {
+        Some(l) => {
+            let cause = l.cause_code().map(|c| format!(" {c}")).unwrap_or_default();
+            format!("{mark} {name} {}{cause}  {detail}", l.place())
+        }
+        None => format!("{mark} {name} {time:>7}  {detail}"),
+    };
     if let Some(hint) = &c.hint {
-        let label = ui.paint_stdout(label, |t| match c.status {
-            Status::Fail => t.yellow().bold(),
+        let label = ui.paint_stdout(label, |t| match (c.status, level) {
+            (Status::Fail, _) | (_, Some(Level::Warning)) => t.yellow().bold(),
             _ => t.dimmed(),
         });
         let indent = " ".repeat(2 + NAME_WIDTH + 1 + 7 + 2);
@@ -366,31 +482,93 @@ pub fn check_line(ui: &Ui, c: &Check) -> String {
     line
 }
 
-/// The last line: the verdict, naming the first broken hop.
+/// The last line: the verdict, naming the first broken hop (and, with files, what they showed).
 pub fn summary_line(ui: &Ui, r: &Report) -> String {
-    let (passed, failed, skipped) = (
-        r.count(Status::Pass),
-        r.count(Status::Fail),
-        r.count(Status::Skip),
-    );
+    let live = |s: Status| {
+        r.checks
+            .iter()
+            .filter(|c| c.located.is_none() && c.status == s)
+            .count()
+    };
+    let (passed, failed, skipped) = (live(Status::Pass), live(Status::Fail), live(Status::Skip));
     let skipped_note = if skipped > 0 {
         format!(", {skipped} skipped")
     } else {
         String::new()
     };
-    match r.first_failure() {
-        None => ui.paint_stdout(
-            &format!("all {passed} checks passed{skipped_note}"),
-            |t| t.green(),
+    let first_live = r
+        .checks
+        .iter()
+        .find(|c| c.located.is_none() && c.status == Status::Fail);
+    let mut text = match (r.live(), first_live) {
+        (false, _) => String::new(),
+        (true, None) => format!("all {passed} checks passed{skipped_note}"),
+        (true, Some(first)) => format!(
+            "{failed} failed, {passed} passed{skipped_note}: the broken hop is `{}`; fix it first, later failures may follow from it",
+            first.name
         ),
-        Some(first) => ui.paint_stdout(
-            &format!(
-                "{failed} failed, {passed} passed{skipped_note}: the broken hop is `{}`; fix it first, later failures may follow from it",
-                first.name
-            ),
-            |t| t.red().bold(),
-        ),
+    };
+    if let Some(files) = files_summary(r) {
+        if !text.is_empty() {
+            text.push_str("; ");
+        }
+        text.push_str(&files);
     }
+    if r.passed() {
+        ui.paint_stdout(&text, |t| t.green())
+    } else {
+        ui.paint_stdout(&text, |t| t.red().bold())
+    }
+}
+
+/// `files: 2 failed, 1 warning, 1 harmless line: fix proxy-conf at nginx.conf:14 (F2) first`.
+fn files_summary(r: &Report) -> Option<String> {
+    let read = r.count_level(Level::Ok);
+    let found = r.checks.iter().filter(|c| c.located.is_some()).count();
+    if found == 0 {
+        return None;
+    }
+    let (failed, warnings, harmless) = (
+        r.count_level(Level::Failure),
+        r.count_level(Level::Warning),
+        r.count_level(Level::Info),
+    );
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts = Vec::new();
+    if failed > 0 {
+        parts.push(format!("{failed} failed"));
+    }
+    if warnings > 0 {
+        parts.push(plural(warnings, "warning", "warnings"));
+    }
+    if harmless > 0 {
+        parts.push(plural(harmless, "harmless line", "harmless lines"));
+    }
+    let first = r
+        .checks
+        .iter()
+        .find(|c| c.status == Status::Fail && c.located.is_some());
+    Some(match first {
+        Some(c) => {
+            let l = c.located.as_ref().expect("a file finding");
+            let cause = l
+                .cause_code()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            format!(
+                "files: {}: fix `{}` at {}{cause} first",
+                parts.join(", "),
+                c.name,
+                l.place()
+            )
+        }
+        None if parts.is_empty() => format!(
+            "files: {} read, nothing wrong found",
+            plural(read, "file", "files")
+        ),
+        None => format!("files: no failure, {}", parts.join(", ")),
+    })
 }
 
 /// The whole report as one JSON document.
@@ -399,17 +577,32 @@ pub fn json_report(r: &Report, profile: &str, deep: bool) -> Value {
         .checks
         .iter()
         .map(|c| {
-            json!({
+            let mut v = json!({
                 "name": c.name,
                 "status": c.status.as_str(),
                 "ms": u64::try_from(c.elapsed.as_millis()).unwrap_or(u64::MAX),
                 "detail": c.detail,
                 "hint": c.hint,
-            })
+            });
+            if let Some(e) = &c.exchange {
+                v["headers"] = json!({
+                    "request_line": e.request_line,
+                    "request": e.request,
+                    "status_line": e.status_line,
+                    "response": e.response,
+                });
+            }
+            if let Some(l) = &c.located {
+                v["file"] = json!(l.file);
+                v["line"] = json!(l.line);
+                v["cause"] = json!(l.cause_code());
+                v["severity"] = json!(l.level.as_str());
+            }
+            v
         })
         .collect();
     json!({
-        "url": r.url,
+        "url": if r.live() { json!(r.url) } else { Value::Null },
         "profile": profile,
         "session": r.with_session,
         "deep": deep,
@@ -420,6 +613,12 @@ pub fn json_report(r: &Report, profile: &str, deep: bool) -> Value {
             "failed": r.count(Status::Fail),
             "skipped": r.count(Status::Skip),
             "first_failure": r.first_failure().map(|c| c.name),
+            "files": {
+                "read": r.count_level(Level::Ok),
+                "failed": r.count_level(Level::Failure),
+                "warnings": r.count_level(Level::Warning),
+                "harmless": r.count_level(Level::Info),
+            },
             "exit_code": if r.passed() { exit::OK } else { exit::DOCTOR_FAILED },
         },
     })

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use odoo_bus_core::bus::connection::Exchange;
+
 /// How a check went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -31,6 +33,8 @@ pub struct Verdict {
     /// What a sysadmin should do; also set on a pass that carries a warning (a certificate
     /// about to expire).
     pub hint: Option<String>,
+    /// The websocket upgrade's headers, on the check that performed it.
+    pub exchange: Option<Exchange>,
 }
 
 impl Verdict {
@@ -39,6 +43,7 @@ impl Verdict {
             status: Status::Pass,
             detail: detail.into(),
             hint: None,
+            exchange: None,
         }
     }
 
@@ -48,6 +53,7 @@ impl Verdict {
             status: Status::Pass,
             detail: detail.into(),
             hint: Some(hint.into()),
+            exchange: None,
         }
     }
 
@@ -56,6 +62,7 @@ impl Verdict {
             status: Status::Fail,
             detail: detail.into(),
             hint: Some(hint.into()),
+            exchange: None,
         }
     }
 
@@ -64,7 +71,14 @@ impl Verdict {
             status: Status::Skip,
             detail: reason.into(),
             hint: None,
+            exchange: None,
         }
+    }
+
+    /// The same verdict, carrying the upgrade's headers.
+    pub fn with_exchange(mut self, exchange: Exchange) -> Self {
+        self.exchange = Some(exchange);
+        self
     }
 
     /// A skip with something to do about it ("log in to run this check").
@@ -73,6 +87,7 @@ impl Verdict {
             status: Status::Skip,
             detail: reason.into(),
             hint: Some(hint.into()),
+            exchange: None,
         }
     }
 }
@@ -87,6 +102,11 @@ pub struct Check {
     pub elapsed: Duration,
     pub detail: String,
     pub hint: Option<String>,
+    /// Set on what the file checks found (`--odoo-log`, `--odoo-conf`, `--proxy-conf`): where,
+    /// and which field cause. `None` for the live checks.
+    pub located: Option<Located>,
+    /// The websocket upgrade's request and response headers (`upgrade`, `ping`).
+    pub exchange: Option<Exchange>,
 }
 
 impl Check {
@@ -101,7 +121,84 @@ impl Check {
             },
             detail: verdict.detail,
             hint: verdict.hint,
+            located: None,
+            exchange: verdict.exchange,
         }
+    }
+
+    /// A file check's finding: a failure fails the run; warnings, harmless lines and a clean
+    /// file pass (warnings and harmless lines keep their advice in `hint`).
+    pub fn finding(
+        name: &'static str,
+        located: Located,
+        detail: impl Into<String>,
+        fix: Option<String>,
+    ) -> Self {
+        Check {
+            name,
+            status: if located.level == Level::Failure {
+                Status::Fail
+            } else {
+                Status::Pass
+            },
+            elapsed: Duration::ZERO,
+            detail: detail.into(),
+            hint: fix,
+            located: Some(located),
+            exchange: None,
+        }
+    }
+}
+
+/// How much a file finding matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Read, nothing wrong (one per file, saying what was read).
+    Ok,
+    /// Known to be harmless (noise taken for the cause, F24), or a fact worth knowing.
+    Info,
+    /// Likely to break realtime in some setups, or worth changing; does not fail the run.
+    Warning,
+    /// Breaks realtime: the run exits 5.
+    Failure,
+}
+
+impl Level {
+    /// `ok` / `info` / `warning` / `failure`, as in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Failure => "failure",
+        }
+    }
+}
+
+/// Where a file check found something, and which field cause it is (F1–F24, as numbered in
+/// docs/troubleshooting.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The path as given (`-` reads as `stdin`), or an included file's path.
+    pub file: String,
+    /// 1-based; `None` for what concerns the whole file.
+    pub line: Option<usize>,
+    pub cause: Option<u8>,
+    pub level: Level,
+}
+
+impl Located {
+    /// `nginx.conf:12`, or the file alone.
+    pub fn place(&self) -> String {
+        match self.line {
+            Some(l) => format!("{}:{l}", self.file),
+            None => self.file.clone(),
+        }
+    }
+
+    /// `F5`, when a cause is known.
+    pub fn cause_code(&self) -> Option<String> {
+        self.cause.map(|c| format!("F{c}"))
     }
 }
 
@@ -132,6 +229,19 @@ impl Report {
 
     pub fn get(&self, name: &str) -> Option<&Check> {
         self.checks.iter().find(|c| c.name == name)
+    }
+
+    /// How many file findings have this level.
+    pub fn count_level(&self, level: Level) -> usize {
+        self.checks
+            .iter()
+            .filter(|c| c.located.as_ref().is_some_and(|l| l.level == level))
+            .count()
+    }
+
+    /// The live checks ran (a URL was checked), not only files.
+    pub fn live(&self) -> bool {
+        self.checks.iter().any(|c| c.located.is_none())
     }
 }
 

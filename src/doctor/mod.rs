@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod deep;
+pub mod files;
 pub mod hints;
 pub mod http;
 pub mod network;
@@ -22,7 +23,7 @@ pub mod websocket;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-pub use check::{Check, Report, Status, Verdict};
+pub use check::{Check, Level, Located, Report, Status, Verdict};
 
 use odoo_bus_core::bus::connection::ConnectOptions;
 use odoo_bus_core::odoo::client::{ClientOptions, OdooClient};

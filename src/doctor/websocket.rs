@@ -50,7 +50,18 @@ pub async fn check_upgrade(
     session: Option<&SessionId>,
 ) -> (Verdict, Option<(Connection, Handshake)>) {
     let none = SessionId::new(String::new());
-    match connection::connect(opts, session.unwrap_or(&none)).await {
+    let mut exchange = connection::Exchange::default();
+    let result = connection::connect_recorded(opts, session.unwrap_or(&none), &mut exchange).await;
+    let (verdict, opened) = upgrade_verdict(result, opts, session);
+    (verdict.with_exchange(exchange), opened)
+}
+
+fn upgrade_verdict(
+    result: Result<(Connection, Handshake), ConnectError>,
+    opts: &ConnectOptions,
+    session: Option<&SessionId>,
+) -> (Verdict, Option<(Connection, Handshake)>) {
+    match result {
         Ok((conn, handshake)) => {
             let who = if session.is_some() {
                 "with the saved session"

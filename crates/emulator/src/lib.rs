@@ -1,8 +1,9 @@
-//! A faithful Odoo 18 stand-in for the realtime bus: the test suite's server, the benchmarks'
+//! A faithful Odoo (16 to 19) stand-in for the realtime bus: the test suite's server, the benchmarks'
 //! flood peer, `odoo-bus demo`'s server and `doctor`'s broken-configuration lab.
 //!
 //! It speaks real HTTP (hyper) and real websockets (tungstenite over the upgraded connection)
-//! and reproduces what a client can observe of Odoo 18.0 — the JSON-RPC envelope and its
+//! and reproduces what a client can observe of Odoo 18.0 (and, through [`OdooVersion`], of 16.0,
+//! 17.0 early and late, and 19.0) — the JSON-RPC envelope and its
 //! errors, session cookies and their rotation, the form + TOTP login with CSRF, the websocket
 //! handshake rules, framing errors and close codes, rate limiting, pings, keep-alive, the
 //! subscribe and dispatch rules with their server-side cursor, Python-style frame encoding,

@@ -402,7 +402,7 @@ pub fn set_user_settings(
 ) -> Option<Value> {
     let version = inner.version;
     let partner = inner.db.partner_of(uid)?;
-    let current = store_data(&inner.db, uid)["Store"]["settings"].clone();
+    let current = user_settings(&inner.db, version, uid).unwrap_or_else(|| json!({}));
     let mut payload = Map::new();
     for (k, v) in new_settings {
         if k != "id" && k != "user_id" && current.get(k).is_some_and(|old| old != v) {
@@ -415,19 +415,26 @@ pub fn set_user_settings(
     (version != OdooVersion::V16).then_some(payload)
 }
 
-/// The Store describing the user, as `session_info.storeData` carries it.
-pub fn store_data(db: &Db, uid: i64) -> Value {
+/// The user's settings as the version formats them (`None` on 16).
+pub fn user_settings(db: &Db, version: OdooVersion, uid: i64) -> Option<Value> {
+    version.user_settings(db.settings_id(uid), uid)
+}
+
+/// The Store describing the user, as `session_info.storeData` carries it (18, 19).
+pub fn store_data(db: &Db, version: OdooVersion, uid: i64) -> Value {
     let Some(user) = db.users.get(&uid) else {
         return json!({});
     };
     let partner = db.partners.get(&user.partner_id);
-    let settings = json!({
-        "id": db.settings_id(uid), "user_id": {"id": uid},
-        "is_discuss_sidebar_category_channel_open": true,
-        "is_discuss_sidebar_category_chat_open": true,
-        "push_to_talk_key": false, "use_push_to_talk": false, "voice_active_duration": 200,
-        "channel_notifications": false, "mute_until_dt": false, "volumes": [["ADD", []]],
-    });
+    let settings = user_settings(db, version, uid).unwrap_or(Value::Null);
+    if version == OdooVersion::V19 {
+        return version.store_data_19(
+            &person(db, version, user.partner_id),
+            &person(db, version, ODOOBOT_PARTNER),
+            user.is_system(),
+            settings,
+        );
+    }
     let odoobot = db.partners.get(&ODOOBOT_PARTNER);
     json!({
         "Store": {

@@ -155,6 +155,8 @@ pub struct Session {
     pub created: Instant,
     /// After a soft rotation: the sid that replaced this one, and when this one is deleted.
     pub next_sid: Option<(String, Instant)>,
+    /// 18+'s device log: when each `user-agent|address` was last traced.
+    pub device_traces: HashMap<String, Instant>,
 }
 
 impl Session {
@@ -168,6 +170,7 @@ impl Session {
             websocket_session: false,
             created: Instant::now(),
             next_sid: None,
+            device_traces: HashMap::new(),
         }
     }
 }
@@ -467,6 +470,7 @@ impl Db {
             websocket_session: false,
             created: Instant::now(),
             next_sid: None,
+            device_traces: HashMap::new(),
         };
         let sid = new_sid(self.sid_len);
         self.sessions.insert(sid.clone(), session);

@@ -138,8 +138,7 @@ impl OdooVersion {
     pub fn presence_channels(self) -> PresenceChannels {
         match self {
             OdooVersion::V16 | OdooVersion::V17Early => PresenceChannels::None,
-            OdooVersion::V17Late => PresenceChannels::InternalOnly,
-            OdooVersion::V18 => PresenceChannels::SharedChannel,
+            OdooVersion::V17Late | OdooVersion::V18 => PresenceChannels::SharedChannel,
             OdooVersion::V19 => PresenceChannels::Tokens,
         }
     }
@@ -173,9 +172,9 @@ impl OdooVersion {
         self == OdooVersion::V19
     }
 
-    /// Whether `/websocket/on_closed` exists (18 on).
+    /// Whether `/websocket/on_closed` exists (late 17 on: it came with pushed presence).
     pub fn has_on_closed(self) -> bool {
-        self >= OdooVersion::V18
+        self >= OdooVersion::V17Late
     }
 
     /// Whether a socket closing sets its user offline at once (late 17 on). On 16 and early 17
@@ -188,6 +187,27 @@ impl OdooVersion {
     /// message that fails to parse and is logged as an error (16 to 18). Silent either way.
     pub fn ignores_zero_frame(self) -> bool {
         self == OdooVersion::V19
+    }
+
+    /// Cookies `/web/session/destroy` deletes besides rotating the session (measured: none on
+    /// 16, `cids` on 17 and 18, `cids` and `color_scheme` on 19).
+    pub fn destroy_clears_cookies(self) -> &'static [&'static str] {
+        match self {
+            OdooVersion::V16 => &[],
+            OdooVersion::V19 => &["cids", "color_scheme"],
+            _ => &["cids"],
+        }
+    }
+
+    /// 19's `/web/session/authenticate` sends its session cookie twice (measured).
+    pub fn authenticate_sets_cookie_twice(self) -> bool {
+        self == OdooVersion::V19
+    }
+
+    /// Whether the server keeps a device log (18 on), which re-saves the session (and re-sends
+    /// its cookie) on the first authenticated request from a browser and address.
+    pub fn logs_devices(self) -> bool {
+        self >= OdooVersion::V18
     }
 
     /// Session id length: 40 characters on 16 and 17, 84 from 18 on (measured).
@@ -203,6 +223,13 @@ impl OdooVersion {
             OdooVersion::V19 => code != 1006 && code != 4003,
             _ => [1000, 1001, 1012].contains(&code),
         }
+    }
+
+    /// Whether closing with `code` sends a close frame at all: on 19, `KILL_NOW` (4003) and
+    /// 1006 go straight to `_terminate()` (the TCP connection just ends; nothing in 19 itself
+    /// closes with 4003, and its browser worker calls 4003 `RECONNECTING`). Always before 19.
+    pub fn sends_close_frame(self, code: u16) -> bool {
+        self != OdooVersion::V19 || (code != 4003 && code != 1006)
     }
 
     /// 19 rotates the session id every 3 hours; older versions never on their own.
@@ -430,9 +457,8 @@ pub const INTERNAL_ONLY_KEYS: &[&str] = &[
 pub enum PresenceChannels {
     /// No presence channels (16, early 17): the string is an inert channel like any other.
     None,
-    /// Late 17: internal users get any partner's; a non-numeric id voids the subscription.
-    InternalOnly,
-    /// 18: internal users, or anyone sharing a channel with the partner; bad ids void it.
+    /// Late 17 and 18: internal users, or anyone sharing a channel with the partner; a
+    /// non-numeric id voids the whole subscription.
     SharedChannel,
     /// 19: `res.partner_<id>` optionally `-<token>`; a malformed string is skipped (a warning
     /// in the server log), and the user's own presence channel is always added.

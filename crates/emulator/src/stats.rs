@@ -25,11 +25,11 @@ pub struct Stats {
     pub tcp_drops: u64,
     /// Successful logins (JSON, form, TOTP).
     pub logins: u64,
-    /// `/websocket/peek_notifications` calls answered (any outcome).
-    pub polls: u64,
     /// What the real server would have logged as an error while serving a websocket message
     /// (e.g. 19's TypeError for the 18-shaped `update_presence`); the socket stays open.
     pub server_errors: Vec<String>,
+    /// `/websocket/peek_notifications` calls answered (any outcome).
+    pub polls: u64,
 }
 
 /// One message a client sent on a websocket (parsed, whatever its validity).

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use odoo_bus_emulator::{EmulatorConfig, OdooVersion};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -152,6 +152,42 @@ async fn login_and_session_info_per_version() {
         .await;
         let si = &r.json()["result"];
         assert_eq!(si["uid"], 2, "{v}");
+        let set_cookies = |h: &reqwest::header::HeaderMap| -> Vec<String> {
+            h.get_all("set-cookie")
+                .iter()
+                .filter_map(|c| c.to_str().ok())
+                .filter_map(|c| c.split('=').next().map(str::to_string))
+                .collect()
+        };
+        let sid = r.cookie().expect("a session cookie");
+        assert_eq!(sid.len(), if row.major >= 18 { 84 } else { 40 }, "{v}");
+        let twice = row.major == 19;
+        assert_eq!(
+            set_cookies(&r.headers),
+            if twice {
+                vec!["session_id"; 2]
+            } else {
+                vec!["session_id"]
+            },
+            "{v}"
+        );
+        // A cookie only when the session changed: 18+ re-save it once for the device log.
+        let check = |sid: String| {
+            let url = url.clone();
+            async move { rpc(&url, "/web/session/check", json!({}), Some(&sid)).await }
+        };
+        let first = check(sid.clone()).await.cookie();
+        assert_eq!(first.is_some(), row.major >= 18, "{v}: {first:?}");
+        assert_eq!(check(sid.clone()).await.cookie(), None, "{v}");
+        let gone = rpc(&url, "/web/session/destroy", json!({}), Some(&sid)).await;
+        let mut names = set_cookies(&gone.headers);
+        names.sort();
+        let expected: &[&str] = match row.major {
+            16 => &["session_id"],
+            19 => &["cids", "color_scheme", "session_id"],
+            _ => &["cids", "session_id"],
+        };
+        assert_eq!(names, expected, "{v}");
         assert_eq!(si["server_version"], row.server_version, "{v}");
         assert_eq!(si["server_version_info"][0], row.major, "{v}");
         match row.worker {
@@ -167,6 +203,17 @@ async fn login_and_session_info_per_version() {
         assert_eq!(has("user_id"), row.major <= 17, "{v} user_id");
         assert_eq!(has("is_public"), row.worker.is_some(), "{v} is_public");
         assert_eq!(has("registry_hash"), row.major == 19, "{v} registry_hash");
+        assert_eq!(has("user_settings"), row.major >= 17, "{v} user_settings");
+        assert_eq!(
+            si["user_settings"]["id"].as_i64(),
+            (row.major >= 17).then_some(1),
+            "{v}"
+        );
+        if row.major == 19 {
+            // 19's Store names ids instead of nesting personas.
+            assert_eq!(si["storeData"]["Store"]["self_partner"], 3);
+            assert_eq!(si["currencies"]["1"]["name"], "USD");
+        }
         assert_eq!(emu.control().config().version, v);
     }
 }
@@ -212,7 +259,13 @@ fn config_follows_the_personality() {
         assert_eq!(cfg.websocket_worker_version.as_deref(), row.worker);
         assert_eq!(row.version.chat_model(), row.chat_model);
         assert_eq!(cfg.server_version_info, row.version.server_version_info());
-        let _: &Value = &cfg.server_version_info;
+        // 19 pings after 40 s of silence instead of 45, and `fast()` keeps the proportion.
+        let fast = EmulatorConfig::fast();
+        let ratio = |c: &EmulatorConfig| c.idle_ping.as_secs_f64() / fast.idle_ping.as_secs_f64();
+        let expected = if row.major == 19 { 40.0 / 45.0 } else { 1.0 };
+        let got = ratio(&fast.clone().with_version(row.version));
+        assert!((got - expected).abs() < 1e-9, "{:?}: {got}", row.version);
+        assert_eq!(cfg.session_rotation.is_some(), row.major == 19);
     }
 }
 
@@ -421,6 +474,11 @@ async fn chat_typing_presence_and_polling_per_version() {
             Some(&poller),
         )
         .await;
+        // The 1-byte 0x00 probe: silent on the wire everywhere, a logged error before 19.
+        ws.send(Message::binary(vec![0u8])).await.unwrap();
+        assert!(quiet_for(&mut ws, Duration::from_millis(150)).await, "{v}");
+        let logged = control.stats().server_errors.len();
+        assert_eq!(logged, usize::from(v != OdooVersion::V19), "{v}");
         if v == OdooVersion::V19 {
             assert_eq!(missed.json()["result"], false, "{}", missed.text);
         } else {
@@ -462,11 +520,19 @@ async fn nineteen_rejects_the_18_presence_shape_without_closing() {
         p,
         json!({"debounce": false, "im_status": "busy", "partner_id": 3})
     );
-    // The 1-byte liveness frame is fine on 19; KILL_NOW closes without waiting.
+    // The 1-byte liveness frame is fine on 19 (and logged as an error nowhere).
     ws.send(Message::binary(vec![0u8])).await.unwrap();
     assert!(quiet_for(&mut ws, Duration::from_millis(200)).await);
+    assert_eq!(control.stats().server_errors.len(), 1);
+    // KILL_NOW (4003) ends the TCP connection without any close frame.
     control.close_all(4003, "");
-    assert_eq!(close_of(&mut ws).await.0, 4003);
+    match tokio::time::timeout(Duration::from_secs(2), ws.next())
+        .await
+        .expect("ends")
+    {
+        None | Some(Err(_)) => {}
+        other => panic!("no close frame on KILL_NOW, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -118,6 +118,101 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
+/// The upgrade's request and response as they went over the wire (headers in order, cookie
+/// values redacted): what Odoo's maintainers ask for in a bug report, and what `doctor -vv` and
+/// `doctor --json` show. The response part stays empty when none came (a timeout, a cut).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exchange {
+    /// `GET /websocket?version=18.0-2 HTTP/1.1`.
+    pub request_line: String,
+    /// `Name: value`, cookie values replaced by `<redacted>`.
+    pub request: Vec<String>,
+    /// `HTTP/1.1 101 Switching Protocols`, when an answer came.
+    pub status_line: Option<String>,
+    pub response: Vec<String>,
+}
+
+impl Exchange {
+    fn headers(map: &http::HeaderMap) -> Vec<String> {
+        map.iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes());
+                let value = match name.as_str() {
+                    "cookie" => redact_cookies(&value, "; "),
+                    "set-cookie" => redact_set_cookie(&value),
+                    "authorization" | "proxy-authorization" => "<redacted>".to_string(),
+                    _ => value.into_owned(),
+                };
+                format!("{}: {value}", canonical(name.as_str()))
+            })
+            .collect()
+    }
+
+    fn answer(&mut self, version: http::Version, status: http::StatusCode, map: &http::HeaderMap) {
+        self.status_line = Some(format!(
+            "{version:?} {} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        ));
+        self.response = Exchange::headers(map);
+    }
+
+    /// The whole exchange as text: request line, headers, a blank line, the answer.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&format!("> {}\n", self.request_line));
+        for h in &self.request {
+            out.push_str(&format!("> {h}\n"));
+        }
+        match &self.status_line {
+            Some(status) => {
+                out.push_str(&format!("< {status}\n"));
+                for h in &self.response {
+                    out.push_str(&format!("< {h}\n"));
+                }
+            }
+            None => out.push_str("< (no answer)\n"),
+        }
+        out
+    }
+}
+
+/// `set-cookie` → `Set-Cookie` (http keeps names in lower case; reports read better as sent).
+fn canonical(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            if part == "websocket" {
+                return "WebSocket".to_string();
+            }
+            let mut c = part.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// `a=1; b=2` → `a=<redacted>; b=<redacted>`.
+fn redact_cookies(value: &str, sep: &str) -> String {
+    value
+        .split(';')
+        .map(|pair| match pair.trim().split_once('=') {
+            Some((name, _)) => format!("{name}=<redacted>"),
+            None => pair.trim().to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+/// Only the cookie's own value: its attributes (Path, Expires, SameSite) help a diagnosis.
+fn redact_set_cookie(value: &str) -> String {
+    match value.split_once(';') {
+        Some((first, attrs)) => format!("{};{attrs}", redact_cookies(first, "; ")),
+        None => redact_cookies(value, "; "),
+    }
+}
+
 /// What the successful handshake told us.
 #[derive(Debug, Clone)]
 pub struct Handshake {
@@ -213,7 +308,17 @@ pub async fn connect(
     opts: &ConnectOptions,
     session: &SessionId,
 ) -> Result<(Connection, Handshake), ConnectError> {
-    match tokio::time::timeout(opts.connect_timeout, connect_inner(opts, session)).await {
+    connect_recorded(opts, session, &mut Exchange::default()).await
+}
+
+/// [`connect`], keeping the upgrade's request and response headers in `record` (whatever part
+/// happened, also when it fails).
+pub async fn connect_recorded(
+    opts: &ConnectOptions,
+    session: &SessionId,
+    record: &mut Exchange,
+) -> Result<(Connection, Handshake), ConnectError> {
+    match tokio::time::timeout(opts.connect_timeout, connect_inner(opts, session, record)).await {
         Ok(r) => r,
         Err(_) => Err(ConnectError::Timeout),
     }
@@ -222,6 +327,7 @@ pub async fn connect(
 async fn connect_inner(
     opts: &ConnectOptions,
     session: &SessionId,
+    record: &mut Exchange,
 ) -> Result<(Connection, Handshake), ConnectError> {
     let ws_url = opts.url.websocket(opts.worker_version.as_deref());
     let transport = dial(&opts.url, &opts.tls).await?;
@@ -244,6 +350,14 @@ async fn connect_inner(
     }
     headers.insert(ORIGIN, header(&opts.url.origin())?);
     headers.insert(USER_AGENT, header(&opts.user_agent)?);
+    record.request_line = format!(
+        "GET {} HTTP/1.1",
+        request
+            .uri()
+            .path_and_query()
+            .map_or("/websocket", |p| p.as_str())
+    );
+    record.request = Exchange::headers(request.headers());
 
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER.load(std::sync::atomic::Ordering::Relaxed))
@@ -252,7 +366,13 @@ async fn connect_inner(
     let (ws, response) =
         tokio_tungstenite::client_async_with_config(request, transport, Some(config))
             .await
-            .map_err(classify_handshake_error)?;
+            .map_err(|e| {
+                if let tungstenite::Error::Http(r) = &e {
+                    record.answer(r.version(), r.status(), r.headers());
+                }
+                classify_handshake_error(e)
+            })?;
+    record.answer(response.version(), response.status(), response.headers());
 
     // The same reading of Set-Cookie as every HTTP response gets (last one wins, deletions
     // recognised); a deleted cookie at the handshake is not a rotation we could use.
@@ -554,6 +674,56 @@ mod tests {
         assert!(
             text.ends_with("HTTP 502: <h1>Bad Gateway</h1> [2J"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn recorded_headers_hide_cookie_values_only() {
+        let mut map = http::HeaderMap::new();
+        map.insert(
+            COOKIE,
+            HeaderValue::from_static("session_id=s3cr3t; frontend_lang=en_US"),
+        );
+        map.insert(ORIGIN, HeaderValue::from_static("https://erp.example.com"));
+        map.insert(
+            SET_COOKIE,
+            HeaderValue::from_static(
+                "session_id=n3w; Expires=Sat, 05 Dec 2027 00:00:00 GMT; HttpOnly; Path=/",
+            ),
+        );
+        let lines = Exchange::headers(&map);
+        assert!(
+            lines.contains(&"Cookie: session_id=<redacted>; frontend_lang=<redacted>".to_string()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"Origin: https://erp.example.com".to_string()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"Set-Cookie: session_id=<redacted>; Expires=Sat, 05 Dec 2027 00:00:00 GMT; HttpOnly; Path=/".to_string()),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.contains("s3cr3t") && !l.contains("n3w"))
+        );
+        let mut ex = Exchange {
+            request_line: "GET /websocket HTTP/1.1".into(),
+            request: lines,
+            ..Exchange::default()
+        };
+        assert!(ex.text().ends_with("< (no answer)\n"));
+        ex.answer(
+            http::Version::HTTP_11,
+            http::StatusCode::SWITCHING_PROTOCOLS,
+            &http::HeaderMap::new(),
+        );
+        assert!(
+            ex.text().contains("< HTTP/1.1 101 Switching Protocols"),
+            "{}",
+            ex.text()
         );
     }
 }

@@ -81,15 +81,20 @@ impl PollOptions {
     }
 }
 
-/// The adaptive interval: fast after a poll that brought something, then ×2 per empty poll up
-/// to the idle interval. A busy channel is followed within ~250 ms; an idle one costs one request
-/// every few seconds.
+/// The adaptive interval: fast while notifications keep coming (and for [`STAY_FAST`] empty polls
+/// after the last one, so a channel with a message every second or so is still followed within
+/// one fast interval), then ×2 per empty poll up to the idle interval. An idle channel costs one
+/// request every few seconds.
 #[derive(Debug, Clone, Copy)]
 pub struct Interval {
     fast: Duration,
     idle: Duration,
     current: Duration,
+    quiet: u32,
 }
+
+/// Empty polls at the fast interval before backing off (about 1 s at 250 ms).
+pub const STAY_FAST: u32 = 4;
 
 impl Interval {
     pub fn new(opts: &PollOptions) -> Self {
@@ -97,12 +102,14 @@ impl Interval {
             fast: opts.fast,
             idle: opts.idle,
             current: opts.fast,
+            quiet: 0,
         }
     }
 
     /// The wait before the next poll, given whether this one brought notifications.
     pub fn after(&mut self, brought_any: bool) -> Duration {
-        self.current = if brought_any {
+        self.quiet = if brought_any { 0 } else { self.quiet + 1 };
+        self.current = if self.quiet <= STAY_FAST {
             self.fast
         } else {
             (self.current * 2).min(self.idle)
@@ -323,6 +330,9 @@ mod tests {
         let opts = PollOptions::default();
         let mut i = Interval::new(&opts);
         assert_eq!(i.after(true), Duration::from_millis(250));
+        for _ in 0..STAY_FAST {
+            assert_eq!(i.after(false), Duration::from_millis(250));
+        }
         assert_eq!(i.after(false), Duration::from_millis(500));
         assert_eq!(i.after(false), Duration::from_secs(1));
         assert_eq!(i.after(false), Duration::from_secs(2));

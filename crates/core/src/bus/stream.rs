@@ -332,6 +332,7 @@ impl<K: SessionKeeper> BusStream<K> {
         loop {
             let last = self.resume_point();
             let State::Polling(poller) = &mut self.state else {
+                // Only called in the polling state; should that change, the next call connects.
                 return Ok(Event::Status(Status::Connecting {
                     attempt: self.attempt,
                 }));

@@ -118,6 +118,8 @@ pub struct Ctx<'a> {
     pub uid: Option<i64>,
     /// Extra `Set-Cookie` values for a successful answer.
     pub extra_cookies: Vec<String>,
+    /// The handler changed the session (Odoo's `is_dirty`): the answer re-sends its cookie.
+    pub dirty: bool,
 }
 
 pub type Params = Map<String, Value>;

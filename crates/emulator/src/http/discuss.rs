@@ -307,6 +307,7 @@ pub fn peek_notifications(ctx: &mut Ctx, params: &Params) -> Result<Nested, RpcE
         .get_mut(&ctx.sid)
         .ok_or_else(RpcError::session_expired)?;
     if first {
+        ctx.dirty |= !session.websocket_session;
         session.websocket_session = true;
     } else if !session.websocket_session {
         return Err(RpcError::session_expired_in_handler());

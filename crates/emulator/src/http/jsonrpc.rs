@@ -12,6 +12,9 @@ use serde_json::{Map, Value, json};
 
 use super::super::model::Auth;
 use super::super::personality::OdooVersion;
+
+/// A device trace is refreshed (and the session saved again) after an hour.
+const DEVICE_TRACE_REFRESH: std::time::Duration = std::time::Duration::from_secs(3600);
 use super::super::pyjson::{self, Nested};
 use super::super::state::Shared;
 use super::call::{Ctx, RpcError};
@@ -156,12 +159,34 @@ pub fn serve(shared: &Shared, req: &Req, route: Route) -> Reply {
         Ok(uid) => uid,
         Err(e) => return fail(e, id),
     };
+    // 18 and 19 log devices: the first authenticated request from a browser/address (then
+    // once an hour) changes the session, so its answer re-sends the cookie.
+    let traced = uid.is_some() && shared.cfg.version.logs_devices() && {
+        let key = format!(
+            "{}|{}",
+            req.header(header::USER_AGENT.as_str()).unwrap_or(""),
+            req.peer
+        );
+        let now = std::time::Instant::now();
+        let mut inner = shared.lock();
+        inner.db.sessions.get_mut(&sid).is_some_and(|s| {
+            let fresh = s
+                .device_traces
+                .get(&key)
+                .is_some_and(|at| now.saturating_duration_since(*at) < DEVICE_TRACE_REFRESH);
+            if !fresh {
+                s.device_traces.insert(key, now);
+            }
+            !fresh
+        })
+    };
     let mut ctx = Ctx {
         shared,
         req,
         sid: sid.clone(),
         uid,
         extra_cookies: Vec::new(),
+        dirty: created || traced,
     };
     let outcome = match route {
         Route::VersionInfo => Ok(session::version_info(&ctx)),
@@ -192,7 +217,13 @@ pub fn serve(shared: &Shared, req: &Req, route: Route) -> Reply {
             for cookie in ctx.extra_cookies {
                 reply = reply.header(header::SET_COOKIE, cookie);
             }
-            reply.session_cookie(&ctx.sid, max_age).nosniff()
+            // Odoo's `_save_session`: a cookie only when the session changed or is not the
+            // one the request named (login, logout, rotation), as the live servers showed.
+            let renamed = req.cookie("session_id").as_deref() != Some(ctx.sid.as_str());
+            if ctx.dirty || renamed || route == Route::Authenticate {
+                reply = reply.session_cookie(&ctx.sid, max_age);
+            }
+            reply.nosniff()
         }
         Err(e) => fail(e, id),
     }

@@ -99,6 +99,7 @@ pub fn finalize(inner: &mut Inner, old_sid: &str, uid: i64, db: &str) -> String 
         websocket_session: false,
         created: std::time::Instant::now(),
         next_sid: None,
+        device_traces: Default::default(),
     };
     inner.stats.logins += 1;
     inner.db.rotate(old_sid, session)
@@ -126,6 +127,15 @@ pub fn authenticate(ctx: &mut Ctx, params: &Params) -> Result<Nested, RpcError> 
         }
         Ok(Credentials::LoggedIn(uid)) => {
             ctx.sid = finalize(&mut inner, &ctx.sid, uid, &db);
+            if ctx.shared.cfg.version.authenticate_sets_cookie_twice() {
+                // 19 answers with two identical `Set-Cookie: session_id=` lines (measured).
+                ctx.extra_cookies.push(format!(
+                    "session_id={}; Expires={}; Max-Age={}; HttpOnly; Path=/",
+                    ctx.sid,
+                    time::http_date_in_days(365),
+                    ctx.shared.cfg.session_max_age
+                ));
+            }
             Ok(session_info(ctx.shared, &inner, uid, ctx.req))
         }
     }
@@ -142,10 +152,12 @@ pub fn destroy(ctx: &mut Ctx) -> Result<Nested, RpcError> {
     let mut inner = ctx.shared.lock();
     let old = ctx.sid.clone();
     ctx.sid = inner.db.rotate(&old, Session::anonymous(None));
-    ctx.extra_cookies.push(format!(
-        "cids=; Expires={}; Max-Age=0; Path=/",
-        time::http_date_in_days(365)
-    ));
+    for name in ctx.shared.cfg.version.destroy_clears_cookies() {
+        ctx.extra_cookies.push(format!(
+            "{name}=; Expires={}; Max-Age=0; Path=/",
+            time::http_date_in_days(365)
+        ));
+    }
     Ok(Nested::Plain(Value::Null))
 }
 
@@ -186,6 +198,9 @@ pub fn session_info(shared: &Shared, inner: &Inner, uid: i64, req: &Req) -> Nest
     };
     let value = |key: &str| -> Option<Nested> {
         let plain = |v: Value| Some(Nested::Plain(v));
+        if let Some(v) = cfg.version.session_info_constant(key) {
+            return plain(v);
+        }
         match key {
             "uid" => plain(json!(uid)),
             "is_system" | "is_admin" => plain(json!(user.is_system())),
@@ -201,7 +216,7 @@ pub fn session_info(shared: &Shared, inner: &Inner, uid: i64, req: &Req) -> Nest
             "registry_hash" => plain(json!(
                 "5a69e8639e6deaa0b4c9727e43ad23abff955da16fd2ebb899ff13309167d285"
             )),
-            "user_settings" => plain(mail::store_data(db, uid)["Store"]["settings"].clone()),
+            "user_settings" => mail::user_settings(db, cfg.version, uid).map(Nested::Plain),
             "server_version" => plain(json!(cfg.server_version)),
             "server_version_info" => plain(cfg.server_version_info.clone()),
             "support_url" => plain(json!("https://www.odoo.com/buy")),
@@ -245,7 +260,7 @@ pub fn session_info(shared: &Shared, inner: &Inner, uid: i64, req: &Req) -> Nest
             "warning" => plain(json!(if user.is_system() { "admin" } else { "user" })),
             "expiration_date" | "expiration_reason" | "map_box_token" | "ocn_token_key"
             | "fcm_project_id" => plain(json!(false)),
-            "storeData" => plain(mail::store_data(db, uid)),
+            "storeData" => plain(mail::store_data(db, cfg.version, uid)),
             "inbox_action" => plain(json!(109)),
             "odoobot_initialized" => plain(json!(false)),
             "iap_company_enrich" => plain(json!(true)),

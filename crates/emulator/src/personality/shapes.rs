@@ -411,6 +411,13 @@ impl OdooVersion {
                         }}),
                     ));
                 }
+                // On the members subchannel, before the rest (`_notify_thread`; unseen by a
+                // client that named the channel explicitly, as the capture did).
+                notes.push(Note::new(
+                    To::ChatSub(m.channel_id),
+                    "mail.record/insert",
+                    json!({"Thread": {"id": m.channel_id, "is_pinned": true, "model": model}}),
+                ));
                 notes.push(Note::new(
                     chat,
                     "discuss.channel/last_interest_dt_changed",
@@ -458,7 +465,7 @@ impl OdooVersion {
                             "id": member,
                             "message_unread_counter": 0,
                             "message_unread_counter_bus_id": m.last_bus_id,
-                            "new_message_separator": m.last_bus_id,
+                            "new_message_separator": m.id + 1,
                             "partner_id": m.author.partner_id,
                         }]}),
                     ));
@@ -655,6 +662,116 @@ impl OdooVersion {
                     json!({"Persona": personas}),
                 ))
             }
+            _ => None,
+        }
+    }
+
+    /// `session_info.user_settings` (and the settings a `set_res_users_settings` compares
+    /// against), as each version formats them; `None` on 16 (no such key).
+    pub fn user_settings(self, id: i64, uid: i64) -> Option<Value> {
+        let common = |extra: Value| {
+            let mut v = json!({
+                "id": id, "user_id": {"id": uid},
+                "is_discuss_sidebar_category_channel_open": true,
+                "is_discuss_sidebar_category_chat_open": true,
+                "push_to_talk_key": false, "use_push_to_talk": false, "voice_active_duration": 200,
+            });
+            if let (Some(v), Value::Object(extra)) = (v.as_object_mut(), extra) {
+                v.extend(extra);
+            }
+            v
+        };
+        match self {
+            OdooVersion::V16 => None,
+            OdooVersion::V17Early | OdooVersion::V17Late => {
+                Some(common(json!({"volume_settings_ids": [["ADD", []]]})))
+            }
+            OdooVersion::V18 => Some(common(json!({
+                "channel_notifications": false, "mute_until_dt": false, "volumes": [["ADD", []]],
+            }))),
+            OdooVersion::V19 => Some(common(json!({
+                "embedded_actions_config_ids": {}, "homemenu_config": false,
+                "color_scheme": "system", "channel_notifications": false,
+                "volumes": [["ADD", []]],
+            }))),
+        }
+    }
+
+    /// 19's `session_info.storeData`: ids instead of nested personas, tokens, `res.users`.
+    pub fn store_data_19(
+        self,
+        me: &Person,
+        odoobot: &Person,
+        is_admin: bool,
+        settings: Value,
+    ) -> Value {
+        let me_uid = me.uid.unwrap_or_default();
+        json!({
+            "Store": {
+                "action_discuss_id": 109,
+                "channel_types_with_seen_infos": ["chat", "group"],
+                "hasCannedResponses": true,
+                "hasGifPickerFeature": false,
+                "hasLinkPreviewFeature": true,
+                "hasMessageTranslationFeature": false,
+                "internalUserGroupId": 1,
+                "mt_comment": 1,
+                "mt_note": 2,
+                "odoobot": odoobot.partner_id,
+                "self_partner": me.partner_id,
+                "settings": settings,
+            },
+            "res.partner": [
+                {
+                    "active": false,
+                    "avatar_128_access_token": fake_token(odoobot.partner_id, 1),
+                    "email": odoobot.email,
+                    "id": odoobot.partner_id,
+                    "im_status": "bot",
+                    "im_status_access_token": fake_token(odoobot.partner_id, 2),
+                    "is_company": false,
+                    "main_user_id": 1,
+                    "name": "OdooBot",
+                    "write_date": odoobot.write_date,
+                },
+                {
+                    "active": true,
+                    "avatar_128_access_token": fake_token(me.partner_id, 1),
+                    "id": me.partner_id,
+                    "im_status": me.im_status,
+                    "im_status_access_token": fake_token(me.partner_id, 2),
+                    "main_user_id": me_uid,
+                    "name": me.name,
+                    "write_date": me.write_date,
+                },
+            ],
+            "res.users": [
+                {"id": 1, "share": false},
+                {
+                    "id": me_uid, "is_admin": is_admin, "notification_type": "email",
+                    "share": !me.internal,
+                    "signature": ["markup", format!("<div>{}</div>", me.name)],
+                },
+            ],
+        })
+    }
+
+    /// `session_info` values that differ by version only (not by user): 16's companies are
+    /// flat; 19 names the currency and gives each company its currency.
+    pub fn session_info_constant(self, key: &str) -> Option<Value> {
+        match (self, key) {
+            (OdooVersion::V19, "currencies") => Some(
+                json!({"1": {"name": "USD", "symbol": "$", "position": "before", "digits": [69, 2]}}),
+            ),
+            (OdooVersion::V16, "user_companies") => Some(json!({
+                "current_company": 1,
+                "allowed_companies": {"1": {"id": 1, "name": "YourCompany", "sequence": 0}},
+            })),
+            (OdooVersion::V19, "user_companies") => Some(json!({
+                "current_company": 1,
+                "allowed_companies": {"1": {"id": 1, "name": "YourCompany", "sequence": 0, "child_ids": [], "parent_id": false, "currency_id": 1}},
+                "disallowed_ancestor_companies": {},
+            })),
             _ => None,
         }
     }

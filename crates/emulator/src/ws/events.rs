@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::bus::{Channel, DISCUSS_CHANNEL, GROUP};
 use crate::model::{Db, PUBLIC_UID};
-use crate::personality::{OdooVersion, PresenceChannels};
+use crate::personality::{OdooVersion, PresenceChannels, fake_token};
 
 /// A validated subscription.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,10 +83,15 @@ pub fn prepare_subscribe(
                 continue;
             }
         };
+        let mut token_ok = false;
         let id = if rule == PresenceChannels::Tokens {
-            // `res.partner_<id>` or `res.partner_<id>-<token>`; anything else is skipped.
+            // `res.partner_<id>` or `res.partner_<id>-<token>`; anything else is skipped. The
+            // token is the `im_status_access_token` 19's payloads hand out.
             match presence_19(rest) {
-                Some(id) => id,
+                Some((id, token)) => {
+                    token_ok = token.is_some_and(|t| t == fake_token(id, 2));
+                    id
+                }
                 None => continue,
             }
         } else {
@@ -106,11 +111,7 @@ pub fn prepare_subscribe(
                 .values()
                 .any(|c| c.member_of(user.partner_id).is_some() && c.member_of(id).is_some())
         };
-        let allowed = match rule {
-            PresenceChannels::InternalOnly => user.internal,
-            _ => user.internal || shares_a_channel(),
-        };
-        if allowed {
+        if user.internal || token_ok || shares_a_channel() {
             out.insert(Channel::presence(id));
             presence_partners.push(id);
         }
@@ -157,8 +158,8 @@ pub fn prepare_subscribe(
 }
 
 /// 19's `PRESENCE_CHANNEL_REGEX` for partners: `res.partner_<digits>` then nothing or
-/// `-<64 hex>o0x<hex>`.
-fn presence_19(rest: &str) -> Option<i64> {
+/// `-<64 hex>o0x<hex>`; the id and the token.
+fn presence_19(rest: &str) -> Option<(i64, Option<&str>)> {
     let after = rest.strip_prefix("res.partner_")?;
     let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
     let tail = &after[digits.len()..];
@@ -175,7 +176,7 @@ fn presence_19(rest: &str) -> Option<i64> {
     if digits.is_empty() || !ok {
         return None;
     }
-    digits.parse().ok()
+    Some((digits.parse().ok()?, tail.strip_prefix('-')))
 }
 
 /// What an `update_presence` asked for.
@@ -410,5 +411,28 @@ mod tests {
             )
             .is_none()
         );
+        // A portal user sees a stranger's presence on 19 only with the partner's token.
+        let mut db = db;
+        let portal = db.add_user(&crate::model::UserSpec {
+            internal: false,
+            ..crate::model::UserSpec::internal("p", "p", "Portal")
+        });
+        let with = |chan: String| {
+            prepare_subscribe(
+                &db,
+                OdooVersion::V19,
+                Some(portal.uid),
+                &json!([chan]),
+                &json!(0),
+            )
+            .unwrap()
+            .channels
+            .contains(&Channel::presence(7))
+        };
+        assert!(!with("odoo-presence-res.partner_7".into()));
+        assert!(with(format!(
+            "odoo-presence-res.partner_7-{}",
+            fake_token(7, 2)
+        )));
     }
 }

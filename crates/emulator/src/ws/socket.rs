@@ -218,6 +218,11 @@ impl Socket {
     async fn command(&mut self, ws: &mut Ws, cmd: SocketCmd) -> Step {
         match cmd {
             SocketCmd::Close(code, reason) => {
+                if !self.shared.cfg.version.sends_close_frame(code) {
+                    // 19's KILL_NOW: `_terminate()` at once, no close frame at all.
+                    self.shared.lock().stats.tcp_drops += 1;
+                    return terminate(ws).await;
+                }
                 if self.shared.cfg.version.waits_for_client_close(code) {
                     close_and_wait(&self.shared, ws, code, &reason).await;
                     Step::End(if code == 1001 {
@@ -395,11 +400,18 @@ impl Socket {
 
     /// A TEXT/BINARY message: `serve_websocket_message`. Anything malformed is ignored.
     async fn client_message(&mut self, ws: &mut Ws, text: &str) -> Step {
+        // Odoo raises InvalidWebsocketRequest, logs it and reads on.
+        let log = |what: &str| {
+            self.shared.lock().stats.server_errors.push(format!(
+                "Exception occurred during websocket request handling: InvalidWebsocketRequest: {what}"
+            ));
+            Step::Continue
+        };
         let Ok(Value::Object(mut message)) = serde_json::from_str::<Value>(text) else {
-            return Step::Continue;
+            return log("Invalid JSON data");
         };
         let Some(Value::String(event)) = message.remove("event_name") else {
-            return Step::Continue;
+            return log("Key 'event_name' is missing from request");
         };
         let data = message.remove("data").unwrap_or(Value::Null);
         match self.handle_event(event, data) {
@@ -550,6 +562,11 @@ async fn send_close_frame(shared: &Shared, ws: &mut Ws, code: u16, reason: &str)
 /// until EOF for at most a second so unread client data does not turn the FIN into a RST.
 async fn close_now(shared: &Shared, ws: &mut Ws, code: u16, reason: &str) -> Step {
     send_close_frame(shared, ws, code, reason).await;
+    terminate(ws).await
+}
+
+/// `_terminate`: shut the write side, drain what the client still sends (1 s at most), close.
+async fn terminate(ws: &mut Ws) -> Step {
     let io = ws.get_mut();
     let _ = io.shutdown().await;
     let drain = async {
