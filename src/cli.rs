@@ -28,6 +28,7 @@ Exit codes:
 #[command(
     name = "odoo-bus",
     version,
+    long_version = crate::version::long(),
     about = "Speak Odoo's realtime bus from a shell: tail notifications, send messages, diagnose websockets",
     after_help = EXIT_CODES,
     propagate_version = true
@@ -184,8 +185,9 @@ pub struct StatusArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct SubscribeArgs {
-    /// Channels to add: discuss.channel_<id>, odoo-presence-res.partner_<id>,
-    /// odoo-presence-mail.guest_<id>, mail.guest_<id>|<token>, or any string channel
+    /// Channels to add: discuss.channel_<id> (mail.channel_<id> or the id are mapped to the
+    /// server's form), odoo-presence-res.partner_<id>, odoo-presence-mail.guest_<id>,
+    /// mail.guest_<id>|<token>, or any string channel
     #[arg(value_name = "CHANNEL")]
     pub channels: Vec<String>,
 
@@ -298,7 +300,7 @@ pub struct TailArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct SendArgs {
-    /// discuss.channel_<id> (or just the id) to post in
+    /// discuss.channel_<id>, mail.channel_<id> (Odoo 16) or just the id, to post in
     #[arg(
         value_name = "CHANNEL",
         required_unless_present = "event",

@@ -13,3 +13,4 @@ pub mod doctor;
 pub mod manpage;
 pub mod output;
 pub mod ui;
+pub mod version;

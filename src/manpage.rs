@@ -17,7 +17,11 @@ pub struct Page {
 /// Every page: the main one first, then one per visible subcommand.
 pub fn pages() -> Vec<Page> {
     // `help` is clap's own subcommand: it needs no page of its own.
-    let mut root = crate::cli::command().disable_help_subcommand(true);
+    // The short version only: the long one names the commit, and the committed pages would
+    // change with every commit.
+    let mut root = crate::cli::command()
+        .disable_help_subcommand(true)
+        .long_version(None);
     root.build();
     let subcommands: Vec<clap::Command> = root
         .get_subcommands()

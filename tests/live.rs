@@ -1,5 +1,5 @@
-//! The end-to-end scenarios against a REAL Odoo (16 or later; 18 is the reference), ignored by
-//! default. Run them with:
+//! The end-to-end scenarios against a REAL Odoo (16, 17, 18 or 19: the scenarios are the same on
+//! every version, odoo-bus detects it at login), ignored by default. Run them with:
 //!
 //! ```sh
 //! ODOO_BUS_LIVE_URL=http://127.0.0.1:8069 ODOO_BUS_LIVE_DB=odoo18 \
@@ -8,8 +8,9 @@
 //!
 //! Users and passwords default to the demo data (admin/admin, demo/demo): override with
 //! `ODOO_BUS_LIVE_ADMIN`, `ODOO_BUS_LIVE_ADMIN_PASSWORD`, `ODOO_BUS_LIVE_DEMO`,
-//! `ODOO_BUS_LIVE_DEMO_PASSWORD`. `ODOO_BUS_LIVE_CHANNEL` is a discuss channel both users are
-//! members of (default 1, "general" in the demo data). `ODOO_BUS_LIVE_RESTART` is a command that
+//! `ODOO_BUS_LIVE_DEMO_PASSWORD`. `ODOO_BUS_LIVE_CHANNEL` is a chat channel both users are
+//! members of (default 1, "general" in the demo data); it is named `discuss.channel_N` on every
+//! version, which odoo-bus maps to the server's form (16: `mail.channel`, member by default). `ODOO_BUS_LIVE_RESTART` is a command that
 //! restarts the server and returns once it answers again; the restart scenario fails without it.
 //! docs/testing.md lists the last live run.
 
@@ -149,14 +150,23 @@ impl Live {
     }
 }
 
+/// The body of a new chat message in any version's shape: `{id, message}` (16, 17) or
+/// `{id, data: Store}` (18, 19; 19 sends the body as `["markup", html]`).
 fn body_of(line: &str) -> Option<String> {
     let v: Value = serde_json::from_str(line).ok()?;
-    if v["type"] != "discuss.channel/new_message" {
+    let kind = v["type"].as_str()?;
+    if !kind.ends_with("channel/new_message") {
         return None;
     }
-    v["payload"]["data"]["mail.message"][0]["body"]
-        .as_str()
-        .map(str::to_string)
+    let message = match v["payload"].get("message") {
+        Some(m) => m.clone(),
+        None => v["payload"]["data"]["mail.message"][0].clone(),
+    };
+    match &message["body"] {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(parts) => parts.last()?.as_str().map(str::to_string),
+        _ => None,
+    }
 }
 
 /// Wait for a new_message whose body contains `marker`; true when it came.
@@ -329,4 +339,64 @@ fn live_tail_by_polling_sees_each_message_once() {
         let seen = bodies.iter().filter(|b| b.contains(text.as_str())).count();
         assert_eq!(seen, 1, "{text} printed {seen} times");
     }
+}
+
+#[test]
+#[ignore = "needs a real Odoo: set ODOO_BUS_LIVE_URL"]
+fn live_doctor_passes_on_a_healthy_server() {
+    let live = Live::logged_in();
+    for profile in ["default", "demo"] {
+        let (code, out, err) = live.run(profile, &["doctor"], None);
+        assert_eq!(code, Some(0), "{profile}: {out}{err}");
+        assert!(out.contains("delivery"), "{out}");
+    }
+}
+
+#[test]
+#[ignore = "needs a real Odoo: set ODOO_BUS_LIVE_URL"]
+fn live_pretty_tail_names_the_author() {
+    let live = Live::logged_in();
+    let mut cmd = live.cmd("default");
+    cmd.args([
+        "tail",
+        "-o",
+        "pretty",
+        "--type",
+        "*new_message",
+        "--channel",
+        &live.channel,
+    ]);
+    let t = Running::spawn(cmd);
+    std::thread::sleep(Duration::from_secs(1));
+    let text = marker("pretty");
+    live.post_as_demo(&text);
+    let start = Instant::now();
+    let mut seen = None;
+    while start.elapsed() < WAIT {
+        if let Some(line) = t.next_line(WAIT.saturating_sub(start.elapsed()))
+            && line.contains(&text)
+        {
+            seen = Some(line);
+            break;
+        }
+    }
+    let line = seen.expect("the message never showed in pretty output");
+    assert!(line.contains("Marc Demo: odoo-bus live pretty"), "{line}");
+    assert!(!line.contains('<') && !line.contains('{'), "{line}");
+}
+
+#[test]
+#[ignore = "needs a real Odoo: set ODOO_BUS_LIVE_URL"]
+fn live_tail_presence_is_accepted_and_reports_a_status() {
+    let live = Live::logged_in();
+    let (code, out, err) = live.run(
+        "demo",
+        &["tail", "--presence", "-o", "pretty", "--timeout", "4s"],
+        None,
+    );
+    assert!(matches!(code, Some(0) | Some(124)), "{code:?} {err}");
+    assert!(
+        out.lines().any(|l| l.contains("Marc Demo is ")),
+        "no presence line naming the user: {out}\n{err}"
+    );
 }

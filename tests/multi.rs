@@ -464,9 +464,7 @@ fn resume_continues_each_profile_from_its_own_position() {
 
 #[test]
 fn send_wait_posts_in_each_profile_and_prints_a_line_for_each() {
-    // Two 18s: on the emulator's 19 (post answer {store_data, message_id}) and 17 personalities
-    // `send --wait` does not work yet, with one profile as with several.
-    let envs = servers(&[OdooVersion::V18, OdooVersion::V18]);
+    let envs = servers(&[OdooVersion::V18, OdooVersion::V19]);
     let out = envs[0]
         .cmd()
         .args([
@@ -529,7 +527,7 @@ fn send_wait_posts_in_each_profile_and_prints_a_line_for_each() {
 
 #[test]
 fn doctor_prints_one_row_per_profile_and_fails_when_one_does() {
-    let envs = servers(&[OdooVersion::V18, OdooVersion::V18]);
+    let envs = servers(&[OdooVersion::V18, OdooVersion::V19]);
     let run = |envs: &[TestEnv], extra: &[&str]| {
         let mut cmd = envs[0].cmd();
         cmd.args(["doctor", "-p", "p0", "-p", "p1"]).args(extra);

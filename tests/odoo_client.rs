@@ -131,7 +131,11 @@ async fn the_totp_form_flow_finishes_a_two_factor_login() {
 async fn post_a_message_and_check_channel_access() {
     let env = TestEnv::new();
     let demo = client(&env, Some(SessionId::new(env.control().create_session(6))));
-    let general = demo.readable_channel(1).await.unwrap().unwrap();
+    let general = demo
+        .readable_channel(odoo_bus_core::odoo::Flavor::V18, 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (
             general.id,
@@ -141,11 +145,26 @@ async fn post_a_message_and_check_channel_access() {
         (1, "general", "channel")
     );
     // "Administrators" is for the admin group only; 999 does not exist.
-    assert_eq!(demo.readable_channel(2).await.unwrap(), None);
-    assert_eq!(demo.readable_channel(999).await.unwrap(), None);
+    assert_eq!(
+        demo.readable_channel(odoo_bus_core::odoo::Flavor::V18, 2)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        demo.readable_channel(odoo_bus_core::odoo::Flavor::V18, 999)
+            .await
+            .unwrap(),
+        None
+    );
     let before = env.control().max_id();
     let id = demo
-        .post_message(1, "<p>hello &amp; bye</p>", Some(0.25))
+        .post_message(
+            odoo_bus_core::odoo::Flavor::V18,
+            1,
+            "<p>hello &amp; bye</p>",
+            Some(0.25),
+        )
         .await
         .unwrap();
     assert!(id > 0);
@@ -153,6 +172,9 @@ async fn post_a_message_and_check_channel_access() {
         env.control().max_id() > before,
         "the post made bus notifications"
     );
-    let err = demo.post_message(2, "<p>no</p>", None).await.unwrap_err();
+    let err = demo
+        .post_message(odoo_bus_core::odoo::Flavor::V18, 2, "<p>no</p>", None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, RpcError::NotFound(_)), "{err:?}");
 }

@@ -30,6 +30,7 @@ fn a_valid_session_reports_everything_and_exits_0() {
         "database  odoo".into(),
         "user      demo (uid 6, partner 7)".into(),
         "server    Odoo 18.0 (websocket worker 18.0-2)".into(),
+        "protocol  Odoo 18.0".into(),
         "session   valid".into(),
         "channels  discuss.channel_1, odoo-presence-res.partner_3".into(),
         "last id   42".into(),

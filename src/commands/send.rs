@@ -93,18 +93,13 @@ async fn wait_in_each(
     }
 }
 
-/// `discuss.channel_<id>` or a bare id.
+/// `discuss.channel_<id>`, `mail.channel_<id>` (16's name) or a bare id, on every version.
 fn channel_id(arg: &str) -> Result<i64> {
-    let digits = arg.strip_prefix("discuss.channel_").unwrap_or(arg);
-    let id = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse::<u64>().ok())
-        .flatten()
-        .filter(|id| (1..=MAX_RECORD_ID).contains(id));
-    match id {
+    match odoo_bus_core::odoo::version::chat_channel_id(arg) {
         // MAX_RECORD_ID fits an i64.
         Some(id) => Ok(id as i64),
         None => Err(Error::usage(format!(
-            "CHANNEL must be discuss.channel_<id> or an id from 1 to {MAX_RECORD_ID}, not {arg:?} (the id is in the channel's URL in Discuss)"
+            "CHANNEL must be discuss.channel_<id>, mail.channel_<id> or an id from 1 to {MAX_RECORD_ID}, not {arg:?} (the id is in the channel's URL in Discuss)"
         ))),
     }
 }
@@ -160,7 +155,7 @@ async fn post(
 ) -> Result<i64> {
     let answer = tokio::time::timeout(
         timeout,
-        client.post_message(channel_id, body, temporary_id),
+        client.post_message(me.profile.flavor(), channel_id, body, temporary_id),
     )
     .await
     .map_err(|_| {
@@ -188,7 +183,8 @@ async fn not_found(ctx: &Context, me: &LoggedIn, client: &OdooClient, channel_id
         None => "this user".to_string(),
     };
     Error::other(format!(
-        "discuss.channel_{channel_id} does not exist on {} or {who} cannot read it: check the id (it is in the channel's URL in Discuss)",
+        "{}_{channel_id} does not exist on {} or {who} cannot read it: check the id (it is in the channel's URL in Discuss)",
+        me.profile.flavor().chat_model(),
         me.url.as_str()
     ))
 }
@@ -211,6 +207,7 @@ mod tests {
     fn channel_forms() {
         assert_eq!(channel_id("discuss.channel_5").unwrap(), 5);
         assert_eq!(channel_id("12").unwrap(), 12);
+        assert_eq!(channel_id("mail.channel_5").unwrap(), 5);
         assert_eq!(channel_id("2147483647").unwrap(), 2_147_483_647);
         for bad in [
             "",

@@ -13,6 +13,7 @@ use super::Context;
 use crate::cli::StatusArgs;
 use odoo_bus_core::config::Profile;
 use odoo_bus_core::error::{Error, ErrorKind, Result, exit};
+use odoo_bus_core::odoo::client::OdooClient;
 use odoo_bus_core::odoo::url::ServerUrl;
 
 /// What `/web/session/check` said about the saved session.
@@ -95,7 +96,10 @@ async fn check_session(ctx: &Context, profile: &Profile) -> (SessionState, Optio
     };
     ctx.persist_session_rotations(&mut client);
     match client.check().await {
-        Ok(true) => (SessionState::Valid, None),
+        Ok(true) => {
+            refresh_version(ctx, &client, profile).await;
+            (SessionState::Valid, None)
+        }
         Ok(false) => (
             SessionState::Expired,
             Some(Error::session_expired(ctx.profile_name())),
@@ -111,6 +115,37 @@ async fn check_session(ctx: &Context, profile: &Profile) -> (SessionState, Optio
                 Some(err.context("cannot check the session")),
             )
         }
+    }
+}
+
+/// Odoo can be upgraded under a saved profile: when the server says it is another version than
+/// the one saved, save what it says (best effort: a failure only leaves the old one).
+async fn refresh_version(ctx: &Context, client: &OdooClient, profile: &Profile) {
+    let Ok(info) = client.session_info().await else {
+        return;
+    };
+    let major = info.major_version();
+    if major.is_none()
+        || (major == profile.server_version_major
+            && info.websocket_worker_version == profile.websocket_worker_version)
+    {
+        return;
+    }
+    let was = profile.flavor();
+    let saved = ctx.store.update_profile(ctx.profile_name(), |p| {
+        p.server_version_major = major;
+        p.websocket_worker_version = info.websocket_worker_version.clone();
+        if info.server_version.is_some() {
+            p.server_version = info.server_version.clone();
+        }
+        Ok(p.flavor())
+    });
+    if let Ok(now) = saved
+        && now != was
+    {
+        ctx.ui.info(format!(
+            "the server now answers as Odoo {now} (saved profile said {was}): profile updated"
+        ));
     }
 }
 
@@ -143,6 +178,7 @@ fn text_report(ctx: &Context, p: &Profile, state: SessionState) -> String {
         ("database", p.db.clone().unwrap_or_else(none)),
         ("user", user),
         ("server", server),
+        ("protocol", protocol_row(p)),
         ("session", state.as_str().to_string()),
         ("channels", channels),
         ("last id", p.last_id.map_or_else(none, |id| id.to_string())),
@@ -152,6 +188,14 @@ fn text_report(ctx: &Context, p: &Profile, state: SessionState) -> String {
         .map(|(k, v)| format!("{k:<10}{v}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// How odoo-bus speaks to this server (see [`odoo_bus_core::odoo::version::Flavor`]).
+fn protocol_row(p: &Profile) -> String {
+    if p.server_version_major.is_none() {
+        return "-".to_string();
+    }
+    format!("Odoo {}", p.flavor().label())
 }
 
 fn json_report(ctx: &Context, p: &Profile, state: SessionState) -> Value {
@@ -165,6 +209,7 @@ fn json_report(ctx: &Context, p: &Profile, state: SessionState) -> Value {
         "server_version": p.server_version,
         "server_version_major": p.server_version_major,
         "websocket_worker_version": p.websocket_worker_version,
+        "odoo_flavor": p.server_version_major.map(|_| p.flavor().key()),
         "session": state.as_str(),
         "session_valid": state.valid(),
         "channels": p.channels,

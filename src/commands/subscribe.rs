@@ -31,7 +31,8 @@ pub async fn run(ctx: &Context, args: SubscribeArgs) -> Result<i32> {
         return print_list(&profile.channels, args.output);
     }
     let saved = ctx.load_profile()?;
-    let additions = validate_additions(&args.channels, saved.server_version_major)?;
+    let names = server_names(ctx, &saved, &args.channels);
+    let additions = validate_additions(&names, saved.server_version_major)?;
     for a in &additions {
         if a.canonical != a.given {
             ctx.ui.info(format!(
@@ -62,6 +63,26 @@ pub async fn run(ctx: &Context, args: SubscribeArgs) -> Result<i32> {
         return print_list(&outcome.now, args.output);
     }
     Ok(0)
+}
+
+/// The names as the profile's server spells chat channels (see
+/// [`odoo_bus_core::odoo::version::Flavor::map_channel`]); what cannot exist there is said and
+/// left out (16: chat channels come by default; 16 and early 17: no presence channels).
+fn server_names(ctx: &Context, profile: &Profile, names: &[String]) -> Vec<String> {
+    use odoo_bus_core::odoo::version::MappedChannel;
+    let flavor = profile.flavor();
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let mapped = flavor.map_channel(name);
+        if let Some(note) = flavor.channel_note(&mapped) {
+            ctx.ui.info(note);
+        }
+        match mapped {
+            MappedChannel::Send(to) | MappedChannel::Renamed { to, .. } => out.push(to),
+            MappedChannel::ByDefault { .. } | MappedChannel::NoPresenceChannels => {}
+        }
+    }
+    out
 }
 
 /// A name to add, as given and as it will be saved.
@@ -219,8 +240,11 @@ async fn check_access(ctx: &Context, ids: &[u64]) {
         }
     };
     for &id in ids {
-        let answer =
-            tokio::time::timeout(ACCESS_CHECK_TIMEOUT, client.readable_channel(id as i64)).await;
+        let answer = tokio::time::timeout(
+            ACCESS_CHECK_TIMEOUT,
+            client.readable_channel(me.profile.flavor(), id as i64),
+        )
+        .await;
         match answer {
             Ok(Ok(Some(channel))) => ctx.ui.debug(
                 1,

@@ -82,7 +82,21 @@ pub async fn follow(
         .then(|| ChannelSelector::new(&args.channels));
     let start = start_point(ctx, me, args)?;
     super::subscribe::check_subscription(ctx, &me.profile, &args.channels)?;
-    let channels = merged_channels(&me.profile.channels, &args.channels);
+    let mut channels = server_channels(
+        ctx,
+        me,
+        merged_channels(&me.profile.channels, &args.channels),
+    );
+    if args.presence
+        && let Some(own) = me
+            .profile
+            .partner_id
+            .and_then(|p| me.profile.flavor().presence_channel(p))
+        && !channels.contains(&own)
+    {
+        // Where presence has channels, the user's own status change is what --presence shows.
+        channels.push(own);
+    }
 
     // Stdout is written by a thread of its own (see `output::pump`): a stuck reader of our
     // output must not stop this loop from seeing Ctrl-C, the deadline or the server's close.
@@ -97,6 +111,20 @@ pub async fn follow(
         args.timestamps,
         Box::new(pump.collector()),
     );
+    if tail_format(args.output, args.json) == OutputFormat::Pretty {
+        // One batch read before the first line, so presence lines name people; a failure or a
+        // slow server only leaves ids (never NDJSON: it reads no names).
+        let read = tokio::time::timeout(NAMES_TIMEOUT, client.user_partner_names(NAMES_LIMIT));
+        match read.await {
+            Ok(Ok(names)) => printer.learn_partners(&names),
+            Ok(Err(e)) => ctx
+                .ui
+                .debug(1, format!("could not read people's names: {e}")),
+            Err(_) => ctx
+                .ui
+                .debug(1, "reading people's names took too long: showing ids"),
+        }
+    }
     let mut options = stream_options(ctx, me, channels, start, !args.no_reconnect, args.presence)?;
     choose_transport(me, &mut options, args.transport, args.poll_interval)?;
     let keeper = super::client::ProfileSessionKeeper::new(ctx, client);
@@ -234,6 +262,23 @@ impl Stops {
     }
 }
 
+/// Longest wait for the one read of people's names (pretty output only).
+const NAMES_TIMEOUT: Duration = Duration::from_secs(3);
+/// Users' partners named up front; more are learned from payloads as they come.
+const NAMES_LIMIT: usize = 2000;
+
+/// Tail's format rules: `--json` is NDJSON, else `-o`, else pretty on a terminal.
+fn tail_format(output: Option<OutputFormat>, json: bool) -> OutputFormat {
+    if json {
+        return OutputFormat::Ndjson;
+    }
+    output.unwrap_or(if std::io::stdout().is_terminal() {
+        OutputFormat::Pretty
+    } else {
+        OutputFormat::Ndjson
+    })
+}
+
 /// The stdout printer under tail's format rules (pretty on a terminal, NDJSON otherwise, `--json`
 /// = `-o ndjson`); shared with `send --event`.
 pub(super) fn stdout_printer(
@@ -257,15 +302,7 @@ pub(super) fn stdout_printer_labelled(
     label: Option<output::ProfileLabel>,
 ) -> Box<dyn output::Printer + Send> {
     let stdout_tty = std::io::stdout().is_terminal();
-    let format = if json {
-        OutputFormat::Ndjson
-    } else {
-        output.unwrap_or(if stdout_tty {
-            OutputFormat::Pretty
-        } else {
-            OutputFormat::Ndjson
-        })
-    };
+    let format = tail_format(output, json);
     let width = stdout_tty
         .then(|| terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| w.0 as usize))
         .flatten();
@@ -291,6 +328,10 @@ pub(super) fn stream_options(
     reconnect: bool,
     presence: bool,
 ) -> Result<StreamOptions> {
+    let flavor = me.profile.flavor();
+    // 16 and early 17 answer with the statuses asked for: the user's own.
+    let own: Vec<i64> = me.profile.partner_id.into_iter().collect();
+    let presence = presence.then(|| flavor.update_presence_event(0, &own));
     Ok(StreamOptions {
         connect: ctx.connect_options(me)?,
         channels,
@@ -458,6 +499,26 @@ fn start_point(ctx: &Context, me: &LoggedIn, args: &TailArgs) -> Result<StartAt>
 }
 
 /// The saved channels, then the `--channel` ones, without repeats.
+/// The names as this profile's server spells them (`mail.channel_5` → `discuss.channel_5` from
+/// 17 on; chat channels dropped on 16, where they come by default), each change said once.
+pub(super) fn server_channels(ctx: &Context, me: &LoggedIn, names: Vec<String>) -> Vec<String> {
+    let flavor = me.profile.flavor();
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let mapped = flavor.map_channel(&name);
+        if let Some(note) = flavor.channel_note(&mapped) {
+            ctx.ui.info(note);
+        }
+        if let odoo_bus_core::odoo::version::MappedChannel::Send(to)
+        | odoo_bus_core::odoo::version::MappedChannel::Renamed { to, .. } = mapped
+            && !out.contains(&to)
+        {
+            out.push(to);
+        }
+    }
+    out
+}
+
 fn merged_channels(saved: &[String], extra: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(saved.len() + extra.len());
     for c in saved.iter().chain(extra) {

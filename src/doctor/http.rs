@@ -133,6 +133,9 @@ fn judge_health(web: &Health, ws: &Health) -> Verdict {
 /// What the server says about the saved session.
 #[derive(Debug, Clone, Default)]
 pub struct SessionFacts {
+    pub uid: Option<i64>,
+    /// What the server is (see [`odoo_bus_core::odoo::version::Flavor`]).
+    pub flavor: odoo_bus_core::odoo::version::Flavor,
     pub partner_id: Option<i64>,
     pub worker_version: Option<String>,
     /// An internal user (not portal): may watch any partner's presence.
@@ -191,13 +194,22 @@ pub async fn check_session(
             "; no websocket worker version announced (connecting without ?version=)".into()
         }
     };
+    let flavor = odoo_bus_core::odoo::version::Flavor::detect(
+        info.major_version(),
+        info.websocket_worker_version.as_deref(),
+    );
     let facts = SessionFacts {
+        uid: info.uid,
+        flavor,
         partner_id: info.partner_id,
         worker_version: info.websocket_worker_version.clone(),
         internal_user: info.is_internal_user.unwrap_or(true),
     };
     (
-        Verdict::pass(format!("valid: {who}{db}{worker}")),
+        Verdict::pass(format!(
+            "valid: {who}{db}; spoken to as Odoo {}{worker}",
+            flavor.label()
+        )),
         Some(facts),
     )
 }

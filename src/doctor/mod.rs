@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod deep;
+pub mod delivery;
 pub mod files;
 pub mod hints;
 pub mod http;
@@ -259,8 +260,9 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
     }
 
     let mut connect = input.connect.clone();
-    if let Some(v) = facts.as_ref().and_then(|f| f.worker_version.clone()) {
-        connect.worker_version = Some(v);
+    if let Some(f) = facts.as_ref() {
+        // 16 and early 17 announce none: then no `?version=` at all.
+        connect.worker_version = f.worker_version.clone();
     }
     let (_, opened) = r
         .time(
@@ -323,13 +325,14 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
                 .await;
             if status == Status::Pass {
                 let work = async {
-                    let v = websocket::check_delivery(
-                        &mut conn,
-                        partner,
-                        facts.internal_user,
-                        timing.delivery,
-                    )
-                    .await;
+                    let probe = delivery::Probe {
+                        client: &input.client,
+                        flavor: facts.flavor,
+                        uid: facts.uid,
+                        partner_id: partner,
+                        internal_user: facts.internal_user,
+                    };
+                    let v = delivery::check_delivery(&mut conn, &probe, timing.delivery).await;
                     (v, ())
                 };
                 r.time(DELIVERY, "waiting for a notification", work).await;

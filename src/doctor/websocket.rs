@@ -403,16 +403,14 @@ pub async fn check_socket_auth(
     }
 }
 
-/// Whether one notification is the presence change doctor caused.
+/// Whether one notification is the presence change doctor caused, in any version's shape.
 fn is_own_presence(kind: &str, payload: &str, partner_id: i64, status: &str) -> bool {
-    if kind != "bus.bus/im_status_updated" {
-        return false;
-    }
     let Ok(v) = serde_json::from_str::<serde_json::Value>(payload) else {
         return false;
     };
-    v.get("partner_id").and_then(serde_json::Value::as_i64) == Some(partner_id)
-        && v.get("im_status").and_then(serde_json::Value::as_str) == Some(status)
+    odoo_bus_core::odoo::version::presence_changes(kind, &v)
+        .iter()
+        .any(|c| !c.guest && c.id == partner_id && c.status == status)
 }
 
 /// What came back while waiting for the presence change.
@@ -462,7 +460,8 @@ async fn await_own_presence(conn: &mut Connection, partner_id: i64, timeout: Dur
 /// How long to wait for the stored notifications once doctor subscribes again.
 const REPOLL_WAIT: Duration = Duration::from_secs(3);
 
-/// Check 6: cause a notification for this user and time it. The user goes "away" then back
+/// The fallback delivery probe (see [`super::delivery`]): cause a presence change for this user
+/// and time it. The user goes "away" then back
 /// "online" (the last state is the normal one; Odoo marks the user offline when the socket
 /// closes anyway): at least the "online" change is a real change, so Odoo always emits it.
 ///
@@ -470,16 +469,18 @@ const REPOLL_WAIT: Duration = Duration::from_secs(3);
 /// a subscribe by polling the table itself, without NOTIFY, so the stored change arrives then
 /// if only the NOTIFY path is broken, and never if the socket is public (a public socket may
 /// not listen to the user's presence, and its `update_presence` changed nothing).
-pub async fn check_delivery(
+pub async fn check_delivery_by_presence(
     conn: &mut Connection,
+    flavor: odoo_bus_core::odoo::version::Flavor,
     partner_id: i64,
     internal_user: bool,
     timeout: Duration,
 ) -> Verdict {
     let sent = async {
-        conn.send_text(protocol::update_presence_event(AWAY_MS))
+        conn.send_text(flavor.update_presence_event(AWAY_MS, &[partner_id]))
             .await?;
-        conn.send_text(protocol::update_presence_event(0)).await
+        conn.send_text(flavor.update_presence_event(0, &[partner_id]))
+            .await
     };
     if let Err(e) = sent.await {
         return Verdict::fail(
@@ -525,34 +526,43 @@ pub async fn check_delivery(
 
 /// Why the delivery failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
+pub(super) enum Outcome {
     /// Only the server's own poll on a new subscribe brought the change: NOTIFY never woke it.
     StoredNotPushed,
     /// Not even the poll brought it: the socket does not hear the user's channels.
     NeverHeard,
+    /// The server stored it for the user (an HTTP poll with the session sees it), yet the socket
+    /// never got it, not even on a new subscribe: the socket is not the user's (public).
+    NotTheUsersSocket,
     Ended(SocketEnd),
 }
 
 /// The LISTEN/NOTIFY causes, for the hints.
 const NOTIFY_CAUSES: &str = "pgbouncer in transaction pooling mode breaks LISTEN/NOTIFY (connect Odoo to PostgreSQL directly or use session pooling), the database user must be able to connect to the `postgres` database (Odoo sends NOTIFY there), ODOO_NOTIFY_FUNCTION must be pg_notify or work like it, and the dispatcher thread must be running (Odoo log: `Bus.loop`)";
 
-fn delivery_failure(outcome: &Outcome, timeout: Duration) -> Verdict {
+pub(super) fn delivery_failure(outcome: &Outcome, timeout: Duration) -> Verdict {
     let waited = timeout.as_secs_f64();
     match outcome {
         Outcome::StoredNotPushed => Verdict::fail(
             format!(
-                "the websocket is up but notifications never arrive by themselves: a presence change did not come within {waited} s, yet the server handed it over when doctor subscribed again, so Odoo stores notifications but its dispatcher is never woken by PostgreSQL's NOTIFY"
+                "the websocket is up but notifications never arrive by themselves: doctor's notification did not come within {waited} s, yet the server has it stored (it handed it over when asked again), so Odoo stores notifications but its dispatcher is never woken by PostgreSQL's NOTIFY"
             ),
             format!("fix LISTEN/NOTIFY between Odoo and PostgreSQL: {NOTIFY_CAUSES}"),
         ),
         Outcome::NeverHeard => Verdict::fail(
             format!(
-                "the websocket is up but notifications never arrive: no presence change within {waited} s, not even when doctor subscribed again, so the socket may be public (the session was lost at the upgrade although the cookie was kept) or the dispatch chain is broken"
+                "the websocket is up but notifications never arrive: doctor's notification did not come within {waited} s and the server does not have it stored for this user, so the socket may be public (the session was lost at the upgrade although the cookie was kept) or the dispatch chain is broken"
             ),
             format!(
                 "first make the upgrade keep the session ({}); else check LISTEN/NOTIFY: {NOTIFY_CAUSES}, and that dbfilter matches this database",
                 session_lost_fix()
             ),
+        ),
+        Outcome::NotTheUsersSocket => Verdict::fail(
+            format!(
+                "the websocket is up but does not hear the user's channels: doctor's notification did not come within {waited} s, nor when doctor subscribed again, although the server stored it for the user (an HTTP poll with the same session sees it), so the socket is public: the session was lost at the upgrade although the cookie was kept"
+            ),
+            session_lost_hint(),
         ),
         Outcome::Ended(end) => Verdict::fail(
             format!("while waiting for the notification, {}", end.describe()),

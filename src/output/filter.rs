@@ -142,6 +142,8 @@ pub struct ChannelSelector {
 }
 
 const CHANNEL_MODEL: &str = "discuss.channel";
+/// Odoo 16's name for it.
+const OLD_CHANNEL_MODEL: &str = "mail.channel";
 
 impl ChannelSelector {
     /// Names are read by [`ChannelName::parse`], as the server reads them; a name it refuses
@@ -149,6 +151,13 @@ impl ChannelSelector {
     pub fn new(channels: &[String]) -> Self {
         let mut selector = ChannelSelector::default();
         for channel in channels {
+            // `mail.channel_5` (16's name) and a bare id name a chat channel on every version.
+            if !channel.starts_with("discuss.channel_")
+                && let Some(id) = odoo_bus_core::odoo::version::chat_channel_id(channel)
+            {
+                selector.channels.push(id);
+                continue;
+            }
             match ChannelName::parse(channel) {
                 Ok(ChannelName::Discuss { id }) => selector.channels.push(id),
                 Ok(ChannelName::Presence {
@@ -286,7 +295,7 @@ fn channel_ref(raw: Option<&RawValue>) -> Option<u64> {
         None => None,
     };
     match model {
-        None | Some(CHANNEL_MODEL) => uint(relation.id),
+        None | Some(CHANNEL_MODEL) | Some(OLD_CHANNEL_MODEL) => uint(relation.id),
         Some(_) => None,
     }
 }

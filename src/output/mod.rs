@@ -41,6 +41,10 @@ pub struct FrameView<'a> {
 pub trait Printer {
     /// Prints the frame and flushes. An `Err` is the writer's error, kind unchanged.
     fn frame(&mut self, frame: &FrameView<'_>) -> io::Result<()>;
+
+    /// Partner names known before any payload, for printers that name people (pretty); the
+    /// others ignore them.
+    fn learn_partners(&mut self, _partners: &[(u64, String)]) {}
 }
 
 /// How to print, beyond the format.

@@ -7,6 +7,7 @@
 //! few fields a summary shows ([`store`]), so that pretty output keeps up with a busy server.
 
 mod json;
+mod legacy;
 mod line;
 mod names;
 mod store;
@@ -124,6 +125,10 @@ fn clock(frame: &FrameView<'_>, tz: &TimeZone) -> [u8; 12] {
 }
 
 impl<W: Write> Printer for PrettyPrinter<W> {
+    fn learn_partners(&mut self, partners: &[(u64, String)]) {
+        self.summarizer.learn_partners(partners);
+    }
+
     fn frame(&mut self, frame: &FrameView<'_>) -> io::Result<()> {
         let clock = clock(frame, &self.tz);
         // ASCII digits and colons only.

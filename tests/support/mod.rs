@@ -49,6 +49,12 @@ impl TestEnv {
         Self::with_config(EmulatorConfig::fast())
     }
 
+    /// An emulator with test timings playing Odoo `version` (16, 17 early/late, 18, 19).
+    #[allow(dead_code)]
+    pub fn with_version(version: odoo_bus_emulator::OdooVersion) -> Self {
+        Self::with_config(EmulatorConfig::fast().with_version(version))
+    }
+
     pub fn with_config(cfg: EmulatorConfig) -> Self {
         let (ready_tx, ready_rx) = mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

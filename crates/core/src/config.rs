@@ -53,7 +53,7 @@ pub struct Profile {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_version_major: Option<u32>,
     /// `session_info.websocket_worker_version`, sent as `/websocket?version=`. Opaque; absent
-    /// before 18.0.
+    /// on 16.0 and early 17.0 (then no `?version=` is sent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub websocket_worker_version: Option<String>,
     /// The `session_id` cookie. Absent when logged out.
@@ -73,6 +73,15 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// What the server is, from what login saved (an old profile without a version: 18, the
+    /// version this client spoke before it knew others). See [`crate::odoo::version`].
+    pub fn flavor(&self) -> crate::odoo::version::Flavor {
+        crate::odoo::version::Flavor::detect(
+            self.server_version_major,
+            self.websocket_worker_version.as_deref(),
+        )
+    }
+
     /// Forget the session but keep where and who (logout, expired session).
     pub fn forget_session(&mut self) {
         self.session_id = None;

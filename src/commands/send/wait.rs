@@ -4,7 +4,9 @@
 //!
 //! Order matters: the bus is opened and subscribed to the channel first, then the message is
 //! posted with a `temporary_id` in the context (the web client does the same), which Odoo echoes
-//! in the `discuss.channel/new_message` payload. The subscription starts at `last = 0`, so even
+//! in the `*/new_message` payload (17 and later; on 16, which does not echo it, the message id the
+//! post returns is matched instead). Every version's payload is read by
+//! [`odoo_bus_core::odoo::version::new_message`]. The subscription starts at `last = 0`, so even
 //! if the server processed the subscribe after the post committed, its replay of the last 50 s
 //! still brings the message: the wait can never miss it on a healthy server.
 
@@ -20,9 +22,7 @@ use odoo_bus_core::bus::protocol::Notification;
 use odoo_bus_core::bus::stream::{BusStream, Event, StartAt, Status};
 use odoo_bus_core::error::{Error, Result};
 use odoo_bus_core::odoo::client::OdooClient;
-use odoo_bus_core::odoo::discuss::message_id_from_post_result;
-
-const NEW_MESSAGE: &str = "discuss.channel/new_message";
+use odoo_bus_core::odoo::version;
 
 pub(super) async fn run(
     ctx: &Context,
@@ -72,7 +72,12 @@ pub(super) async fn measure(
     let mut options = tail::stream_options(
         ctx,
         me,
-        vec![format!("discuss.channel_{channel_id}")],
+        // 16 has no channel strings: the member's channels come by default.
+        me.profile
+            .flavor()
+            .channel_subscription(channel_id as u64)
+            .into_iter()
+            .collect(),
         StartAt::Recent,
         true,
         false,
@@ -140,7 +145,7 @@ pub(super) async fn measure(
 /// The exit-124 message: the post worked, the bus did not.
 fn never_delivered(message_id: i64, channel_id: i64, timeout: Duration) -> Error {
     Error::timeout(format!(
-        "message {message_id} was posted in discuss.channel_{channel_id}, but the bus never delivered it within {}: the classic realtime failure this tool exists to expose; run `odoo-bus doctor` to find the broken hop",
+        "message {message_id} was posted in channel {channel_id}, but the bus never delivered it within {}: the classic realtime failure this tool exists to expose; run `odoo-bus doctor` to find the broken hop",
         format_duration(timeout)
     ))
 }
@@ -228,19 +233,25 @@ impl Watch {
     }
 
     fn look(&mut self, batch: &[Notification<'_>], at: Instant) {
-        for n in batch.iter().filter(|n| n.kind == NEW_MESSAGE) {
-            let Ok(payload) = serde_json::from_str::<Value>(n.payload.get()) else {
+        for n in batch.iter().filter(|n| version::is_new_message(&n.kind)) {
+            let Some(message) = serde_json::from_str::<Value>(n.payload.get())
+                .ok()
+                .as_ref()
+                .and_then(version::new_message)
+            else {
                 continue;
             };
-            if payload.get("id").and_then(Value::as_i64) != Some(self.channel_id) {
+            if message.channel_id != Some(self.channel_id) {
                 continue;
             }
-            let echoed = payload.get("temporary_id").and_then(Value::as_f64);
             // Not `==`: serde_json's default float parsing may land one ULP off the value we sent
             // (ids are in [0.5, 1), where a few EPSILON are a few ULPs).
-            if echoed.is_some_and(|e| (e - self.temporary_id).abs() <= 4.0 * f64::EPSILON) {
+            if message
+                .temporary_id
+                .is_some_and(|e| (e - self.temporary_id).abs() <= 4.0 * f64::EPSILON)
+            {
                 self.ours.get_or_insert(at);
-            } else if let Some(id) = payload.get("data").and_then(message_id_from_post_result) {
+            } else if let Some(id) = message.message_id {
                 if self.others.len() == MAX_REMEMBERED {
                     self.others.remove(0);
                 }

@@ -239,3 +239,18 @@ fn selector_without_channels_attributes_nothing_but_presence() {
         raw(r#"{"im_status": "away", "partner_id": 7}"#)
     ));
 }
+
+#[test]
+fn every_versions_chat_channel_spelling_selects_it() {
+    let s = ChannelSelector::new(&strings(&["mail.channel_5", "7", "discuss.channel_9"]));
+    assert_eq!(s.channels, [5, 7, 9]);
+    // 16's payloads name the model `mail.channel`.
+    assert_eq!(
+        channel_ref(Some(raw(r#"{"id": 5, "model": "mail.channel"}"#))),
+        Some(5)
+    );
+    assert_eq!(
+        channel_ref(Some(raw(r#"{"id": 5, "model": "res.partner"}"#))),
+        None
+    );
+}

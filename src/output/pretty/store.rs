@@ -289,6 +289,8 @@ enum Key {
     Name,
     #[serde(rename = "author")]
     Author,
+    #[serde(rename = "author_id")]
+    AuthorId,
     #[serde(rename = "email_from")]
     EmailFrom,
     #[serde(rename = "body")]
@@ -334,6 +336,8 @@ enum Key {
 pub(super) struct Message<'a> {
     /// `None` when the message has no `author` key.
     pub author: Option<Persona<'a>>,
+    /// 19's author: a partner id, named by the Store's `res.partner` records.
+    pub author_id: Ref,
     pub email_from: Text<'a>,
     pub body: Body<'a>,
     pub attachments: Count,
@@ -354,6 +358,7 @@ impl<'de> Deserialize<'de> for Message<'de> {
                 while let Some(key) = map.next_key::<Key>()? {
                     match key {
                         Key::Author => m.author = Some(map.next_value()?),
+                        Key::AuthorId => m.author_id = map.next_value()?,
                         Key::EmailFrom => m.email_from = map.next_value()?,
                         Key::Body => m.body = map.next_value()?,
                         Key::AttachmentIds => m.attachments = map.next_value()?,
@@ -378,6 +383,8 @@ pub(super) struct Member<'a> {
     /// `None` when `isTyping` is there but not a boolean.
     pub is_typing: Option<bool>,
     pub persona: Option<Persona<'a>>,
+    /// 19's member: a partner id, named by the Store's `res.partner` records.
+    pub partner_id: Ref,
     pub thread: Option<Ref>,
     pub channel_id: Option<Ref>,
 }
@@ -430,6 +437,7 @@ impl<'de> Visitor<'de> for TypingMember {
                     m.is_typing = map.next_value::<Flag>()?.0;
                 }
                 Key::Persona => m.persona = Some(map.next_value()?),
+                Key::PartnerId => m.partner_id = map.next_value()?,
                 Key::Thread => m.thread = Some(map.next_value()?),
                 Key::ChannelId => m.channel_id = Some(map.next_value()?),
                 _ => {

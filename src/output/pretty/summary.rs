@@ -1,5 +1,10 @@
 //! A short human summary of a notification, for the types a person tails for (chat messages,
-//! presence, typing); anything else is shown as compact JSON.
+//! presence, typing) in every version's shape (16's `mail.channel/*` and `bus/im_status`, 17's
+//! `{id, message}`, `typing_status` and `Persona` inserts, 18's and 19's Stores); anything else is
+//! shown as compact JSON.
+//!
+//! 18's and 19's shapes are read by the borrowing readers of [`super::store`]; the older shapes,
+//! rarer on a busy server, through a `serde_json::Value` ([`super::legacy`]).
 //!
 //! Payloads are read in one pass with only the fields a line shows (see [`super::store`]), and
 //! partner, guest and channel names are remembered from them (see [`super::names`]) so that
@@ -23,12 +28,25 @@ pub(super) struct Summarizer {
 }
 
 impl Summarizer {
+    /// Names known before any payload (tail's one batch read of the users' partners).
+    pub fn learn_partners(&mut self, partners: &[(u64, String)]) {
+        for (id, name) in partners {
+            self.names.partners.learn(*id, name);
+        }
+    }
+
     /// Appends the summary of one notification to `line`.
     pub fn write(&mut self, kind: &str, payload: &RawValue, line: &mut Line<'_>) {
         let written = match kind {
-            "discuss.channel/new_message" => self.new_message(payload, line),
+            "discuss.channel/new_message" => {
+                self.new_message(payload, line) || self.legacy(kind, payload, line)
+            }
             "bus.bus/im_status_updated" => self.presence(payload, line),
-            "mail.record/insert" => self.insert(payload, line),
+            "mail.record/insert" => self.insert(payload, line) || self.legacy(kind, payload, line),
+            "mail.channel/new_message"
+            | "bus/im_status"
+            | "mail.channel.member/typing_status"
+            | "discuss.channel.member/typing_status" => self.legacy(kind, payload, line),
             _ => false,
         };
         // Known types with unexpected shapes fall back to JSON too.
@@ -61,11 +79,15 @@ impl Summarizer {
         }
         push_channel(&self.names.channels, channel_id, line);
         line.push(&[" "], Style::Plain);
-        match &message.author {
-            Some(author) if author.is_object => push_persona(&self.names, author, line),
+        match (&message.author, message.author_id.0) {
+            (Some(author), _) if author.is_object => push_persona(&self.names, author, line),
+            // 19: `author_id`, named by the Store's partners.
+            (_, Some(id)) => push_named(&self.names.partners, "partner", id, line),
             // Messages from outside (email) have no author record, only `email_from`.
             _ => line.push(
-                &[message.email_from.as_str().unwrap_or("someone")],
+                &[super::legacy::display_name(
+                    message.email_from.as_str().unwrap_or("someone"),
+                )],
                 Style::Bold,
             ),
         }
@@ -112,6 +134,63 @@ impl Summarizer {
         true
     }
 
+    /// The older versions' shapes (see [`super::legacy`]); false when `payload` is not one.
+    fn legacy(&mut self, kind: &str, payload: &RawValue, line: &mut Line<'_>) -> bool {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(payload.get()) else {
+            return false;
+        };
+        let Some(summary) = super::legacy::summarize(kind, &value, &mut self.names) else {
+            return false;
+        };
+        match summary {
+            super::legacy::Summary::Message {
+                channel,
+                author,
+                html,
+            } => {
+                push_channel(&self.names.channels, channel, line);
+                line.push(&[" "], Style::Plain);
+                line.push(&[&author], Style::Bold);
+                line.push(&[": "], Style::Plain);
+                html_to_text_into(&html, &mut self.stripped, &mut self.text);
+                if self.text.is_empty() {
+                    line.push(&["(no text)"], Style::Plain);
+                } else {
+                    line.push(&[&self.text], Style::Plain);
+                }
+            }
+            super::legacy::Summary::Typing {
+                who,
+                channel,
+                typing,
+            } => {
+                line.push(&[&who], Style::Bold);
+                let verb = if typing {
+                    " is typing in "
+                } else {
+                    " stopped typing in "
+                };
+                line.push(&[verb], Style::Plain);
+                push_channel(&self.names.channels, channel, line);
+            }
+            super::legacy::Summary::Presence(changes) => {
+                for (i, c) in changes.iter().enumerate() {
+                    if i > 0 {
+                        line.push(&["; "], Style::Plain);
+                    }
+                    let (names, label) = if c.guest {
+                        (&self.names.guests, "guest")
+                    } else {
+                        (&self.names.partners, "partner")
+                    };
+                    push_named(names, label, c.id.unsigned_abs(), line);
+                    line.push(&[" is ", &c.status], Style::Plain);
+                }
+            }
+        }
+        true
+    }
+
     /// `Marc Demo is typing in #general` (a Store insert of a channel member with `isTyping`).
     /// Any other insert is shown as JSON, but its names are remembered.
     fn insert(&mut self, payload: &RawValue, line: &mut Line<'_>) -> bool {
@@ -121,9 +200,10 @@ impl Summarizer {
         let Some(is_typing) = member.is_typing else {
             return false;
         };
-        match &member.persona {
-            Some(persona) => push_persona(&self.names, persona, line),
-            None => line.push(&["someone"], Style::Bold),
+        match (&member.persona, member.partner_id.0) {
+            (Some(persona), _) => push_persona(&self.names, persona, line),
+            (None, Some(id)) => push_named(&self.names.partners, "partner", id, line),
+            (None, None) => line.push(&["someone"], Style::Bold),
         }
         let verb = if is_typing {
             " is typing in "

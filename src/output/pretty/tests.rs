@@ -349,3 +349,84 @@ fn odd_field_types_read_as_absent() {
         out[0]
     );
 }
+
+/// Real frames of every version (crates/core/fixtures/odoo<v>/README.md says where they came
+/// from), fed in order to one printer: the message, demo typing, demo's presence. The summary
+/// must read the same on every version and name demo everywhere (learned from the message).
+#[test]
+fn every_versions_real_frames_are_summarised_and_name_people() {
+    let versions: [(&str, [&str; 3], &str); 4] = [
+        (
+            "16",
+            [
+                include_str!("../../../crates/core/fixtures/odoo16/new_message.json"),
+                include_str!("../../../crates/core/fixtures/odoo16/typing.json"),
+                include_str!("../../../crates/core/fixtures/odoo16/presence.json"),
+            ],
+            "online",
+        ),
+        (
+            "17e",
+            [
+                include_str!("../../../crates/core/fixtures/odoo17e/new_message.json"),
+                include_str!("../../../crates/core/fixtures/odoo17e/typing.json"),
+                include_str!("../../../crates/core/fixtures/odoo17e/presence.json"),
+            ],
+            "online",
+        ),
+        (
+            "17l",
+            [
+                include_str!("../../../crates/core/fixtures/odoo17l/new_message.json"),
+                include_str!("../../../crates/core/fixtures/odoo17l/typing.json"),
+                include_str!("../../../crates/core/fixtures/odoo17l/presence.json"),
+            ],
+            "online",
+        ),
+        (
+            "19",
+            [
+                include_str!("../../../crates/core/fixtures/odoo19/new_message.json"),
+                include_str!("../../../crates/core/fixtures/odoo19/typing.json"),
+                include_str!("../../../crates/core/fixtures/odoo19/presence.json"),
+            ],
+            "busy",
+        ),
+    ];
+    for (v, frames, status) in versions {
+        let mut p = PrettyPrinter::with_time_zone(
+            Recorder::default(),
+            PrintOptions::default(),
+            TimeZone::UTC,
+        );
+        for text in frames {
+            let batch = decode_batch(text).unwrap();
+            let frame = FrameView {
+                text,
+                received_at: received_at(),
+                notifications: &batch,
+            };
+            p.frame(&frame).unwrap();
+        }
+        let out = String::from_utf8(p.into_inner().bytes).unwrap();
+        // Besides the channel's `last_interest_dt` update, one line per frame.
+        let summaries = out
+            .lines()
+            .filter(|l| !l.contains("last_interest_dt"))
+            .count();
+        assert_eq!(summaries, 3, "{v}: {out}");
+        let want = [
+            format!("#general Marc Demo: capture {v} hello & bye é"),
+            "Marc Demo is typing in #general".to_string(),
+            format!("Marc Demo is {status}"),
+        ];
+        for w in &want {
+            assert!(out.contains(w.as_str()), "{v}: missing {w:?} in\n{out}");
+        }
+        assert!(!out.contains("<mark.brown23"), "{v}: {out}");
+        assert!(
+            !out.contains("partner "),
+            "{v}: a person left unnamed: {out}"
+        );
+    }
+}

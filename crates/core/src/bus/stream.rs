@@ -99,8 +99,9 @@ pub struct StreamOptions {
     pub start: StartAt,
     /// False: the first unexpected disconnect ends the stream (exit 4).
     pub reconnect: bool,
-    /// Send `update_presence` after each subscribe.
-    pub presence: bool,
+    /// The `update_presence` event to send after each subscribe (its shape depends on the
+    /// server's version: [`crate::odoo::version::Flavor::update_presence_event`]).
+    pub presence: Option<String>,
     pub backoff: Backoff,
     /// Longest silence before the connection is considered dead (Odoo pings after 45 s).
     pub watchdog: Duration,
@@ -387,7 +388,7 @@ impl<K: SessionKeeper> BusStream<K> {
         match poll::peek(self.keeper.http(), &self.opts.channels, last, true).await {
             Ok(found) => {
                 let retry = self.opts.transport == TransportMode::Auto;
-                let mut poller = Poller::new(self.opts.poll, self.opts.presence, retry);
+                let mut poller = Poller::new(self.opts.poll, self.opts.presence.is_some(), retry);
                 poller.first = false;
                 poller.polled(found.is_some());
                 poller.pending = found;
@@ -474,8 +475,8 @@ impl<K: SessionKeeper> BusStream<K> {
         if let Err(e) = conn.send_text(subscribe).await {
             return self.retry_after_failure(format!("the subscribe could not be sent: {e}"));
         }
-        if self.opts.presence
-            && let Err(e) = conn.send_text(protocol::update_presence_event(0)).await
+        if let Some(presence) = &self.opts.presence
+            && let Err(e) = conn.send_text(presence.clone()).await
         {
             return self.retry_after_failure(format!("update_presence could not be sent: {e}"));
         }

@@ -1,15 +1,15 @@
 //! Discuss over HTTP: post a chat message (§7.1) and check a channel is readable.
 //!
-//! Model name: `discuss.channel` (Odoo 17 and later; 16 called it `mail.channel`).
+//! Model name: `discuss.channel` (Odoo 17 and later; 16 called it `mail.channel`): the
+//! [`Flavor`] says which, and what the post takes and returns.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::odoo::client::OdooClient;
 use crate::odoo::rpc::RpcError;
-
-/// The model of chat channels since Odoo 17.
-pub const CHANNEL_MODEL: &str = "discuss.channel";
+use crate::odoo::version::Flavor;
+pub use crate::odoo::version::message_id_from_post_result;
 
 /// A channel as `search_read` returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -35,24 +35,12 @@ impl OdooClient {
     /// Returns the new message's id.
     pub async fn post_message(
         &self,
+        flavor: Flavor,
         channel_id: i64,
         body_html: &str,
         temporary_id: Option<f64>,
     ) -> Result<i64, RpcError> {
-        let mut context = json!({"mail_post_autofollow": false});
-        if let Some(t) = temporary_id {
-            context["temporary_id"] = json!(t);
-        }
-        let params = json!({
-            "thread_model": CHANNEL_MODEL,
-            "thread_id": channel_id,
-            "post_data": {
-                "body": body_html,
-                "message_type": "comment",
-                "subtype_xmlid": "mail.mt_comment",
-            },
-            "context": context,
-        });
+        let params = flavor.post_params(channel_id, body_html, temporary_id);
         let result: Value = self
             .call("/mail/message/post", params)
             .await?
@@ -64,20 +52,44 @@ impl OdooClient {
 
     /// The channel if the user can read it, `None` if it does not exist or is not readable
     /// (Odoo's record rules make both look the same).
-    pub async fn readable_channel(&self, channel_id: i64) -> Result<Option<ChannelInfo>, RpcError> {
+    pub async fn readable_channel(
+        &self,
+        flavor: Flavor,
+        channel_id: i64,
+    ) -> Result<Option<ChannelInfo>, RpcError> {
+        let model = flavor.chat_model();
         let params = json!({
-            "model": CHANNEL_MODEL,
+            "model": model,
             "method": "search_read",
             "args": [[["id", "=", channel_id]]],
             "kwargs": {"fields": ["name", "channel_type"]},
         });
         let rows: Option<Vec<ChannelInfo>> = self
-            .call(
-                &format!("/web/dataset/call_kw/{CHANNEL_MODEL}/search_read"),
-                params,
-            )
+            .call(&format!("/web/dataset/call_kw/{model}/search_read"), params)
             .await?;
         Ok(rows.unwrap_or_default().into_iter().next())
+    }
+}
+
+impl OdooClient {
+    /// The names of the partners that are users (the people presence and typing lines speak
+    /// of), in ONE read: the pretty printer's names for payloads that carry only an id (19's
+    /// presence, 16's `bus/im_status`). At most `limit` rows.
+    pub async fn user_partner_names(&self, limit: usize) -> Result<Vec<(u64, String)>, RpcError> {
+        let params = json!({
+            "model": "res.partner",
+            "method": "search_read",
+            "args": [[["user_ids", "!=", false]]],
+            "kwargs": {"fields": ["name"], "limit": limit},
+        });
+        let rows: Option<Vec<Value>> = self
+            .call("/web/dataset/call_kw/res.partner/search_read", params)
+            .await?;
+        Ok(rows
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| Some((r.get("id")?.as_u64()?, r.get("name")?.as_str()?.to_string())))
+            .collect())
     }
 }
 
@@ -98,43 +110,9 @@ pub fn text_to_html(text: &str) -> String {
     html
 }
 
-/// The message id in `/mail/message/post`'s answer: 18.0 returns a Store dict
-/// (`{"mail.message": [{"id": …}]}`, a list or a single record), 17.0 the message itself.
-pub fn message_id_from_post_result(result: &Value) -> Option<i64> {
-    let record = match result.get("mail.message") {
-        Some(Value::Array(list)) => list.first()?,
-        Some(one @ Value::Object(_)) => one,
-        _ => result,
-    };
-    record.get("id").and_then(Value::as_i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn message_ids_across_versions() {
-        assert_eq!(
-            message_id_from_post_result(
-                &json!({"mail.message": [{"id": 42, "body": "x"}], "res.partner": []})
-            ),
-            Some(42)
-        );
-        assert_eq!(
-            message_id_from_post_result(&json!({"mail.message": {"id": 43}})),
-            Some(43)
-        );
-        assert_eq!(
-            message_id_from_post_result(&json!({"id": 44, "body": "x"})),
-            Some(44)
-        );
-        assert_eq!(
-            message_id_from_post_result(&json!({"mail.message": []})),
-            None
-        );
-        assert_eq!(message_id_from_post_result(&json!(null)), None);
-    }
 
     #[test]
     fn text_is_escaped_and_line_breaks_become_br() {
