@@ -43,6 +43,8 @@ pub struct Ui {
     pub color_stdout: bool,
     /// stderr is a terminal: spinners instead of plain state lines.
     pub interactive: bool,
+    /// The profile every line is about, when a command runs on several (`[prod] …`).
+    pub label: Option<std::sync::Arc<str>>,
 }
 
 impl Ui {
@@ -56,6 +58,7 @@ impl Ui {
             color: use_color(global.color, stderr_tty),
             color_stdout: use_color(global.color, std::io::stdout().is_terminal()),
             interactive: stderr_tty && !global.quiet,
+            label: None,
         }
     }
 
@@ -67,12 +70,26 @@ impl Ui {
             color: false,
             color_stdout: false,
             interactive: false,
+            label: None,
+        }
+    }
+
+    /// The same reporter, each line starting with `[name] ` (one profile of several). No
+    /// spinner then: several would fight over the one terminal line.
+    pub fn labelled(&self, name: &str) -> Ui {
+        Ui {
+            label: Some(name.into()),
+            interactive: false,
+            ..self.clone()
         }
     }
 
     fn line(&self, text: &str) {
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{text}");
+        let _ = match &self.label {
+            Some(label) => writeln!(err, "[{label}] {text}"),
+            None => writeln!(err, "{text}"),
+        };
     }
 
     /// Normal progress and results meant for a human (suppressed by -q).

@@ -72,6 +72,15 @@ fn profile_names_complete_from_the_config_file() {
         bash_candidates(&config, &[], &["odoo-bus", "tail", "--profile", "st"]),
         ["staging"]
     );
+    // Each -p of a multi-profile tail completes too.
+    assert_eq!(
+        bash_candidates(
+            &config,
+            &[],
+            &["odoo-bus", "tail", "-p", "default", "-p", "st"]
+        ),
+        ["staging"]
+    );
 }
 
 #[test]

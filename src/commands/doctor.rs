@@ -35,6 +35,20 @@ const DELIVERY_ENV: &str = "ODOO_BUS_DOCTOR_DELIVERY";
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn run(ctx: &Context, args: DoctorArgs) -> Result<i32> {
+    if let super::profiles::Request::Many { .. } = super::profiles::request(ctx) {
+        if args.url.is_some() {
+            return Err(Error::usage(
+                "give either a URL to check or several profiles, not both (with several profiles each one's own server is checked)",
+            ));
+        }
+        if !read_files(ctx, &args)?.is_empty() {
+            return Err(Error::usage(
+                "--odoo-log, --odoo-conf and --proxy-conf describe one server: give them with one profile",
+            ));
+        }
+        let names = super::profiles::select(ctx)?;
+        return many(ctx, &names, &args).await;
+    }
     let pasted = read_files(ctx, &args)?;
     let profile = ctx.load_profile()?;
     // Files and no server anywhere: only the file checks run (nothing needs to be reachable).
@@ -82,6 +96,110 @@ pub async fn run(ctx: &Context, args: DoctorArgs) -> Result<i32> {
     } else {
         exit::DOCTOR_FAILED
     })
+}
+
+/// Observes nothing: with several profiles only the table is printed, at the end.
+struct Quiet;
+
+impl doctor::Observer for Quiet {
+    fn finished(&mut self, _check: &Check) {}
+}
+
+/// One profile's doctor, for the table.
+async fn one_report(ctx: &Context, args: &DoctorArgs) -> Result<Report> {
+    let profile = ctx.load_profile()?;
+    let target = Target::choose(ctx, &profile, None)?;
+    let input = build_input(ctx, &profile, &target, args.deep, args.hold)?;
+    Ok(doctor::run(input, &mut Quiet).await)
+}
+
+/// `doctor` over several profiles: every profile checked at once, then one table, one row per
+/// profile (`--json`: one document with each profile's report). Exit 5 when any fails.
+async fn many(ctx: &Context, names: &[String], args: &DoctorArgs) -> Result<i32> {
+    if ctx.ui.interactive {
+        ctx.ui.info(format!("checking {} profiles…", names.len()));
+    }
+    let contexts: Vec<Context> = names.iter().map(|n| ctx.for_profile(n)).collect();
+    let runs = contexts.iter().map(|c| one_report(c, args)).collect();
+    let reports = super::profiles::join_all(runs).await;
+    let ok = reports.iter().all(|r| r.as_ref().is_ok_and(Report::passed));
+    let code = if ok { exit::OK } else { exit::DOCTOR_FAILED };
+    let text = if args.json {
+        let profiles: Vec<Value> = names
+            .iter()
+            .zip(&reports)
+            .map(|(name, r)| match r {
+                Ok(r) => json_report(r, name, args.deep),
+                Err(e) => json!({"profile": name, "error": e.message, "summary": {"ok": false}}),
+            })
+            .collect();
+        json!({"profiles": profiles, "summary": {"ok": ok, "exit_code": code}}).to_string()
+    } else {
+        table(&ctx.ui, names, &reports)
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+    Ok(code)
+}
+
+/// `PROFILE  SERVER  RESULT  DETAIL`, one row per profile: the verdict, and for a failure the
+/// broken hop and its fix (the full lines: `odoo-bus doctor -p NAME`).
+fn table(ui: &Ui, names: &[String], reports: &[Result<Report>]) -> String {
+    let rows: Vec<[String; 4]> = names
+        .iter()
+        .zip(reports)
+        .map(|(name, r)| match r {
+            Ok(r) => {
+                let (passed, failed) = (r.count(Status::Pass), r.count(Status::Fail));
+                match r.first_failure() {
+                    None => [
+                        name.clone(),
+                        r.url.clone(),
+                        "ok".into(),
+                        format!("all {passed} checks passed"),
+                    ],
+                    Some(first) => [
+                        name.clone(),
+                        r.url.clone(),
+                        "FAIL".into(),
+                        format!(
+                            "{failed} failed, {passed} passed: broken hop `{}`: {}{}",
+                            first.name,
+                            first.detail,
+                            first
+                                .hint
+                                .as_ref()
+                                .map(|h| format!(" (fix: {h})"))
+                                .unwrap_or_default()
+                        ),
+                    ],
+                }
+            }
+            Err(e) => [name.clone(), "-".into(), "FAIL".into(), e.message.clone()],
+        })
+        .collect();
+    let width = |col: usize, title: &str| {
+        rows.iter()
+            .map(|r| r[col].chars().count())
+            .chain([title.len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2) = (width(0, "PROFILE"), width(1, "SERVER"), width(2, "RESULT"));
+    let mut lines = vec![format!(
+        "{:<w0$}  {:<w1$}  {:<w2$}  DETAIL",
+        "PROFILE", "SERVER", "RESULT"
+    )];
+    for [name, url, result, detail] in &rows {
+        let padded = format!("{result:<w2$}");
+        let result = if result == "ok" {
+            ui.paint_stdout(&padded, |t| t.green())
+        } else {
+            ui.paint_stdout(&padded, |t| t.red().bold())
+        };
+        lines.push(format!("{name:<w0$}  {url:<w1$}  {result}  {detail}"));
+    }
+    lines.join("\n")
 }
 
 /// The files given with `--odoo-log`, `--odoo-conf` and `--proxy-conf`, read before anything

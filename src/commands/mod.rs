@@ -11,6 +11,7 @@ mod gaps;
 pub mod login;
 pub mod logout;
 pub mod probe;
+pub mod profiles;
 pub mod send;
 pub mod status;
 pub mod subscribe;
@@ -47,8 +48,26 @@ impl Context {
         Ok(Context { global, ui, store })
     }
 
+    /// The profile this context works on (the first one given; a command that takes several
+    /// gets one context per profile from [`Context::for_profile`]).
     pub fn profile_name(&self) -> &str {
-        &self.global.profile
+        self.global
+            .profile
+            .first()
+            .map(String::as_str)
+            .unwrap_or("default")
+    }
+
+    /// The same options on one profile of several: its stderr lines are labelled with its name.
+    pub fn for_profile(&self, name: &str) -> Context {
+        let mut global = self.global.clone();
+        global.profile = vec![name.to_string()];
+        global.all = false;
+        Context {
+            global,
+            ui: self.ui.labelled(name),
+            store: self.store.clone(),
+        }
     }
 
     /// The profile as saved (an empty one when the file or the profile does not exist yet).
@@ -99,6 +118,19 @@ impl Context {
 /// Run the parsed command line; the returned number is the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
     let ctx = Context::new(cli.global)?;
+    let single = match &cli.command {
+        Command::Login(_) => Some("login"),
+        Command::Logout => Some("logout"),
+        Command::Status(_) => Some("status"),
+        Command::Subscribe(_) => Some("subscribe"),
+        Command::Demo(_) => Some("demo"),
+        Command::Probe(_) => Some("probe"),
+        Command::Send(args) if !args.wait => Some("send"),
+        _ => None,
+    };
+    if let Some(command) = single {
+        profiles::single(&ctx, command)?;
+    }
     match cli.command {
         Command::Login(args) => login::run(&ctx, args).await,
         Command::Logout => logout::run(&ctx).await,

@@ -6,8 +6,9 @@
 //! - `--connections N`: the capacity test (see `probe::capacity`), with the probe measuring.
 //!
 //! Profiles: [`selected_profiles`] is the one place that says which profiles run; today it is
-//! the `-p` profile. When `-p` becomes repeatable (globs, `--all`), each profile gets its own
-//! prober and the lines carry the profile (the metrics already have a `profile` label).
+//! the `-p` profile (several are refused before this runs, in `commands::run`). The hook for
+//! several: `commands::profiles::select`, one prober per profile, lines carrying the profile (the
+//! metrics already have a `profile` label).
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};

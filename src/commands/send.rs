@@ -29,6 +29,12 @@ pub async fn run(ctx: &Context, args: SendArgs) -> Result<i32> {
     let channel_id = channel_id(channel)?;
     let text = message_text(args.text.as_deref())?;
     let body = message_body(&text, args.html)?;
+    if args.wait
+        && let super::profiles::Request::Many { .. } = super::profiles::request(ctx)
+    {
+        let names = super::profiles::select(ctx)?;
+        return wait_in_each(ctx, &names, channel_id, &body, &args).await;
+    }
     let me = ctx.logged_in()?;
     let client = ctx.logged_in_client(&me)?;
     if args.wait {
@@ -40,6 +46,51 @@ pub async fn run(ctx: &Context, args: SendArgs) -> Result<i32> {
         _ => id.to_string(),
     };
     print_line(&line)
+}
+
+/// `send --wait` with several profiles: posts in each at once and waits for each; one line per
+/// profile as each comes back (`NAME<TAB>message 42 delivered in 12 ms`, or NDJSON with
+/// `"profile"`); a profile that fails says so on stderr under its name. The exit code is the
+/// first failing profile's (in the order given), 0 when all came back.
+async fn wait_in_each(
+    ctx: &Context,
+    names: &[String],
+    channel_id: i64,
+    body: &str,
+    args: &SendArgs,
+) -> Result<i32> {
+    let one = |index: usize, name: String| async move {
+        let ctx = ctx.for_profile(&name);
+        let result = async {
+            let me = ctx.logged_in()?;
+            let client = ctx.logged_in_client(&me)?;
+            wait::measure(&ctx, &me, &client, channel_id, body, args).await
+        }
+        .await;
+        match &result {
+            Ok((id, latency)) => {
+                if let Err(e) =
+                    print_line(&wait::result_line(args.output, Some(&name), *id, *latency))
+                {
+                    return (index, Some(e));
+                }
+            }
+            Err(e) => ctx.ui.error(&e.message),
+        }
+        (index, result.err())
+    };
+    let runs = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| one(i, name.clone()))
+        .collect();
+    // Side by side: each profile's post and wait run at the same time.
+    let failures = super::profiles::join_all(runs).await;
+    let failures = failures.into_iter().filter_map(|(i, e)| e.map(|e| (i, e)));
+    match failures.min_by_key(|(index, _)| *index) {
+        None => Ok(0),
+        Some((_, e)) => Ok(e.exit_code()),
+    }
 }
 
 /// `discuss.channel_<id>`, `mail.channel_<id>` (16's name) or a bare id, on every version.

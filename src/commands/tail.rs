@@ -46,7 +46,23 @@ enum Ending {
     Failed(Error),
 }
 
+mod many;
+
 pub async fn run(ctx: &Context, args: TailArgs) -> Result<i32> {
+    let only;
+    let mut ctx = ctx;
+    if let super::profiles::Request::Many { .. } = super::profiles::request(ctx) {
+        let names = super::profiles::select(ctx)?;
+        if names.len() > 1 {
+            return many::run(ctx, args, names).await;
+        }
+        // One profile matched the glob or --all: the single-profile tail, output unchanged.
+        only = Context {
+            ui: ctx.ui.clone(),
+            ..ctx.for_profile(&names[0])
+        };
+        ctx = &only;
+    }
     let me = ctx.logged_in()?;
     let client = ctx.logged_in_client(&me)?;
     ctx.require_valid_session(&client).await?;
@@ -285,12 +301,25 @@ pub(super) fn stdout_printer(
     timestamps: bool,
     out: Box<dyn std::io::Write + Send>,
 ) -> Box<dyn output::Printer + Send> {
+    stdout_printer_labelled(ctx, output, json, timestamps, out, None)
+}
+
+/// [`stdout_printer`] for one profile of several: its lines say which (see
+/// [`output::labelled_printer`]).
+pub(super) fn stdout_printer_labelled(
+    ctx: &Context,
+    output: Option<OutputFormat>,
+    json: bool,
+    timestamps: bool,
+    out: Box<dyn std::io::Write + Send>,
+    label: Option<output::ProfileLabel>,
+) -> Box<dyn output::Printer + Send> {
     let stdout_tty = std::io::stdout().is_terminal();
     let format = tail_format(output, json);
     let width = stdout_tty
         .then(|| terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| w.0 as usize))
         .flatten();
-    output::printer(
+    output::labelled_printer(
         format,
         PrintOptions {
             color: ctx.ui.color_stdout,
@@ -298,6 +327,7 @@ pub(super) fn stdout_printer(
             width,
         },
         out,
+        label,
     )
 }
 

@@ -23,6 +23,7 @@ use odoo_bus_core::bus::protocol::Notification;
 
 pub use ndjson::NdjsonPrinter;
 pub use pretty::PrettyPrinter;
+pub use pretty::profile_color;
 pub use raw::RawPrinter;
 
 /// One websocket frame as the printers see it.
@@ -63,10 +64,44 @@ pub fn printer(
     opts: PrintOptions,
     out: Box<dyn Write + Send>,
 ) -> Box<dyn Printer + Send> {
+    labelled_printer(format, opts, out, None)
+}
+
+/// [`printer`] for one profile of a multi-profile tail: every line says which profile it is from
+/// (NDJSON `"profile":"NAME"`, raw `NAME<TAB>`, pretty a colored name first). `None`: exactly
+/// the single-profile output.
+pub fn labelled_printer(
+    format: OutputFormat,
+    opts: PrintOptions,
+    out: Box<dyn Write + Send>,
+    label: Option<ProfileLabel>,
+) -> Box<dyn Printer + Send> {
     match format {
-        OutputFormat::Ndjson => Box::new(NdjsonPrinter::new(out, opts)),
-        OutputFormat::Raw => Box::new(RawPrinter::new(out, opts)),
-        OutputFormat::Pretty => Box::new(PrettyPrinter::new(out, opts)),
+        OutputFormat::Ndjson => Box::new(NdjsonPrinter::new(out, opts).with_label(label)),
+        OutputFormat::Raw => Box::new(RawPrinter::new(out, opts).with_label(label)),
+        OutputFormat::Pretty => Box::new(PrettyPrinter::new(out, opts).with_label(label)),
+    }
+}
+
+/// The profile a line comes from, when one tail follows several.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileLabel {
+    pub name: String,
+    /// Pretty pads names to this many columns so the lines of all profiles line up.
+    pub columns: usize,
+}
+
+impl ProfileLabel {
+    /// Labels for `names`, padded to the longest.
+    pub fn for_all(names: &[String]) -> Vec<ProfileLabel> {
+        let columns = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        names
+            .iter()
+            .map(|name| ProfileLabel {
+                name: name.clone(),
+                columns,
+            })
+            .collect()
     }
 }
 

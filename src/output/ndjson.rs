@@ -6,7 +6,8 @@
 use std::io::{self, Write};
 
 use super::{
-    FrameView, PrintOptions, Printer, emit, push_json_string, push_single_line, write_utc_millis,
+    FrameView, PrintOptions, Printer, ProfileLabel, emit, push_json_string, push_single_line,
+    write_utc_millis,
 };
 
 pub struct NdjsonPrinter<W> {
@@ -16,6 +17,8 @@ pub struct NdjsonPrinter<W> {
     buf: Vec<u8>,
     /// `,"received_at":"…"`, formatted once per frame.
     stamp: Vec<u8>,
+    /// `,"profile":"NAME"` when one tail follows several profiles (else empty).
+    profile: Vec<u8>,
 }
 
 impl<W: Write> NdjsonPrinter<W> {
@@ -25,7 +28,21 @@ impl<W: Write> NdjsonPrinter<W> {
             timestamps: opts.timestamps,
             buf: Vec::with_capacity(16 << 10),
             stamp: Vec::with_capacity(48),
+            profile: Vec::new(),
         }
+    }
+
+    /// Every line gains `"profile":"NAME"` (after the other keys).
+    pub fn with_label(mut self, label: Option<ProfileLabel>) -> Self {
+        self.profile.clear();
+        if let Some(label) = label {
+            self.profile.extend_from_slice(br#","profile":"#);
+            // Writing into a Vec cannot fail.
+            let _ = push_json_string(&mut self.profile, &label.name);
+            // Several hundred printers in one process: start small, grow with the traffic.
+            self.buf = Vec::new();
+        }
+        self
     }
 
     /// The writer, e.g. to inspect what a test printed.
@@ -51,6 +68,7 @@ impl<W: Write> Printer for NdjsonPrinter<W> {
             buf.extend_from_slice(br#","payload":"#);
             push_single_line(buf, n.payload.get());
             buf.extend_from_slice(&self.stamp);
+            buf.extend_from_slice(&self.profile);
             buf.extend_from_slice(b"}\n");
         }
         emit(&mut self.out, buf)

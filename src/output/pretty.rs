@@ -19,7 +19,7 @@ use std::io::{self, Write};
 use colored::Color;
 use jiff::tz::TimeZone;
 
-use super::{FrameView, PrintOptions, Printer, emit};
+use super::{FrameView, PrintOptions, Printer, ProfileLabel, emit};
 use line::{Line, Style};
 use summary::Summarizer;
 
@@ -33,6 +33,8 @@ pub struct PrettyPrinter<W> {
     tz: TimeZone,
     buf: Vec<u8>,
     summarizer: Summarizer,
+    /// The profile name, its padding and its color, first on each line (multi-profile tails).
+    label: Option<(String, String, Color)>,
 }
 
 impl<W: Write> PrettyPrinter<W> {
@@ -48,7 +50,19 @@ impl<W: Write> PrettyPrinter<W> {
             tz,
             buf: Vec::with_capacity(16 << 10),
             summarizer: Summarizer::default(),
+            label: None,
         }
+    }
+
+    /// Every line starts with the profile name, padded and in the profile's color.
+    pub fn with_label(mut self, label: Option<ProfileLabel>) -> Self {
+        if let Some(label) = label {
+            let pad = " ".repeat(label.columns.saturating_sub(label.name.chars().count()) + 1);
+            let color = profile_color(&label.name);
+            self.label = Some((label.name, pad, color));
+            self.buf = Vec::new();
+        }
+        self
     }
 
     pub fn into_inner(self) -> W {
@@ -67,6 +81,28 @@ fn family_color(kind: &str) -> Color {
         "ir" => Color::Blue,
         _ => Color::BrightBlue,
     }
+}
+
+/// A profile's color: the same for the same name in every run (a hash of the name, not the
+/// order given), so `prod` keeps its color from one terminal to the next.
+pub fn profile_color(name: &str) -> Color {
+    const PALETTE: [Color; 10] = [
+        Color::Cyan,
+        Color::Green,
+        Color::Yellow,
+        Color::Magenta,
+        Color::Blue,
+        Color::BrightCyan,
+        Color::BrightGreen,
+        Color::BrightYellow,
+        Color::BrightMagenta,
+        Color::BrightRed,
+    ];
+    // FNV-1a: stable across builds and platforms, unlike the std hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    PALETTE[(hash % PALETTE.len() as u64) as usize]
 }
 
 /// `HH:MM:SS.mmm` of the receive time, in `tz`.
@@ -100,6 +136,10 @@ impl<W: Write> Printer for PrettyPrinter<W> {
         let mut id = itoa::Buffer::new();
         for n in frame.notifications {
             let mut line = Line::new(&mut self.buf, self.opts.width, self.opts.color);
+            if let Some((name, pad, color)) = &self.label {
+                line.push(&[name], Style::Family(*color));
+                line.push(&[pad], Style::Plain);
+            }
             line.push(&[clock], Style::Dim);
             line.push(&[" "], Style::Plain);
             line.push(&[id.format(n.id)], Style::Dim);

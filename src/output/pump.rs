@@ -38,8 +38,9 @@ pub struct Pump {
     collected: Arc<Mutex<Vec<u8>>>,
     /// Where each frame collected now ends, and the position it ends at.
     marks: Vec<Mark>,
-    /// The position of the last hand-over written, plus one (0: none yet).
-    written: Arc<AtomicU64>,
+    /// Per stream (one per profile tailed): the position of the last frame written, plus one
+    /// (0: none yet).
+    written: Arc<[AtomicU64]>,
     /// Set when [`Pump::finish`] saw everything written.
     complete: bool,
 }
@@ -50,11 +51,12 @@ struct HandOver {
     marks: Vec<Mark>,
 }
 
-/// A frame ends `end` bytes into a hand-over, at stream position `id`.
+/// A frame ends `end` bytes into a hand-over, at position `id` of stream `slot`.
 #[derive(Clone, Copy)]
 struct Mark {
     end: usize,
     id: u64,
+    slot: usize,
 }
 
 /// What the printers write into: it keeps the bytes of the current frame in memory until
@@ -87,14 +89,20 @@ impl Pump {
     /// During a burst, hand over once this much output has been collected.
     pub const HAND_OVER_BYTES: usize = 64 << 10;
 
-    /// Starts the thread that writes to `out`.
-    pub fn start<W: Write + Send + 'static>(mut out: W) -> io::Result<Pump> {
+    /// Starts the thread that writes to `out`, for one stream.
+    pub fn start<W: Write + Send + 'static>(out: W) -> io::Result<Pump> {
+        Self::start_for(out, 1)
+    }
+
+    /// Starts the thread that writes to `out`, keeping a written position for each of `streams`
+    /// streams (one per profile of a multi-profile tail).
+    pub fn start_for<W: Write + Send + 'static>(mut out: W, streams: usize) -> io::Result<Pump> {
         let (frames_tx, mut frames_rx) = mpsc::channel::<HandOver>(Self::DEPTH);
         let (spare_tx, spare_rx) = std::sync::mpsc::channel();
         let (done_tx, done_rx) = oneshot::channel();
         let failure = Arc::new(Mutex::new(None));
         let failed = failure.clone();
-        let written = Arc::new(AtomicU64::new(0));
+        let written: Arc<[AtomicU64]> = (0..streams.max(1)).map(|_| AtomicU64::new(0)).collect();
         let written_by_thread = written.clone();
         std::thread::Builder::new()
             .name("stdout".into())
@@ -104,8 +112,8 @@ impl Pump {
                     marks,
                 }) = frames_rx.blocking_recv()
                 {
-                    let record = |id: u64| {
-                        written_by_thread.fetch_max(id.saturating_add(1), Ordering::Release);
+                    let record = |slot: usize, id: u64| {
+                        written_by_thread[slot].fetch_max(id.saturating_add(1), Ordering::Release);
                     };
                     let written = write_marked(&mut out, &frame, &marks, WRITE_CHUNK, record)
                         .and_then(|()| out.flush());
@@ -137,14 +145,27 @@ impl Pump {
     /// Records that the frame just collected ends at stream position `id` (the id of its last
     /// notification printed); it travels with the next hand-over.
     pub fn mark(&mut self, id: u64) {
+        self.mark_in(0, id);
+    }
+
+    /// [`Pump::mark`] for stream `slot` (< the `streams` given to [`Pump::start_for`]).
+    pub fn mark_in(&mut self, slot: usize, id: u64) {
         let end = self.collected_len();
-        self.marks.push(Mark { end, id });
+        let slot = slot.min(self.written.len() - 1);
+        self.marks.push(Mark { end, id, slot });
     }
 
     /// The position of the last frame the thread has written completely: everything printed
     /// up to it reached stdout. `None` before the first marked frame was written.
     pub fn written_position(&self) -> Option<u64> {
-        self.written.load(Ordering::Acquire).checked_sub(1)
+        self.written_position_of(0)
+    }
+
+    /// [`Pump::written_position`] of stream `slot`.
+    pub fn written_position_of(&self, slot: usize) -> Option<u64> {
+        self.written
+            .get(slot)
+            .and_then(|w| w.load(Ordering::Acquire).checked_sub(1))
     }
 
     /// The writer to give the printer.
@@ -238,29 +259,36 @@ fn write_marked(
     bytes: &[u8],
     marks: &[Mark],
     chunk: usize,
-    mut record: impl FnMut(u64),
+    mut record: impl FnMut(usize, u64),
 ) -> io::Result<()> {
     let mut start = 0;
     let mut marks = marks.iter().peekable();
+    let mut chunk_marks: Vec<Mark> = Vec::new();
     while start < bytes.len() {
         let mut end = start;
-        let mut last = None;
+        chunk_marks.clear();
         while let Some(mark) = marks.next_if(|m| end == start || m.end - start <= chunk) {
             end = mark.end;
-            last = Some(mark.id);
+            chunk_marks.push(*mark);
         }
-        if last.is_none() {
+        if chunk_marks.is_empty() {
             // Output after the last marked frame (none is expected): written, not recorded.
             end = bytes.len();
         }
         out.write_all(&bytes[start..end])?;
-        if let Some(id) = last {
-            record(id);
+        // Each stream's marks come in its own order: the last one of a stream is its position.
+        for (i, m) in chunk_marks.iter().enumerate() {
+            if !chunk_marks[i + 1..]
+                .iter()
+                .any(|later| later.slot == m.slot)
+            {
+                record(m.slot, m.id);
+            }
         }
         start = end;
     }
     // Only frames that printed nothing can be left (none do today): all their bytes are out.
-    marks.for_each(|m| record(m.id));
+    marks.for_each(|m| record(m.slot, m.id));
     Ok(())
 }
 
@@ -471,9 +499,21 @@ mod tests {
         // Three frames: "aaaa\n" (id 10), "bbbbbbb\n" (id 11), "cc\n" (id 14).
         let bytes = b"aaaa\nbbbbbbb\ncc\n";
         let marks = [
-            Mark { end: 5, id: 10 },
-            Mark { end: 13, id: 11 },
-            Mark { end: 16, id: 14 },
+            Mark {
+                end: 5,
+                id: 10,
+                slot: 0,
+            },
+            Mark {
+                end: 13,
+                id: 11,
+                slot: 0,
+            },
+            Mark {
+                end: 16,
+                id: 14,
+                slot: 0,
+            },
         ];
         // chunk 6: one frame per write (the 8-byte frame alone); chunk 13: the first two together.
         let cases: [(usize, &[(usize, u64)]); 2] = [
@@ -488,7 +528,8 @@ mod tests {
                     taken: Vec::new(),
                 };
                 let mut recorded = Vec::new();
-                let result = write_marked(&mut out, bytes, &marks, chunk, |id| recorded.push(id));
+                let result =
+                    write_marked(&mut out, bytes, &marks, chunk, |_, id| recorded.push(id));
                 assert_eq!(result.is_ok(), limit == bytes.len(), "limit {limit}");
                 let whole: Vec<u64> = chunks
                     .iter()

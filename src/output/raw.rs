@@ -11,12 +11,16 @@
 
 use std::io::{self, Write};
 
-use super::{FrameView, PrintOptions, Printer, emit, push_single_line, write_utc_millis};
+use super::{
+    FrameView, PrintOptions, Printer, ProfileLabel, emit, push_single_line, write_utc_millis,
+};
 
 pub struct RawPrinter<W> {
     out: W,
     timestamps: bool,
     buf: Vec<u8>,
+    /// `NAME<TAB>` when one tail follows several profiles (else empty).
+    profile: Vec<u8>,
 }
 
 impl<W: Write> RawPrinter<W> {
@@ -25,7 +29,19 @@ impl<W: Write> RawPrinter<W> {
             out,
             timestamps: opts.timestamps,
             buf: Vec::with_capacity(16 << 10),
+            profile: Vec::new(),
         }
+    }
+
+    /// Every line starts with the profile name and a tab (before the timestamp, if any).
+    pub fn with_label(mut self, label: Option<ProfileLabel>) -> Self {
+        self.profile.clear();
+        if let Some(label) = label {
+            self.profile.extend_from_slice(label.name.as_bytes());
+            self.profile.push(b'\t');
+            self.buf = Vec::new();
+        }
+        self
     }
 
     pub fn into_inner(self) -> W {
@@ -35,6 +51,7 @@ impl<W: Write> RawPrinter<W> {
 
 impl<W: Write> Printer for RawPrinter<W> {
     fn frame(&mut self, frame: &FrameView<'_>) -> io::Result<()> {
+        self.buf.extend_from_slice(&self.profile);
         if self.timestamps {
             write_utc_millis(&mut self.buf, frame.received_at);
             self.buf.push(b'\t');

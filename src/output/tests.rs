@@ -265,3 +265,65 @@ fn frame_buffers_do_not_keep_a_huge_replay_alive() {
         "ordinary buffers are reused as they are"
     );
 }
+
+fn labelled(format: OutputFormat, opts: PrintOptions, name: &str) -> String {
+    let out = Shared::default();
+    let label = ProfileLabel::for_all(&[name.to_string(), "a-longer-name".to_string()])
+        .into_iter()
+        .next();
+    let mut p = labelled_printer(format, opts, Box::new(out.clone()), label);
+    print_with(p.as_mut(), HELLO);
+    String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+}
+
+#[test]
+fn labelled_lines_name_their_profile_in_every_format() {
+    let stamped = PrintOptions {
+        timestamps: true,
+        ..Default::default()
+    };
+    let out = labelled(OutputFormat::Ndjson, stamped, "pr\"od");
+    assert_eq!(out.lines().count(), 3);
+    for line in out.lines() {
+        assert!(line.ends_with(r#","profile":"pr\"od"}"#), "{line}");
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["profile"], "pr\"od");
+        assert_eq!(v["received_at"], "2026-11-21T23:06:28.123Z");
+    }
+    let out = labelled(OutputFormat::Raw, stamped, "prod");
+    assert!(
+        out.starts_with("prod\t2026-11-21T23:06:28.123Z\t["),
+        "{out}"
+    );
+    let out = labelled(OutputFormat::Pretty, PrintOptions::default(), "prod");
+    for line in out.lines() {
+        // Padded to the longest name of the tail, so every profile's lines line up.
+        assert!(line.starts_with("prod          "), "{line}");
+    }
+    // Without a label: byte for byte the single-profile output.
+    let plain = ndjson(HELLO, PrintOptions::default());
+    let out = Shared::default();
+    let mut p = labelled_printer(
+        OutputFormat::Ndjson,
+        PrintOptions::default(),
+        Box::new(out.clone()),
+        None,
+    );
+    print_with(p.as_mut(), HELLO);
+    assert_eq!(
+        String::from_utf8(out.0.lock().unwrap().clone()).unwrap(),
+        plain
+    );
+}
+
+#[test]
+fn a_profile_keeps_its_color_from_run_to_run() {
+    // FNV-1a of the name, not the order given or the std hasher's seed: these are fixed.
+    assert_eq!(pretty::profile_color("prod"), colored::Color::Cyan);
+    assert_eq!(pretty::profile_color("staging"), colored::Color::Yellow);
+    let colors: std::collections::HashSet<String> = ["prod", "staging", "cust-a", "cust-b", "dev"]
+        .iter()
+        .map(|n| format!("{:?}", pretty::profile_color(n)))
+        .collect();
+    assert!(colors.len() >= 3, "{colors:?}");
+}

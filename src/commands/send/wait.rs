@@ -32,6 +32,39 @@ pub(super) async fn run(
     body: &str,
     args: &SendArgs,
 ) -> Result<i32> {
+    let (message_id, latency) = measure(ctx, me, client, channel_id, body, args).await?;
+    super::print_line(&result_line(args.output, None, message_id, latency))
+}
+
+/// The line `--wait` prints; with several profiles it names the profile.
+pub(super) fn result_line(
+    output: Option<OutputFormat>,
+    profile: Option<&str>,
+    message_id: i64,
+    latency: u128,
+) -> String {
+    match (output, profile) {
+        (Some(OutputFormat::Ndjson), None) => {
+            format!("{{\"message_id\":{message_id},\"latency_ms\":{latency}}}")
+        }
+        (Some(OutputFormat::Ndjson), Some(p)) => format!(
+            "{{\"message_id\":{message_id},\"latency_ms\":{latency},\"profile\":{}}}",
+            serde_json::Value::from(p)
+        ),
+        (_, None) => format!("message {message_id} delivered in {latency} ms"),
+        (_, Some(p)) => format!("{p}\tmessage {message_id} delivered in {latency} ms"),
+    }
+}
+
+/// Posts and waits: the message id and the round trip in milliseconds.
+pub(super) async fn measure(
+    ctx: &Context,
+    me: &LoggedIn,
+    client: &OdooClient,
+    channel_id: i64,
+    body: &str,
+    args: &SendArgs,
+) -> Result<(i64, u128)> {
     // Odoo hands a stale session a silently public socket, which would never see the message.
     ctx.require_valid_session(client).await?;
     let timeout = args.timeout;
@@ -106,13 +139,7 @@ pub(super) async fn run(
     };
     stream.close().await;
     let latency = arrived.saturating_duration_since(started).as_millis();
-    let line = match args.output {
-        Some(OutputFormat::Ndjson) => {
-            format!("{{\"message_id\":{message_id},\"latency_ms\":{latency}}}")
-        }
-        _ => format!("message {message_id} delivered in {latency} ms"),
-    };
-    super::print_line(&line)
+    Ok((message_id, latency))
 }
 
 /// The exit-124 message: the post worked, the bus did not.

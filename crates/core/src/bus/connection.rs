@@ -38,6 +38,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
 /// guard against absurd sizes.
 const MAX_INCOMING_MESSAGE: usize = 512 << 20;
 
+/// How much the websocket reads at once. tungstenite zero-fills that much of its read buffer on
+/// every connection, so it is resident memory: 128 KiB (its default) suits one busy stream, read
+/// in few system calls; a tail over hundreds of profiles sets less with [`set_read_buffer_size`]
+/// (a bigger frame still arrives whole: the buffer grows to the frame's length).
+static READ_BUFFER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(128 << 10);
+
+/// Sets how much every websocket opened from now on reads at once (see [`READ_BUFFER`]).
+/// Process-wide: one command holds one kind of connection.
+pub fn set_read_buffer_size(bytes: usize) {
+    READ_BUFFER.store(bytes.max(4096), std::sync::atomic::Ordering::Relaxed);
+}
+
 /// How to reach the websocket.
 #[derive(Clone)]
 pub struct ConnectOptions {
@@ -348,6 +360,7 @@ async fn connect_inner(
     record.request = Exchange::headers(request.headers());
 
     let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER.load(std::sync::atomic::Ordering::Relaxed))
         .max_message_size(Some(MAX_INCOMING_MESSAGE))
         .max_frame_size(Some(MAX_INCOMING_MESSAGE));
     let (ws, response) =

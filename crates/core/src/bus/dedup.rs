@@ -33,18 +33,15 @@ pub struct SeenIds {
 }
 
 impl SeenIds {
-    /// Remembers the last `window` ids (at least 1). Memory is allocated once, here.
+    /// Remembers the last `window` ids (at least 1). Memory grows with the ids seen, up to the
+    /// window: a quiet stream costs a few hundred bytes, not the full window (a tail over a
+    /// thousand profiles holds a thousand of these; a full 8192 window is ~350 KiB).
     pub fn new(window: usize) -> Self {
         let window = window.max(1);
         SeenIds {
             window,
-            order: VecDeque::with_capacity(window),
-            // Twice the window: the set's table then always has room to clean up the tombstones
-            // evictions leave in place, instead of regrowing once the window is full.
-            remembered: HashSet::with_capacity_and_hasher(
-                window.saturating_mul(2),
-                Default::default(),
-            ),
+            order: VecDeque::new(),
+            remembered: HashSet::default(),
             floor: None,
             max: None,
         }
@@ -58,6 +55,14 @@ impl SeenIds {
     pub fn first_sighting(&mut self, id: u64) -> bool {
         if self.floor.is_some_and(|floor| id <= floor) || self.remembered.contains(&id) {
             return false;
+        }
+        if self.order.len() + 1 == self.window && self.remembered.capacity() < self.window * 2 {
+            // About to be full: from now on every id evicts one. Twice the window gives the
+            // set's table room to clean up the tombstones evictions leave in place, instead of
+            // regrowing (allocated once, when a stream is busy enough to need it).
+            self.remembered
+                .reserve(self.window * 2 - self.remembered.len());
+            self.order.reserve_exact(self.window - self.order.len());
         }
         if self.order.len() == self.window
             && let Some(oldest) = self.order.pop_front()
@@ -224,9 +229,15 @@ mod tests {
     #[test]
     fn memory_stays_bounded_on_a_long_stream() {
         let mut seen = SeenIds::new(64);
-        let capacity_before = seen.remembered.capacity();
+        // A stream that saw nothing holds no table (a tail over many profiles has many).
+        assert_eq!(seen.remembered.capacity(), 0);
+        assert_eq!(seen.order.capacity(), 0);
+        let mut capacity_full = None;
         let mut printed = 0u64;
         for id in 1..=200_000u64 {
+            if seen.len() == 64 && capacity_full.is_none() {
+                capacity_full = Some(seen.remembered.capacity());
+            }
             // Every tenth id commits late (arrives 5 ids later); every id is delivered twice.
             if id % 10 != 0 {
                 printed += u64::from(seen.first_sighting(id));
@@ -246,9 +257,11 @@ mod tests {
         assert_eq!(seen.remembered.len(), 64);
         // `capacity()` is entries + free slots, and tombstones use up free slots until the next
         // in-place cleanup, so it may read lower, never higher, if the table did not regrow.
+        let capacity_full = capacity_full.expect("the window filled");
+        assert!(capacity_full >= 128, "{capacity_full}");
         assert!(
-            seen.remembered.capacity() <= capacity_before,
-            "the set regrew: {} > {capacity_before}",
+            seen.remembered.capacity() <= capacity_full,
+            "the set regrew: {} > {capacity_full}",
             seen.remembered.capacity()
         );
         assert_eq!(seen.order.capacity(), 64);
