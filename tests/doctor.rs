@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::nginx;
+
 use std::time::Duration;
 
 use odoo_bus_emulator::{EmulatorConfig, Faults, UserSpec};
@@ -444,108 +446,6 @@ fn another_url_than_the_profiles_runs_without_the_session() {
 
 // ---------------------------------------------------------------------------------------------
 // Through a real nginx (Debian's nginx-light; CI installs it, the tests skip without it).
-
-mod nginx {
-    use std::net::TcpListener;
-    use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
-    use std::time::{Duration, Instant};
-
-    /// A running nginx, killed when dropped. It runs as one process (`master_process off`), so
-    /// killing it leaves no orphaned worker behind.
-    pub struct Nginx {
-        child: Child,
-        pub port: u16,
-        _dir: tempfile::TempDir,
-    }
-
-    impl Drop for Nginx {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    pub fn binary() -> Option<PathBuf> {
-        ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-    }
-
-    fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
-    /// nginx on a loopback port proxying everything to `upstream`, with `websocket_directives`
-    /// in the `/websocket` location.
-    pub fn start(upstream: &str, websocket_directives: &str) -> Option<Nginx> {
-        let bin = binary()?;
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let p = dir.path().display();
-        for sub in ["logs", "tmp"] {
-            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-        }
-        let upstream = upstream.trim_start_matches("http://");
-        let conf = format!(
-            r#"
-master_process off;
-pid {p}/nginx.pid;
-error_log {p}/logs/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log {p}/logs/access.log;
-    client_body_temp_path {p}/tmp/body;
-    proxy_temp_path {p}/tmp/proxy;
-    fastcgi_temp_path {p}/tmp/fastcgi;
-    uwsgi_temp_path {p}/tmp/uwsgi;
-    scgi_temp_path {p}/tmp/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location /websocket {{
-            proxy_pass http://{upstream};
-            {websocket_directives}
-        }}
-        location / {{
-            proxy_pass http://{upstream};
-        }}
-    }}
-}}
-"#
-        );
-        let conf_path = dir.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new(bin)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&conf_path)
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let mut nginx = Nginx {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = nginx.child.try_wait() {
-                panic!("nginx exited at start ({status}): check its config");
-            }
-            assert!(Instant::now() < deadline, "nginx did not start listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(nginx)
-    }
-}
 
 /// Point the saved profile at `url` (the emulator session works through the proxy).
 fn point_profile_at(env: &TestEnv, url: &str) {

@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::nginx;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -393,85 +395,6 @@ fn vv_prints_the_upgrade_headers_redacted_and_json_carries_them() {
 // ---------------------------------------------------------------------------------------------
 // A real nginx in front of the emulator (Debian's nginx-light; CI installs it, skipped without).
 
-mod nginx {
-    use std::net::TcpListener;
-    use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
-    use std::time::{Duration, Instant};
-
-    pub struct Nginx {
-        child: Child,
-        pub port: u16,
-        pub conf: PathBuf,
-        _dir: tempfile::TempDir,
-    }
-
-    impl Drop for Nginx {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    pub fn binary() -> Option<PathBuf> {
-        ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-    }
-
-    /// nginx on a loopback port with `server` (its `{listen}` and `{upstream}` filled in) as
-    /// its only server block; the server block is also written alone to `site.conf`, as a
-    /// user would paste it.
-    pub fn start(upstream: &str, server: &str) -> Option<Nginx> {
-        let bin = binary()?;
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let p = dir.path().display();
-        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
-        let server = server
-            .replace("{listen}", &format!("127.0.0.1:{port}"))
-            .replace("{upstream}", upstream.trim_start_matches("http://"));
-        let site = dir.path().join("site.conf");
-        std::fs::write(&site, &server).unwrap();
-        let conf = format!(
-            "master_process off;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\nevents {{ worker_connections 64; }}\nhttp {{\n    access_log off;\n    client_body_temp_path {p}/tmp/body;\n    proxy_temp_path {p}/tmp/proxy;\n    fastcgi_temp_path {p}/tmp/fastcgi;\n    uwsgi_temp_path {p}/tmp/uwsgi;\n    scgi_temp_path {p}/tmp/scgi;\n    include {};\n}}\n",
-            site.display()
-        );
-        let conf_path = dir.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new(bin)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&conf_path)
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let mut nginx = Nginx {
-            child,
-            port,
-            conf: site,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = nginx.child.try_wait() {
-                panic!("nginx exited at start ({status}): check its config");
-            }
-            assert!(Instant::now() < deadline, "nginx did not start listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(nginx)
-    }
-}
-
 #[test]
 fn the_nginx_fixtures_are_configs_nginx_itself_accepts() {
     let Some(bin) = nginx::binary() else {
@@ -561,7 +484,7 @@ fn real_nginx_header_inheritance_trap_gives_a_public_socket_and_is_found_in_its_
         ..EmulatorConfig::fast()
     });
     env.logged_in("demo");
-    let trap = nginx::start(&env.url(), TRAP_SERVER).expect("nginx starts");
+    let trap = nginx::start_server(&env.url(), TRAP_SERVER).expect("nginx starts");
     point_profile_at(&env, &format!("http://127.0.0.1:{}", trap.port));
     let conf = trap.conf.display().to_string();
     let run = {
@@ -595,7 +518,7 @@ fn real_nginx_header_inheritance_trap_gives_a_public_socket_and_is_found_in_its_
         "proxy_set_header Connection \"upgrade\";",
         "proxy_set_header Connection \"upgrade\";\n        proxy_set_header Host $http_host;\n        proxy_set_header X-Forwarded-Host $http_host;\n        proxy_set_header X-Forwarded-Proto $scheme;",
     );
-    let good = nginx::start(&env.url(), &fixed).expect("nginx starts");
+    let good = nginx::start_server(&env.url(), &fixed).expect("nginx starts");
     point_profile_at(&env, &format!("http://127.0.0.1:{}", good.port));
     let conf = good.conf.display().to_string();
     let run = doctor(&env, &["--proxy-conf", &conf], None);

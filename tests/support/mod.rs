@@ -8,6 +8,7 @@
 //! ```
 #![allow(dead_code)]
 
+pub mod nginx;
 pub mod running;
 
 use std::path::PathBuf;
