@@ -26,9 +26,9 @@ const MAX_DEPTH: usize = 96;
 /// The notifications of `text`, or `None` when the serde decoder must decide.
 pub(super) fn decode(text: &str) -> Option<Vec<Notification<'_>>> {
     let bytes = text.as_bytes();
-    // `fold`, not `any`: no early exit, so the loop vectorizes. Odoo's `json.dumps` escapes
-    // every control character and separates tokens with spaces only.
-    if bytes.iter().fold(false, |bad, &b| bad | (b < 0x20)) {
+    // The smallest byte, with a `fold` (no early exit, so it vectorizes to a SIMD minimum).
+    // Odoo's `json.dumps` escapes every control character and separates tokens with spaces.
+    if bytes.iter().fold(u8::MAX, |least, &b| least.min(b)) < 0x20 {
         return None;
     }
     let mut p = Parser { text, bytes, at: 0 };
