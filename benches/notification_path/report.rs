@@ -23,6 +23,11 @@ impl Row {
     }
 }
 
+/// A client's label for a Markdown table cell (a `|` would end the cell).
+fn cell(client: &Client) -> String {
+    client.label().replace('|', "\\|")
+}
+
 fn websocat(rows: &[Row]) -> Option<&Row> {
     rows.iter().find(|r| matches!(r.client, Client::Websocat))
 }
@@ -49,7 +54,7 @@ pub(crate) fn report_throughput(rows: &[Row], notifications: usize) {
         );
         println!(
             "| `{}` | {} | {} | {} | {} | {:.0} | {ratio} |",
-            r.client.label(),
+            cell(&r.client),
             stats::seconds_with_range(&r.stats.wall),
             stats::seconds_with_range(&r.stats.cpu),
             micros(r.stats.cpu.median(), notifications),
@@ -78,7 +83,7 @@ pub(crate) fn report_streaming(rows: &[Row], notifications: usize) {
         );
         println!(
             "| `{}` | {} | {:.3} s | {:.1} % | {:.3} s | {:.3} s | {} | {:.0} | {ratio} |",
-            r.client.label(),
+            cell(&r.client),
             stats::seconds_with_range(&r.fixed.wall),
             r.fixed.cpu.median(),
             100.0 * r.fixed.wall.median() / r.stats.wall.median().max(1e-6),
