@@ -31,6 +31,8 @@ pub enum Client {
         label: &'static str,
         args: &'static [&'static str],
         sink: Sink,
+        /// Run the `--before` binary instead of this tree's (a before/after in one run).
+        before: bool,
     },
     /// `websocat … > /dev/null`: the raw frames, one per line.
     Websocat,
@@ -41,7 +43,16 @@ pub enum Client {
 impl Client {
     pub fn label(&self) -> String {
         match self {
-            Client::Tail { label, .. } => (*label).to_string(),
+            Client::Tail {
+                label,
+                before: false,
+                ..
+            } => (*label).to_string(),
+            Client::Tail {
+                label,
+                before: true,
+                ..
+            } => format!("{label} (before)"),
             Client::Websocat => "websocat > /dev/null".to_string(),
             Client::WebsocatJq => "websocat | jq -c 'select(insert)' > /dev/null".to_string(),
         }
@@ -97,12 +108,30 @@ pub struct Setup<'a> {
     /// A command `odoo-bus` runs under (`--wrap 'strace -c -o /tmp/s'`), for profiling; empty
     /// for measurements.
     pub wrap: Vec<String>,
+    /// `--before BIN`: another `odoo-bus` (e.g. a copy of the last release build) whose tail
+    /// clients run alongside this tree's, so a change is measured before/after in one run.
+    pub before: Option<PathBuf>,
 }
 
 impl Setup<'_> {
     /// `odoo-bus` with the test environment, under the `--wrap` command if one was given.
     pub fn tail_command(&self) -> Command {
-        let plain = self.env.std_cmd();
+        self.odoo_bus_command(false)
+    }
+
+    /// [`Setup::tail_command`], of the `--before` binary when `before` is set.
+    pub fn odoo_bus_command(&self, before: bool) -> Command {
+        let mut plain = self.env.std_cmd();
+        if let (true, Some(bin)) = (before, &self.before) {
+            let mut other = Command::new(bin);
+            for (key, value) in plain.get_envs() {
+                match value {
+                    Some(v) => other.env(key, v),
+                    None => other.env_remove(key),
+                };
+            }
+            plain = other;
+        }
         let Some((wrapper, wrapper_args)) = self.wrap.split_first() else {
             return plain;
         };
@@ -150,8 +179,8 @@ impl Setup<'_> {
     /// Start `client`, its stdout going to `sink` (the last process of a pipeline).
     pub fn start(&self, client: &Client, sink: Sink) -> io::Result<Started> {
         match client {
-            Client::Tail { args, .. } => {
-                let mut cmd = self.tail_command();
+            Client::Tail { args, before, .. } => {
+                let mut cmd = self.odoo_bus_command(*before);
                 cmd.arg("tail")
                     .args(*args)
                     .stdin(Stdio::null())

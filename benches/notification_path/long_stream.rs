@@ -15,6 +15,7 @@ pub(crate) fn long_stream(
         label: "tail -o ndjson > /dev/null",
         args: &["-o", "ndjson"],
         sink: Sink::DevNull,
+        before: false,
     };
     println!("## Memory over a long stream: `tail -o ndjson > /dev/null`, peak RSS (VmHWM)");
     println!();

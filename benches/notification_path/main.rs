@@ -2,14 +2,17 @@
 //! (`websocat`, `websocat | jq`), as whole processes on loopback, in one run. docs/performance.md
 //! explains every figure and holds the latest table.
 //!
-//!     cargo bench --bench notification_path                   # everything (~2–3 min on 2 cores)
+//!     cargo bench --bench notification_path                   # everything (~3–4 min on 2 cores)
 //!     cargo bench --bench notification_path -- --runs 3 --long 0 --startup 10
+//!     cargo bench --bench notification_path -- --before /tmp/odoo-bus.old   # before/after
 //!
 //! `cargo bench` builds the release `odoo-bus` first (target/release/odoo-bus, the bench
 //! profile inherits the release one) and this bench runs that binary.
 //!
 //! Options: `--runs N` timed runs per client after one warm-up (5); `--frames N` frames of 10
-//! notifications per flood (10 000); `--long N` notifications of the long-stream memory run
+//! notifications per flood (50 000: 500 000 notifications, so that start-up is a few percent of
+//! every run and the ratios are about streaming); `--before BIN` runs each `tail` client of
+//! another `odoo-bus` binary too, in the same rounds (a before/after); `--long N` notifications of the long-stream memory run
 //! (1 000 000; 0 skips it); `--startup N` start-up runs (20; 0 skips them); `--wrap CMD` runs
 //! every `odoo-bus` under CMD, a profiling aid (`--wrap 'strace -f -c -o /tmp/s.txt'`,
 //! `--wrap 'perf record -g -o /tmp/perf.data'`); its figures are the wrapper's then;
@@ -34,7 +37,7 @@ use odoo_bus_emulator::{EmulatorConfig, PreparedFlood, Target};
 
 use clients::{Client, Setup, Sink, Tools};
 use output_check::{count_flood_lines, expected_inserts, expected_lines};
-use report::{Row, report_streaming, report_throughput};
+use report::{Row, report_streaming, report_targets, report_throughput};
 use run::{Flood, measure};
 use stats::RunStats;
 use support::TestEnv;
@@ -49,6 +52,8 @@ struct Options {
     wrap: Vec<String>,
     /// Only the clients whose label contains this.
     only: Option<String>,
+    /// Another odoo-bus binary to run side by side.
+    before: Option<std::path::PathBuf>,
     runs: usize,
     frames: usize,
     long: usize,
@@ -59,8 +64,9 @@ fn options() -> Result<Options, String> {
     let mut o = Options {
         wrap: Vec::new(),
         only: None,
+        before: None,
         runs: 5,
-        frames: 10_000,
+        frames: 50_000,
         long: 1_000_000,
         startup: 20,
     };
@@ -71,6 +77,11 @@ fn options() -> Result<Options, String> {
             "--bench" => continue,
             "--only" => {
                 o.only = Some(args.next().ok_or("--only needs a text")?);
+                continue;
+            }
+            "--before" => {
+                let bin = args.next().ok_or("--before needs a binary")?;
+                o.before = Some(std::path::PathBuf::from(bin));
                 continue;
             }
             "--wrap" => {
@@ -135,6 +146,7 @@ fn run(opts: &Options) -> Result<(), String> {
         origin: env.url(),
         dir: scratch.path(),
         wrap: opts.wrap.clone(),
+        before: opts.before.clone(),
     };
 
     let build = Instant::now();
@@ -174,29 +186,46 @@ fn run(opts: &Options) -> Result<(), String> {
         }
         (Some(w), None) => println!("- baselines: {} (jq is not installed)", w.display()),
     }
+    if let Some(before) = &opts.before {
+        println!(
+            "- before/after: rows marked (before) run {}",
+            before.display()
+        );
+    }
     println!(
         "- {} timed runs per client after one checked warm-up, clients in turn; each run is followed by the same client with a one-frame flood (its fixed cost)",
         opts.runs
     );
     println!();
 
-    let mut rows = vec![
-        row(Client::Tail {
-            label: "tail -o ndjson -t mail.record/insert > /dev/null",
-            args: &["-o", "ndjson", "-t", "mail.record/insert"],
-            sink: Sink::DevNull,
-        }),
-        row(Client::Tail {
-            label: "tail -o pretty > file",
-            args: &["-o", "pretty"],
-            sink: Sink::File,
-        }),
-        row(Client::Tail {
-            label: "tail -o ndjson > /dev/null",
-            args: &["-o", "ndjson"],
-            sink: Sink::DevNull,
-        }),
+    let tails: [(&'static str, &'static [&'static str], Sink); 4] = [
+        (
+            "tail -o ndjson -t mail.record/insert > /dev/null",
+            &["-o", "ndjson", "-t", "mail.record/insert"],
+            Sink::DevNull,
+        ),
+        ("tail -o pretty > file", &["-o", "pretty"], Sink::File),
+        (
+            "tail -o ndjson > /dev/null",
+            &["-o", "ndjson"],
+            Sink::DevNull,
+        ),
+        ("tail -o raw > /dev/null", &["-o", "raw"], Sink::DevNull),
     ];
+    let mut rows = Vec::new();
+    for (label, args, sink) in tails {
+        for before in [true, false] {
+            if before && opts.before.is_none() {
+                continue;
+            }
+            rows.push(row(Client::Tail {
+                label,
+                args,
+                sink,
+                before,
+            }));
+        }
+    }
     if tools.websocat.is_some() {
         rows.push(row(Client::Websocat));
         if tools.jq.is_some() {
@@ -245,6 +274,7 @@ fn run(opts: &Options) -> Result<(), String> {
     drop(flood);
     report_throughput(&rows, notifications);
     report_streaming(&rows, notifications);
+    report_targets(&rows);
 
     if opts.long > 0 {
         long_stream::long_stream(&setup, partner, notifications, opts.long)?;

@@ -19,6 +19,7 @@ pub(crate) fn expected_lines(
 ) -> usize {
     match client {
         Client::Tail { args, .. } if args.contains(&"-t") => inserts,
+        Client::Tail { args, .. } if args.contains(&"raw") => frames,
         Client::Tail { .. } => notifications,
         Client::Websocat => frames,
         Client::WebsocatJq => inserts,

@@ -72,8 +72,13 @@ impl<W: Write> PrettyPrinter<W> {
 
 /// One color per family of types (the part before `/`, grouped by its first word).
 fn family_color(kind: &str) -> Color {
-    let family = kind.split('/').next().unwrap_or(kind);
-    match family.split('.').next().unwrap_or(family) {
+    // Up to the first `/` or `.`: the first word of the family (bytes, not `split`: this runs
+    // per line and `str::split` was 1.5% of `-o pretty`).
+    let word = kind
+        .bytes()
+        .position(|b| b == b'/' || b == b'.')
+        .map_or(kind, |end| &kind[..end]);
+    match word {
         "discuss" => Color::Cyan,
         "mail" => Color::Green,
         "bus" => Color::Yellow,

@@ -62,7 +62,36 @@ static NULL_PAYLOAD: LazyLock<&'static RawValue> = LazyLock::new(|| {
 /// Accepts what Odoo's `json.dumps` produces (`", "`/`": "` separators, `\uXXXX` escapes, keys in
 /// any order, unknown keys ignored). Rejects what Odoo never sends and a client cannot use: a
 /// non-array, an empty array, an element without an integer `id`, a message without a `type`.
+///
+/// A plain frame takes the hand-written path of [`fast`]; anything else, errors included, is
+/// decided by serde_json ([`decode_with_serde`]), which the fast path agrees with.
 pub fn decode_batch(text: &str) -> Result<Vec<Notification<'_>>, DecodeError> {
+    if let Some(batch) = fast::decode(text) {
+        debug_assert_eq!(
+            summary(&Ok(batch.clone())),
+            summary(&decode_with_serde(text)),
+            "the fast path disagrees with serde on {text:?}"
+        );
+        return Ok(batch);
+    }
+    decode_with_serde(text)
+}
+
+/// What a decode produced, comparably (debug checks and tests).
+fn summary<'r>(
+    decoded: &'r Result<Vec<Notification<'_>>, DecodeError>,
+) -> Result<Vec<(u64, &'r str, &'r str)>, DecodeError> {
+    match decoded {
+        Ok(batch) => Ok(batch
+            .iter()
+            .map(|n| (n.id, n.kind.as_ref(), n.payload.get()))
+            .collect()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// The serde_json decoder: the reference for what is accepted, and the error messages.
+fn decode_with_serde(text: &str) -> Result<Vec<Notification<'_>>, DecodeError> {
     match text
         .trim_start_matches(is_json_whitespace)
         .as_bytes()
@@ -474,6 +503,8 @@ pub fn close_explanation(code: u16, reason: &str) -> String {
         format!("{head}: {meaning} (reason: \"{}\")", clip(&reason, 120))
     }
 }
+
+mod fast;
 
 #[cfg(test)]
 mod tests;

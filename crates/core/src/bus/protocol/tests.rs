@@ -390,3 +390,150 @@ fn close_explanations_are_one_line_and_quote_the_reason_safely() {
         assert!(!e.contains('\n') && e.contains(&code.to_string()), "{e}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The fast path (protocol/fast.rs) against the serde decoder
+// ---------------------------------------------------------------------------------------------
+
+/// A frame shaped like the benchmark's flood (Python spacing, HTML bodies, a Store insert).
+fn flood_like_frame() -> String {
+    let items: Vec<String> = (0..10)
+        .map(|i| {
+            let payload = if i % 10 == 3 {
+                r#"{"discuss.channel": [{"id": 1, "description": "xxxx\u00e9\ud83d\ude00 \"q\" \\ \/"}]}"#
+                    .to_string()
+            } else {
+                format!(
+                    r#"{{"data": {{"mail.message": [{{"author": {{"id": 3, "type": "partner"}}, "body": "<p>hello {i}</p>", "id": {i}, "model": "discuss.channel", "res_id": 1, "n": -1.5e+3, "z": 0, "f": [true, false, null, [], {{}}]}}]}}, "id": 1}}"#
+                )
+            };
+            format!(
+                r#"{{"id": {}, "message": {{"type": "discuss.channel/new_message", "payload": {payload}}}}}"#,
+                100 + i
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+#[test]
+fn the_fast_path_takes_plain_frames_and_agrees_with_serde() {
+    let flood = flood_like_frame();
+    for frame in [
+        HELLO.trim(),
+        NON_ASCII.trim(),
+        OWN_POST.trim(),
+        PRESENCE_REPLAY.trim(),
+        PRESENCE_AWAY.trim(),
+        flood.as_str(),
+    ] {
+        let fast = fast::decode(frame).unwrap_or_else(|| panic!("fast path declined {frame}"));
+        assert_eq!(summary(&Ok(fast)), summary(&decode_with_serde(frame)));
+    }
+}
+
+#[test]
+fn the_fast_path_declines_what_is_not_plain_json() {
+    let cases = [
+        r#"[{"id": 1, "message": {"type": "a", "payload": 01}}]"#,
+        r#"[{"id": 1, "message": {"type": "a", "payload": 1.}}]"#,
+        r#"[{"id": 1, "message": {"type": "a", "payload": .5}}]"#,
+        r#"[{"id": 1, "message": {"type": "a", "payload": -}}]"#,
+        r#"[{"id": 1, "message": {"type": "a", "payload": 1e}}]"#,
+        r#"[{"id": 1, "message": {"type": "a", "payload": "\x"}}]"#,
+        r#"[{"id": 1, "message": {"type": "a", "payload": "\u12g4"}}]"#,
+        r#"[{"id": 1, "message": {"type": "a", "payload": "open}}]"#,
+        r#"[{"id": 1, "message": {"type": "a", "payload": tru}}]"#,
+        r#"[{"id": 1, "message": {"type": "a", "payload": [1 2]}}]"#,
+        r#"[{"id": 1, "message": {"type": "a", "payload": [1,]}}]"#,
+        r#"[{"id": 1, "message": {"type": "a", "payload": {"a" 1}}}]"#,
+        r#"[{"id": 1, "message": {"type": "a", "payload": {"a": 1,}}}]"#,
+        r#"[{"id": 1, "message": {"type": "a", "payload": {"a": 1 "b": 2}}}]"#,
+        "[{\"id\": 1, \"message\": {\"type\": \"a\", \"payload\": \"tab\there\"}}]",
+        "[{\"id\": 1,\n\"message\": {\"type\": \"a\"}}]",
+        r#"[{"id": 1, "message": {"type": "a"}},]"#,
+        r#"[{"id": 1, "message": {"type": "a"}}] x"#,
+        r#"[{"id": 01, "message": {"type": "a"}}]"#,
+        r#"[{"id": 1.0, "message": {"type": "a"}}]"#,
+        r#"[{"id": -1, "message": {"type": "a"}}]"#,
+        r#"[{"id": 18446744073709551616, "message": {"type": "a"}}]"#,
+        r#"[{"id": "1", "message": {"type": "a"}}]"#,
+        r#"[{"i\u0064": 1, "message": {"type": "a"}}]"#,
+        r#"[{"id": 1, "message": {"type": "a\/b"}}]"#,
+        r#"[{"id": 1, "message": {"payload": 1}}]"#,
+        r#"[{"id": 1}]"#,
+        r#"[{"id": 1, "message": []}]"#,
+        r#"[]"#,
+        r#"{}"#,
+        "",
+    ];
+    for case in cases {
+        assert!(fast::decode(case).is_none(), "fast path took {case}");
+    }
+    let deep = format!(
+        r#"[{{"id": 1, "message": {{"type": "a", "payload": {}1{}}}}}]"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    assert!(fast::decode(&deep).is_none());
+}
+
+#[test]
+fn the_fast_path_agrees_with_serde_on_mutated_frames() {
+    // Random edits (xorshift, fixed seed) of real frames: whatever the fast path accepts, the
+    // serde decoder decodes the same way.
+    const ALPHABET: &[u8] = br#"{}[],:" \u0123456789abcdefxeE.-+tnl/"#;
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut random = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let flood = flood_like_frame();
+    let (mut taken, mut declined) = (0, 0);
+    for frame in [
+        HELLO.trim(),
+        OWN_POST.trim(),
+        PRESENCE_REPLAY.trim(),
+        &flood,
+    ] {
+        for _ in 0..3000 {
+            let mut bytes = frame.as_bytes().to_vec();
+            for _ in 0..1 + random(3) {
+                let at = random(bytes.len());
+                match random(4) {
+                    0 => bytes[at] = ALPHABET[random(ALPHABET.len())],
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    2 => bytes.insert(at, ALPHABET[random(ALPHABET.len())]),
+                    _ => {
+                        let end = (at + random(12)).min(bytes.len());
+                        let copy = bytes[at..end].to_vec();
+                        let to = random(bytes.len());
+                        bytes.splice(to..to, copy);
+                    }
+                }
+            }
+            let Ok(text) = std::str::from_utf8(&bytes) else {
+                continue;
+            };
+            match fast::decode(text) {
+                Some(batch) => {
+                    taken += 1;
+                    assert_eq!(
+                        summary(&Ok(batch)),
+                        summary(&decode_with_serde(text)),
+                        "{text}"
+                    );
+                }
+                None => declined += 1,
+            }
+        }
+    }
+    assert!(
+        taken > 500 && declined > 500,
+        "{taken} taken, {declined} declined"
+    );
+}
