@@ -447,17 +447,6 @@ fn another_url_than_the_profiles_runs_without_the_session() {
 // ---------------------------------------------------------------------------------------------
 // Through a real nginx (Debian's nginx-light; CI installs it, the tests skip without it).
 
-/// Point the saved profile at `url` (the emulator session works through the proxy).
-fn point_profile_at(env: &TestEnv, url: &str) {
-    let config = std::fs::read_to_string(env.config_path()).unwrap();
-    let current = config
-        .lines()
-        .find_map(|l| l.strip_prefix("url = "))
-        .expect("a saved url")
-        .trim_matches('"')
-        .to_string();
-    std::fs::write(env.config_path(), config.replace(&current, url)).unwrap();
-}
 
 const UPGRADE_DIRECTIVES: &str = r#"proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
@@ -483,7 +472,7 @@ fn nginx_configured_for_websockets_passes_and_without_upgrade_headers_is_named()
     env.logged_in("demo");
 
     let good = nginx::start(&env.url(), UPGRADE_DIRECTIVES).expect("nginx starts");
-    point_profile_at(&env, &format!("http://127.0.0.1:{}", good.port));
+    env.point_profile_at(&format!("http://127.0.0.1:{}", good.port));
     let run = doctor(&env, &[], &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     run.assert_passed("upgrade");
@@ -493,7 +482,7 @@ fn nginx_configured_for_websockets_passes_and_without_upgrade_headers_is_named()
 
     // nginx's defaults: HTTP/1.0 to the upstream, hop-by-hop Upgrade/Connection dropped.
     let stripped = nginx::start(&env.url(), "").expect("nginx starts");
-    point_profile_at(&env, &format!("http://127.0.0.1:{}", stripped.port));
+    env.point_profile_at(&format!("http://127.0.0.1:{}", stripped.port));
     let run = doctor(&env, &[], &[]);
     run.assert_failed("upgrade", "proxy_set_header Upgrade $http_upgrade");
     assert!(
@@ -519,7 +508,7 @@ fn nginx_rewriting_the_host_under_samesite_ws_gives_a_public_socket() {
 
     // nginx sends `Host: <upstream>` by default, not the Host the client used.
     let rewriting = nginx::start(&env.url(), UPGRADE_DIRECTIVES).expect("nginx starts");
-    point_profile_at(&env, &format!("http://127.0.0.1:{}", rewriting.port));
+    env.point_profile_at(&format!("http://127.0.0.1:{}", rewriting.port));
     let run = doctor(&env, &[], &[FAST_DELIVERY]);
     run.assert_failed("delivery", "proxy_set_header Host $http_host");
     // The server stored the notification for the user, the socket never heard it: public.
@@ -533,7 +522,7 @@ fn nginx_rewriting_the_host_under_samesite_ws_gives_a_public_socket() {
 
     let directives = format!("{UPGRADE_DIRECTIVES}\n            proxy_set_header Host $http_host;");
     let forwarding = nginx::start(&env.url(), &directives).expect("nginx starts");
-    point_profile_at(&env, &format!("http://127.0.0.1:{}", forwarding.port));
+    env.point_profile_at(&format!("http://127.0.0.1:{}", forwarding.port));
     let run = doctor(&env, &[], &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     run.assert_passed("delivery");

@@ -439,16 +439,6 @@ fn the_nginx_fixtures_are_configs_nginx_itself_accepts() {
     assert!(tested >= 7, "only {tested} nginx fixtures");
 }
 
-fn point_profile_at(env: &TestEnv, url: &str) {
-    let config = std::fs::read_to_string(env.config_path()).unwrap();
-    let current = config
-        .lines()
-        .find_map(|l| l.strip_prefix("url = "))
-        .expect("a saved url")
-        .trim_matches('"')
-        .to_string();
-    std::fs::write(env.config_path(), config.replace(&current, url)).unwrap();
-}
 
 /// The forwarded Host is set once at server level; the trap version adds the upgrade headers
 /// inside the location, which makes nginx drop the server-level Host there.
@@ -485,7 +475,7 @@ fn real_nginx_header_inheritance_trap_gives_a_public_socket_and_is_found_in_its_
     });
     env.logged_in("demo");
     let trap = nginx::start_server(&env.url(), TRAP_SERVER).expect("nginx starts");
-    point_profile_at(&env, &format!("http://127.0.0.1:{}", trap.port));
+    env.point_profile_at(&format!("http://127.0.0.1:{}", trap.port));
     let conf = trap.conf.display().to_string();
     let run = {
         let mut cmd = env.cmd();
@@ -519,7 +509,7 @@ fn real_nginx_header_inheritance_trap_gives_a_public_socket_and_is_found_in_its_
         "proxy_set_header Connection \"upgrade\";\n        proxy_set_header Host $http_host;\n        proxy_set_header X-Forwarded-Host $http_host;\n        proxy_set_header X-Forwarded-Proto $scheme;",
     );
     let good = nginx::start_server(&env.url(), &fixed).expect("nginx starts");
-    point_profile_at(&env, &format!("http://127.0.0.1:{}", good.port));
+    env.point_profile_at(&format!("http://127.0.0.1:{}", good.port));
     let conf = good.conf.display().to_string();
     let run = doctor(&env, &["--proxy-conf", &conf], None);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);

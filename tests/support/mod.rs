@@ -172,6 +172,19 @@ impl TestEnv {
         session
     }
 
+    /// Point the saved profile at `url` (a proxy in front of this emulator: the session works
+    /// through it).
+    pub fn point_profile_at(&self, url: &str) {
+        let config = std::fs::read_to_string(self.config_path()).unwrap();
+        let current = config
+            .lines()
+            .find_map(|l| l.strip_prefix("url = "))
+            .expect("a saved url")
+            .trim_matches('"')
+            .to_string();
+        std::fs::write(self.config_path(), config.replace(&current, url)).unwrap();
+    }
+
     /// The config file as the binary left it ("" when absent).
     pub fn config_text(&self) -> String {
         std::fs::read_to_string(self.config_path()).unwrap_or_default()
