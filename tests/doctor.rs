@@ -447,7 +447,6 @@ fn another_url_than_the_profiles_runs_without_the_session() {
 // ---------------------------------------------------------------------------------------------
 // Through a real nginx (Debian's nginx-light; CI installs it, the tests skip without it).
 
-
 const UPGRADE_DIRECTIVES: &str = r#"proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection "upgrade";

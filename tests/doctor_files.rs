@@ -439,7 +439,6 @@ fn the_nginx_fixtures_are_configs_nginx_itself_accepts() {
     assert!(tested >= 7, "only {tested} nginx fixtures");
 }
 
-
 /// The forwarded Host is set once at server level; the trap version adds the upgrade headers
 /// inside the location, which makes nginx drop the server-level Host there.
 const TRAP_SERVER: &str = r#"server {
