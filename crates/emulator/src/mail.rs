@@ -2,7 +2,7 @@
 //! typing, presence. Shared by the HTTP routes, the websocket events and [`super::Control`], so a
 //! test's `post_message` makes exactly the traffic a real `/mail/message/post` does.
 //!
-//! Shapes and order were measured on a real 18.0 (see /work/notes/raw/e_frames_full.txt): a post
+//! Shapes and order were measured on a real 18.0 (raw captures kept outside the repository): a post
 //! emits, in id order, `last_interest_dt` on the channel, the author's own seen info on the
 //! author's partner, `is_pinned` on the channel's `members` subchannel, then `new_message`.
 

@@ -3,7 +3,7 @@
 //! Odoo encodes bus frames with `json.dumps(...)` defaults: `", "` and `": "` separators and every
 //! non-ASCII character escaped as `\uXXXX` (astral characters as a surrogate pair, lower-case
 //! hex). Its JSON-RPC HTTP responses use the same separators but `ensure_ascii=False`, so UTF-8
-//! goes out raw (measured on a real 18.0, see /work/notes/raw/e_frames_full.txt). A client that
+//! goes out raw (measured on a real 18.0, raw captures kept outside the repository). A client that
 //! only works with serde's compact output, or that chokes on surrogate pairs, would pass against a
 //! naive fake and fail against Odoo; this module keeps the emulator honest.
 //!

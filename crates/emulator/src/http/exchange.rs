@@ -290,7 +290,7 @@ mod tests {
 
     #[test]
     fn werkzeug_pages_have_the_measured_lengths() {
-        // Lengths of the real 18.0 pages (Content-Length in /work/notes/raw/d.txt and c.txt).
+        // Lengths of the real 18.0 pages (their Content-Length, measured).
         let generic = Reply::werkzeug(
             StatusCode::BAD_REQUEST,
             "The browser (or proxy) sent a request that this server could not understand.",

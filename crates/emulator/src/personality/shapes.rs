@@ -1,6 +1,6 @@
 //! The payloads that differ by version: a chat message (its bus notifications and the
 //! `/mail/message/post` answer), typing, presence. Shapes and key orders are those the real
-//! servers sent (/work/captures/<v>/, demo data); values come from the caller's [`Msg`],
+//! servers sent (captured from each version with demo data); values come from the caller's [`Msg`],
 //! [`Typing`] and [`Person`], so this file stays pure.
 
 use serde_json::{Map, Value, json};

@@ -1,6 +1,6 @@
 //! `GET /websocket`: the upgrade, validated the way Odoo 18 on werkzeug 2.2 does it.
 //!
-//! Measured on a real server (/work/notes/raw/d.txt, d_curl.txt): without `Upgrade: websocket`
+//! Measured on a real server (raw captures kept outside the repository): without `Upgrade: websocket`
 //! and a `Connection: upgrade` token the websocket rule does not match and werkzeug answers its
 //! generic 400; Odoo's own rejections (missing header, bad key) are 400s whose body never
 //! arrives; a wrong `Sec-WebSocket-Version` is a 500 (Odoo's `UpgradeRequired` breaks on
