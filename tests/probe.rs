@@ -465,7 +465,20 @@ fn metrics_are_served_with_reconnects_by_close_code() {
     probe.signal("INT");
     let done = probe.wait(Duration::from_secs(10));
     assert_eq!(done.code, Some(130));
-    assert!(done.stderr.contains("probes, 0 missed"), "{}", done.stderr);
+    // A probe in flight when the server closes with 1013 may miss: 1013 asks the client to wait
+    // before reconnecting, which can outlast that probe's --timeout. Every other probe arrives.
+    let summary = done
+        .stderr
+        .lines()
+        .find(|l| l.contains(" probes, "))
+        .unwrap_or_else(|| panic!("no summary line: {}", done.stderr));
+    let missed: u32 = summary
+        .split(" probes, ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no miss count in {summary}"));
+    assert!(missed <= 1, "{summary}");
 }
 
 #[test]
