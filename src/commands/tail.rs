@@ -139,13 +139,7 @@ pub async fn follow(
     let keeper = super::client::ProfileSessionKeeper::new(ctx, client);
     let mut stream = BusStream::new(options, keeper);
 
-    let mut stops = Stops {
-        sigint: signal(SignalKind::interrupt())
-            .map_err(|e| Error::other(format!("cannot watch Ctrl-C: {e}")))?,
-        sigterm: signal(SignalKind::terminate())
-            .map_err(|e| Error::other(format!("cannot watch SIGTERM: {e}")))?,
-        deadline: args.timeout.map(|d| tokio::time::Instant::now() + d),
-    };
+    let mut stops = Stops::watch(args.timeout)?;
     let mut tally = Tally::default();
     let mut spinner = None;
     // Set when --count cut a frame short: the position to save instead of the highest id seen.
@@ -264,6 +258,17 @@ struct Stops {
 }
 
 impl Stops {
+    /// Ctrl-C, SIGTERM and `--timeout` (counted from now), for one tail, single or multi-profile.
+    fn watch(timeout: Option<std::time::Duration>) -> Result<Stops> {
+        Ok(Stops {
+            sigint: signal(SignalKind::interrupt())
+                .map_err(|e| Error::other(format!("cannot watch Ctrl-C: {e}")))?,
+            sigterm: signal(SignalKind::terminate())
+                .map_err(|e| Error::other(format!("cannot watch SIGTERM: {e}")))?,
+            deadline: timeout.map(|d| tokio::time::Instant::now() + d),
+        })
+    }
+
     /// Resolves at the first of them (never without a signal when there is no deadline).
     async fn wait(&mut self) -> Ending {
         tokio::select! {

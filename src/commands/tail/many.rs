@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
 use super::{
@@ -110,13 +109,7 @@ pub(super) async fn run(ctx: &Context, args: TailArgs, names: Vec<String>) -> Re
     drop(tx);
 
     let args = &shared.args;
-    let mut stops = Stops {
-        sigint: signal(SignalKind::interrupt())
-            .map_err(|e| Error::other(format!("cannot watch Ctrl-C: {e}")))?,
-        sigterm: signal(SignalKind::terminate())
-            .map_err(|e| Error::other(format!("cannot watch SIGTERM: {e}")))?,
-        deadline: args.timeout.map(|d| tokio::time::Instant::now() + d),
-    };
+    let mut stops = Stops::watch(args.timeout)?;
     let mut tally = Tally::default();
     let started = Instant::now();
     let mut states = vec![State::Running; names.len()];
