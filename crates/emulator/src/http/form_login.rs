@@ -359,20 +359,9 @@ fn login_page(
     } else {
         String::new()
     };
-    let error = error
-        .map(|e| {
-            format!(
-                "                <p class=\"alert alert-danger\" role=\"alert\">{}</p>\n",
-                escape(e)
-            )
-        })
-        .unwrap_or_default();
-    let login = login
-        .map(|l| format!(" value=\"{}\"", escape(l)))
-        .unwrap_or_default();
-    let redirect = redirect
-        .map(|r| format!(" value=\"{}\"", escape(r)))
-        .unwrap_or_default();
+    let error = error.map(alert).unwrap_or_default();
+    let login = login.map(value_attr).unwrap_or_default();
+    let redirect = redirect.map(value_attr).unwrap_or_default();
     page(
         csrf,
         "Odoo",
@@ -397,18 +386,22 @@ fn login_page(
     )
 }
 
+/// Odoo's error paragraph in a login form (the message escaped like werkzeug does).
+fn alert(message: &str) -> String {
+    format!(
+        "                <p class=\"alert alert-danger\" role=\"alert\">{}</p>\n",
+        escape(message)
+    )
+}
+
+/// ` value="…"` for a form field that is filled in again.
+fn value_attr(value: &str) -> String {
+    format!(" value=\"{}\"", escape(value))
+}
+
 fn totp_page(csrf: &str, error: Option<&str>, redirect: Option<&str>) -> String {
-    let error = error
-        .map(|e| {
-            format!(
-                "                <p class=\"alert alert-danger\" role=\"alert\">{}</p>\n",
-                escape(e)
-            )
-        })
-        .unwrap_or_default();
-    let redirect = redirect
-        .map(|r| format!(" value=\"{}\"", escape(r)))
-        .unwrap_or_default();
+    let error = error.map(alert).unwrap_or_default();
+    let redirect = redirect.map(value_attr).unwrap_or_default();
     page(
         csrf,
         "Two-factor Authentication | Odoo",
