@@ -30,6 +30,10 @@ use odoo_bus_core::secret::SessionId;
 const IDLE_ENV: &str = "ODOO_BUS_DOCTOR_IDLE";
 /// Hidden test knob: how long to wait for the delivered notification.
 const DELIVERY_ENV: &str = "ODOO_BUS_DOCTOR_DELIVERY";
+/// Hidden test knob: how long the upgrade (and a frame's answer) may take.
+const CONNECT_ENV: &str = "ODOO_BUS_DOCTOR_CONNECT";
+/// Hidden test knob: how long the server is expected to stay silent before it pings.
+const PING_AFTER_ENV: &str = "ODOO_BUS_DOCTOR_PING_AFTER";
 
 /// Budget of one HTTP check: shorter than other commands', a doctor should not hang.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -361,8 +365,9 @@ fn build_input(
     };
     let timing = Timing {
         delivery: duration_env(DELIVERY_ENV)?.unwrap_or(Timing::default().delivery),
+        connect: duration_env(CONNECT_ENV)?.unwrap_or(Timing::default().connect),
+        ping_after: duration_env(PING_AFTER_ENV)?.unwrap_or(Timing::default().ping_after),
         idle_hold,
-        ..Timing::default()
     };
     let connect = ConnectOptions {
         url: target.url.clone(),

@@ -5,10 +5,11 @@
 
 use std::time::{Duration, Instant};
 
+use super::causes;
 use super::check::Verdict;
 use super::hints;
 use super::websocket::SocketEnd;
-use odoo_bus_core::bus::connection::{Connection, Incoming, Observed};
+use odoo_bus_core::bus::connection::{Connection, Handshake, Incoming, Observed};
 
 /// How long Odoo 18 stays silent before it pings.
 pub const ODOO_PING_AFTER: Duration = Duration::from_secs(45);
@@ -22,7 +23,12 @@ pub const PINGS: usize = 3;
 const PING_SPACING: Duration = Duration::from_millis(250);
 
 /// Send a few pings and time their pongs.
-pub async fn check_ping(conn: &mut Connection, count: usize, timeout: Duration) -> Verdict {
+pub async fn check_ping(
+    conn: &mut Connection,
+    handshake: &Handshake,
+    count: usize,
+    timeout: Duration,
+) -> Verdict {
     let mut rtts = Vec::with_capacity(count);
     for i in 0..count {
         if i > 0 {
@@ -45,25 +51,21 @@ pub async fn check_ping(conn: &mut Connection, count: usize, timeout: Duration) 
                     break;
                 }
                 Observed::Pong(_) | Observed::Ping => {}
-                Observed::Frame(other) => match SocketEnd::from_incoming(other) {
+                Observed::Frame(other) => match SocketEnd::seen(conn, other) {
                     None => {}
                     Some(SocketEnd::Timeout) => {
-                        return Verdict::fail(
-                            format!(
-                                "no pong within {} s for ping {}: something between drops websocket control frames",
-                                timeout.as_secs(),
-                                i + 1
-                            ),
-                            format!(
-                                "let the proxy pass the websocket untouched ({}); a WAF or load balancer inspecting frames can swallow pings",
-                                hints::NGINX_UPGRADE
-                            ),
+                        return causes::frames_unanswered(
+                            handshake,
+                            timeout,
+                            &format!("ping {} (no pong)", i + 1),
                         );
                     }
                     Some(end) => {
                         return Verdict::fail(
                             format!("while pinging, {}", end.describe()),
-                            "check the Odoo log and the proxy log for that moment",
+                            end.hint().unwrap_or_else(|| {
+                                "check the Odoo log and the proxy log for that moment".into()
+                            }),
                         );
                     }
                 },
@@ -126,8 +128,8 @@ pub async fn hold_idle(conn: &mut Connection, hold: Duration) -> IdleLog {
                 log.last_traffic = start.elapsed();
             }
             Observed::Frame(Incoming::Silent(_)) => break,
-            Observed::Frame(Incoming::Closed { code, reason }) => {
-                log.end = Some(SocketEnd::Closed { code, reason });
+            Observed::Frame(closed @ Incoming::Closed { .. }) => {
+                log.end = SocketEnd::seen(conn, closed);
                 break;
             }
             Observed::Frame(Incoming::Broken(why)) => {
@@ -145,18 +147,30 @@ fn secs(d: Duration) -> String {
 }
 
 /// The verdict on an idle hold of `planned`.
-pub fn judge_idle(log: &IdleLog, planned: Duration) -> Verdict {
+pub fn judge_idle(log: &IdleLog, planned: Duration, ping_after: Duration) -> Verdict {
     let pings = match log.pings.as_slice() {
         [] => "no server ping".to_string(),
         [first, ..] => format!("server ping at {}", secs(*first)),
     };
     match &log.end {
+        Some(end @ SocketEnd::TryLater { .. }) => Verdict::fail(
+            format!(
+                "the idle socket was closed after {}: {}",
+                secs(log.held),
+                end.describe()
+            ),
+            end.hint().unwrap_or_default(),
+        ),
         None => {
             let detail = format!("held {} idle, {pings}, still open", secs(log.held));
-            if log.pings.is_empty() && planned > ODOO_PING_AFTER + Duration::from_secs(10) {
+            // Odoo's loop wakes up late by up to a fraction of its period: 10 s on 45 s.
+            if log.pings.is_empty() && planned > ping_after.mul_f64(11.0 / 9.0) {
                 Verdict::warn(
-                    detail,
-                    "Odoo pings after 45 s of silence and none arrived: a hop in between swallows control frames, so dead connections will go unnoticed",
+                    format!(
+                        "{detail}: Odoo pings after {} s of silence and none arrived, so a hop in between swallows control frames",
+                        ping_after.as_secs_f64()
+                    ),
+                    "let the proxy pass websocket control frames (a WAF or load balancer that answers or drops pings itself hides dead connections: they go unnoticed until the next message fails); browsers then see \"connection lost\" only much later",
                 )
             } else {
                 Verdict::pass(detail)
@@ -219,6 +233,7 @@ mod tests {
         let v = judge_idle(
             &log(30_000, &[], Some(SocketEnd::Broken("eof".into()))),
             DEFAULT_IDLE_HOLD,
+            ODOO_PING_AFTER,
         );
         assert_eq!(v.status, Status::Fail);
         assert!(v.detail.contains("before Odoo's keep-alive ping"), "{v:?}");
@@ -233,21 +248,30 @@ mod tests {
                 }),
             ),
             DEFAULT_IDLE_HOLD,
+            ODOO_PING_AFTER,
         );
         assert!(v.detail.contains("although Odoo pinged"), "{v:?}");
     }
 
     #[test]
     fn a_full_hold_passes_and_a_missing_ping_warns() {
-        let v = judge_idle(&log(70_000, &[45_000], None), DEFAULT_IDLE_HOLD);
+        let v = judge_idle(
+            &log(70_000, &[45_000], None),
+            DEFAULT_IDLE_HOLD,
+            ODOO_PING_AFTER,
+        );
         assert_eq!(v.status, Status::Pass);
         assert_eq!(v.hint, None);
         assert!(v.detail.contains("server ping at 45.0 s"), "{v:?}");
-        let v = judge_idle(&log(70_000, &[], None), DEFAULT_IDLE_HOLD);
+        let v = judge_idle(&log(70_000, &[], None), DEFAULT_IDLE_HOLD, ODOO_PING_AFTER);
         assert_eq!(v.status, Status::Pass);
         assert!(v.hint.is_some());
         // A short (test) hold expects no ping.
-        let v = judge_idle(&log(1_000, &[], None), Duration::from_secs(1));
+        let v = judge_idle(
+            &log(1_000, &[], None),
+            Duration::from_secs(1),
+            ODOO_PING_AFTER,
+        );
         assert_eq!(v.hint, None);
     }
 
@@ -263,6 +287,7 @@ mod tests {
                 }),
             ),
             DEFAULT_IDLE_HOLD,
+            ODOO_PING_AFTER,
         );
         assert_eq!(v.status, Status::Fail);
         assert!(v.detail.contains("was closed"), "{v:?}");

@@ -78,7 +78,7 @@ pub async fn check_delivery(
             format!("the probe call (res.users.settings.set_res_users_settings) failed: {e}"),
             "run doctor again with -vv; if it repeats, check the Odoo log",
         ),
-        Outcome::Ended(end) => match SocketEnd::from_incoming(end) {
+        Outcome::Ended(end) => match SocketEnd::seen(conn, end) {
             Some(SocketEnd::Timeout) | None => {
                 websocket::delivery_failure(&websocket::Outcome::NeverHeard, timeout)
             }
@@ -100,7 +100,7 @@ pub async fn check_delivery(
             };
             let outcome = match again {
                 Heard::Arrived => websocket::Outcome::StoredNotPushed,
-                Heard::Ended(end) => match SocketEnd::from_incoming(end) {
+                Heard::Ended(end) => match SocketEnd::seen(conn, end) {
                     Some(end) => websocket::Outcome::Ended(end),
                     None => websocket::Outcome::NeverHeard,
                 },

@@ -10,10 +10,12 @@
 //! the reason); `health` and `session` failures do not stop it, since the upgrade can still be
 //! tested without them.
 
+pub mod causes;
 pub mod check;
 pub mod deep;
 pub mod delivery;
 pub mod files;
+pub mod held;
 pub mod hints;
 pub mod http;
 pub mod network;
@@ -74,6 +76,9 @@ pub struct Timing {
     pub delivery: Duration,
     /// `--deep`: how long to hold the idle connection (`None`: no deep checks).
     pub idle_hold: Option<Duration>,
+    /// How long the server stays silent before it pings (Odoo: 45 s), for the idle check's
+    /// "no server ping" warning.
+    pub ping_after: Duration,
 }
 
 impl Default for Timing {
@@ -82,6 +87,7 @@ impl Default for Timing {
             connect: Duration::from_secs(10),
             delivery: Duration::from_secs(5),
             idle_hold: None,
+            ping_after: deep::ODOO_PING_AFTER,
         }
     }
 }
@@ -264,11 +270,21 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
         // 16 and early 17 announce none: then no `?version=` at all.
         connect.worker_version = f.worker_version.clone();
     }
+    // For the follow-up requests when the upgrade hangs: no session, the upgrade's patience.
+    let followup = OdooClient::new(
+        url.clone(),
+        None,
+        ClientOptions {
+            timeout: timing.connect,
+            ..input.client_options.clone()
+        },
+    )
+    .ok();
     let (_, opened) = r
         .time(
             UPGRADE,
             "websocket upgrade",
-            websocket::check_upgrade(&connect, session),
+            websocket::check_upgrade(&connect, session, followup.as_ref()),
         )
         .await;
     let Some((mut conn, handshake)) = opened else {
@@ -367,9 +383,10 @@ async fn deep_checks(
     use names::*;
     let (status, opened) = r
         .time(PING, "pinging", async {
-            match websocket::check_upgrade(connect, session).await {
-                (_, Some((mut conn, _))) => {
-                    let v = deep::check_ping(&mut conn, deep::PINGS, timing.connect).await;
+            match websocket::check_upgrade(connect, session, None).await {
+                (_, Some((mut conn, handshake))) => {
+                    let v =
+                        deep::check_ping(&mut conn, &handshake, deep::PINGS, timing.connect).await;
                     (v, Some(conn))
                 }
                 (v, None) => (
@@ -388,7 +405,7 @@ async fn deep_checks(
     let what = format!("holding an idle connection for {} s", hold.as_secs());
     r.time(IDLE, &what, async {
         let log = deep::hold_idle(&mut conn, hold).await;
-        (deep::judge_idle(&log, hold), ())
+        (deep::judge_idle(&log, hold, timing.ping_after), ())
     })
     .await;
     conn.close().await;

@@ -15,6 +15,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::causes;
 use super::check::Verdict;
 use super::hints;
 use odoo_bus_core::bus::connection::{
@@ -44,15 +45,24 @@ fn session_lost_fix() -> String {
     )
 }
 
-/// The upgrade, with or without a session (a public socket tests the hop just as well).
+/// The upgrade, with or without a session (a public socket tests the hop just as well). When
+/// it gets no answer and `followup` is given, [`super::held`] asks two plain requests with it
+/// to name what holds the upgrade.
 pub async fn check_upgrade(
     opts: &ConnectOptions,
     session: Option<&SessionId>,
+    followup: Option<&OdooClient>,
 ) -> (Verdict, Option<(Connection, Handshake)>) {
     let none = SessionId::new(String::new());
     let mut exchange = connection::Exchange::default();
     let result = connection::connect_recorded(opts, session.unwrap_or(&none), &mut exchange).await;
-    let (verdict, opened) = upgrade_verdict(result, opts, session);
+    let (verdict, opened) = match (result, followup) {
+        (Err(ConnectError::Timeout), Some(client)) => (
+            super::held::explain(client, opts.connect_timeout).await,
+            None,
+        ),
+        (result, _) => upgrade_verdict(result, opts, session),
+    };
     (verdict.with_exchange(exchange), opened)
 }
 
@@ -248,6 +258,12 @@ pub enum SocketEnd {
     Broken(String),
     /// Nothing came within the time allowed.
     Timeout,
+    /// Closed with 1013 TRY_LATER; `sent`: frames doctor had sent just before (see
+    /// [`causes::try_later`]).
+    TryLater {
+        reason: String,
+        sent: usize,
+    },
 }
 
 impl SocketEnd {
@@ -261,9 +277,36 @@ impl SocketEnd {
         }
     }
 
+    /// The end an `Incoming` on `conn` means: [`SocketEnd::from_incoming`], with a 1013 told
+    /// apart by the frames `conn` sent just before it.
+    pub fn seen(conn: &Connection, i: Incoming) -> Option<SocketEnd> {
+        match SocketEnd::from_incoming(i)? {
+            SocketEnd::Closed {
+                code: Some(close_code::TRY_LATER),
+                reason,
+            } => Some(SocketEnd::TryLater {
+                reason,
+                sent: conn.frames_sent_within(causes::BURST_LOOKBACK),
+            }),
+            end => Some(end),
+        }
+    }
+
+    /// What to do about it, when the end itself names a cause.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SocketEnd::TryLater { reason, sent } => Some(causes::try_later(reason, *sent).1),
+            _ if self.session_expired() => Some(session_lost_hint()),
+            _ => None,
+        }
+    }
+
     /// A sentence about it.
     pub fn describe(&self) -> String {
         match self {
+            SocketEnd::TryLater { reason, sent } => {
+                format!("the server {}", causes::try_later(reason, *sent).0)
+            }
             SocketEnd::Closed {
                 code: Some(code),
                 reason,
@@ -315,7 +358,7 @@ pub async fn subscribe_and_settle(
             Observed::Pong(_) | Observed::Ping => {}
             Observed::Frame(Incoming::Text(_)) => replayed += 1,
             Observed::Frame(other) => {
-                if let Some(end) = SocketEnd::from_incoming(other) {
+                if let Some(end) = SocketEnd::seen(conn, other) {
                     return Err(end);
                 }
             }
@@ -350,25 +393,18 @@ pub async fn check_socket_auth(
         Ok(n) => n,
         Err(SocketEnd::Timeout) => {
             return (
-                Verdict::fail(
-                    format!(
-                        "no answer within {} s to a ping sent right after the subscribe: a hop in between holds or swallows websocket frames",
-                        timeout.as_secs()
-                    ),
-                    format!(
-                        "let the proxy pass the websocket untouched ({}); a WAF or load balancer inspecting frames can hold them",
-                        hints::NGINX_UPGRADE
-                    ),
+                causes::frames_unanswered(
+                    handshake,
+                    timeout,
+                    "a ping sent right after the subscribe",
                 ),
                 false,
             );
         }
         Err(end) => {
-            let hint = if end.session_expired() {
-                session_lost_hint()
-            } else {
-                "check the Odoo log for the websocket error at that time".to_string()
-            };
+            let hint = end.hint().unwrap_or_else(|| {
+                "check the Odoo log for the websocket error at that time".into()
+            });
             return (
                 Verdict::fail(format!("after subscribing, {}", end.describe()), hint),
                 false,
@@ -436,7 +472,7 @@ async fn await_own_presence(conn: &mut Connection, partner_id: i64, timeout: Dur
             Incoming::Text(t) => t,
             Incoming::Binary(_) => continue,
             other => {
-                return match SocketEnd::from_incoming(other) {
+                return match SocketEnd::seen(conn, other) {
                     Some(SocketEnd::Timeout) | None => Awaited::Nothing,
                     Some(end) => Awaited::Ended(end),
                 };
@@ -566,11 +602,8 @@ pub(super) fn delivery_failure(outcome: &Outcome, timeout: Duration) -> Verdict 
         ),
         Outcome::Ended(end) => Verdict::fail(
             format!("while waiting for the notification, {}", end.describe()),
-            if end.session_expired() {
-                session_lost_hint()
-            } else {
-                "check the Odoo log and the proxy log for that moment".into()
-            },
+            end.hint()
+                .unwrap_or_else(|| "check the Odoo log and the proxy log for that moment".into()),
         ),
     }
 }

@@ -43,9 +43,25 @@ pub struct Faults {
     /// The gevent worker's database pool: with this many sockets open, the next one is
     /// upgraded and then closed at once with 1013 TRY_LATER (`PoolError`), as Odoo does.
     pub max_sockets: Option<usize>,
+
+    // --- Servers that accept the websocket and then fail it (issue #21: F8, F9, F11) ---
+    /// Upgrade with this `Server` header in the 101, then never read or answer a frame (no
+    /// pong, no notification, no ping; TCP stays open). With [`Faults::WERKZEUG_2_3`] it is threaded
+    /// Odoo on Werkzeug ≥ 2.3 before odoo/odoo PR#166231, whose werkzeug discards what follows
+    /// the handshake (F9); with a proxy's name (`nginx/1.22.1`) a hop that swallows frames.
+    pub swallow_frames_after_upgrade: Option<&'static str>,
+    /// Hold every `/websocket` request that asks for `Upgrade: websocket` forever, and answer
+    /// the others as usual (a plain `GET /websocket` gets Odoo's 400 at once): what nginx's
+    /// `ssi on` on the websocket location does to the 101 (F8). `hang_handshake` holds every
+    /// request to `/websocket` instead (a hung websocket route, F11).
+    pub hang_upgrades: bool,
 }
 
 impl Faults {
+    /// The `Server` header of a threaded Odoo 16/17 run on Werkzeug 2.3 (a pip upgrade or a
+    /// docker image with the wrong werkzeug, F9); werkzeug's dev server writes it this way.
+    pub const WERKZEUG_2_3: &str = "Werkzeug/2.3.7 Python/3.11.7";
+
     /// Whether the `n`-th pushed notification (0-based) is lost under `drop_fraction`: the
     /// running total of lost ones is `floor((n + 1) × fraction)`.
     pub fn drops(&self, n: u64) -> bool {

@@ -222,6 +222,11 @@ pub struct Handshake {
     pub rotated_session: Option<SessionId>,
     /// The URL actually dialled (for messages).
     pub url: String,
+    /// The 101's `Server` header: `Werkzeug/…` when Odoo's threaded server answered directly,
+    /// a proxy's name (`nginx/…`) when one rewrote it, none from Odoo's gevent process.
+    pub server: Option<String>,
+    /// The 101's `Via` header: proxies that keep `Server` still announce themselves here.
+    pub via: Option<String>,
 }
 
 /// What one read produced.
@@ -301,7 +306,13 @@ impl SendBudget {
 pub struct Connection {
     ws: WebSocketStream<Box<dyn Transport>>,
     budget: SendBudget,
+    /// When the last frames went, pongs included (at most [`SENT_LOG`]): tells a close 1013
+    /// for sending too fast from one for any other reason (`doctor`).
+    sent: VecDeque<Instant>,
 }
+
+/// How many send times [`Connection`] keeps: more than Odoo's burst of 10.
+const SENT_LOG: usize = 16;
 
 /// Dial, upgrade, and return the open connection with what the handshake said.
 pub async fn connect(
@@ -389,12 +400,27 @@ async fn connect_inner(
         Connection {
             ws,
             budget: SendBudget::odoo_default(),
+            sent: VecDeque::with_capacity(SENT_LOG),
         },
         Handshake {
             rotated_session,
             url: ws_url,
+            server: answer_header(&response, http::header::SERVER),
+            via: answer_header(&response, http::header::VIA),
         },
     ))
+}
+
+/// One header of the 101, as text.
+fn answer_header<B>(
+    response: &http::Response<B>,
+    name: http::header::HeaderName,
+) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn classify_handshake_error(e: tungstenite::Error) -> ConnectError {
@@ -547,7 +573,7 @@ impl Connection {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        self.budget.record(Instant::now());
+        self.record_sent();
         self.ws.send(Message::text(text)).await
     }
 
@@ -558,8 +584,28 @@ impl Connection {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        self.budget.record(Instant::now());
+        self.record_sent();
         self.ws.send(Message::Ping(payload.into())).await
+    }
+
+    fn record_sent(&mut self) {
+        let now = Instant::now();
+        self.budget.record(now);
+        if self.sent.len() == SENT_LOG {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(now);
+    }
+
+    /// How many frames (pongs included) this side sent within the last `window`: Odoo closes
+    /// with 1013 when more than 10 arrive in 2 s, and with the same code when its database pool
+    /// is full, so this is what tells the two apart.
+    pub fn frames_sent_within(&self, window: Duration) -> usize {
+        let now = Instant::now();
+        self.sent
+            .iter()
+            .filter(|t| now.saturating_duration_since(**t) <= window)
+            .count()
     }
 
     /// The next frame that matters. Pings are answered by tungstenite (and counted against the
@@ -592,7 +638,7 @@ impl Connection {
                 Message::Binary(b) => Observed::Frame(Incoming::Binary(b)),
                 Message::Ping(_) => {
                     // tungstenite queues the pong and flushes it with the next read or write.
-                    self.budget.record(Instant::now());
+                    self.record_sent();
                     Observed::Ping
                 }
                 Message::Pong(payload) => Observed::Pong(payload),

@@ -79,6 +79,11 @@ pub async fn handle(shared: Arc<Shared>, _peer: IpAddr, req: Request<()>) -> Res
             )),
         );
     }
+    if faults.hang_upgrades {
+        // nginx's `ssi on` holds the upstream's 101 (F8); a request without the upgrade
+        // headers is answered above, at once.
+        std::future::pending::<()>().await;
+    }
     if faults.http_worker_mode {
         // RuntimeError("Couldn't bind the websocket. Is the connection opened on the evented
         // port (8072)?") reaches the client as werkzeug's generic 500.
@@ -166,7 +171,13 @@ pub async fn handle(shared: Arc<Shared>, _peer: IpAddr, req: Request<()>) -> Res
             super::socket::run(task_shared, upgraded, accepted).await;
         }
     });
-    reply.into_response()
+    let mut response = reply.into_response();
+    if let Some(server) = faults.swallow_frames_after_upgrade {
+        response
+            .headers_mut()
+            .insert(header::SERVER, header::HeaderValue::from_static(server));
+    }
+    response
 }
 
 fn cookie_sid(req: &Request<()>) -> Option<String> {

@@ -89,6 +89,10 @@ pub async fn run(shared: Arc<Shared>, upgraded: Upgraded, accepted: Accepted) {
         .max_frame_size(Some(cfg.max_message));
     let mut ws =
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    if shared.lock().faults.swallow_frames_after_upgrade.is_some() {
+        swallow(&shared, ws).await;
+        return;
+    }
     if accepted.outdated {
         close_and_wait(&shared, &mut ws, 1000, "OUTDATED_VERSION").await;
         return;
@@ -555,6 +559,23 @@ impl Socket {
                 }
                 self.count_sent_frame()
             }
+        }
+    }
+}
+
+/// The `swallow_frames_after_upgrade` fault: read what the client sends and drop it, answer
+/// nothing, until the client goes or the emulator drops every connection.
+async fn swallow(shared: &Shared, mut ws: Ws) {
+    let mut kill = shared.drop_all.subscribe();
+    let io = ws.get_mut();
+    let mut buf = [0u8; 4096];
+    loop {
+        tokio::select! {
+            _ = kill.changed() => return,
+            read = io.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            },
         }
     }
 }
