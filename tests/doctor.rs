@@ -526,3 +526,280 @@ fn nginx_rewriting_the_host_under_samesite_ws_gives_a_public_socket() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     run.assert_passed("delivery");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Field causes that share a symptom (issue #21): doctor names which one, from what it saw.
+
+/// The upgrade and a frame's answer may take this long in the tests below.
+const FAST_CONNECT: (&str, &str) = ("ODOO_BUS_DOCTOR_CONNECT", "1s");
+
+#[test]
+fn a_threaded_odoo_on_werkzeug_2_3_is_named_not_a_proxy() {
+    // F9: the 101 comes from werkzeug itself, then no frame is ever read.
+    let env = broken(Faults {
+        swallow_frames_after_upgrade: Some(Faults::WERKZEUG_2_3),
+        ..Faults::default()
+    });
+    let run = doctor(&env, &[], &[FAST_CONNECT]);
+    run.assert_failed("socket-auth", "requirements.txt");
+    let line = run.line("socket-auth");
+    assert!(line.contains("running Werkzeug 2.3:"), "{line}");
+    assert!(line.contains("Server: Werkzeug/2.3.7"), "{line}");
+    assert!(!line.contains("a hop in between"), "{line}");
+    run.assert_passed("upgrade");
+
+    // The same silence behind something that says it is nginx: a proxy swallowing frames.
+    env.control().set_faults(Faults {
+        swallow_frames_after_upgrade: Some("nginx/1.22.1"),
+        ..Faults::default()
+    });
+    let run = doctor(&env, &[], &[FAST_CONNECT]);
+    run.assert_failed("socket-auth", "a hop in between holds or swallows");
+    assert!(
+        run.line("socket-auth").contains("Server: nginx/1.22.1"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn deep_names_werkzeug_for_a_socket_without_session() {
+    // Without a session (another server than the profile's) only `ping` talks on the socket:
+    // it names F9 just the same.
+    let env = TestEnv::new();
+    env.logged_in("demo");
+    let other = TestEnv::new();
+    other.control().set_faults(Faults {
+        swallow_frames_after_upgrade: Some(Faults::WERKZEUG_2_3),
+        ..Faults::default()
+    });
+    let run = doctor(
+        &env,
+        &["--deep", &other.url()],
+        &[FAST_CONNECT, ("ODOO_BUS_DOCTOR_IDLE", "1s")],
+    );
+    run.assert_failed("ping", "requirements.txt");
+    assert!(run.line("ping").contains("Werkzeug 2.3"), "{}", run.stdout);
+    run.assert_skipped("socket-auth");
+    run.assert_skipped("idle");
+}
+
+#[test]
+fn an_upgrade_held_while_a_plain_get_answers_names_ssi() {
+    // F8: only requests carrying `Upgrade: websocket` are held.
+    let env = broken(Faults {
+        hang_upgrades: true,
+        ..Faults::default()
+    });
+    let run = doctor(&env, &[], &[FAST_CONNECT]);
+    run.assert_failed("upgrade", "ssi off;");
+    let line = run.line("upgrade");
+    assert!(line.contains("plain GET /websocket"), "{line}");
+    assert!(line.contains("HTTP 400 in"), "{line}");
+    assert!(line.contains("/websocket/health: pass"), "{line}");
+    assert!(line.contains("F8"), "{line}");
+}
+
+#[test]
+fn a_websocket_route_that_holds_everything_names_a_hung_process() {
+    // `hang_handshake`: every request to /websocket hangs, the plain GET included (F11).
+    let env = broken(Faults {
+        hang_handshake: true,
+        ..Faults::default()
+    });
+    let run = doctor(&env, &[], &[FAST_CONNECT]);
+    run.assert_failed("upgrade", "gevent");
+    let line = run.line("upgrade");
+    assert!(
+        line.contains("a plain GET /websocket (no Upgrade header): no answer"),
+        "{line}"
+    );
+    assert!(line.contains("F11"), "{line}");
+    assert!(!line.contains("ssi off"), "{line}");
+    // It still says polling works.
+    assert!(run.line("poll").starts_with('✔'), "{}", run.stdout);
+}
+
+#[test]
+fn a_full_gevent_pool_is_named_with_db_maxconn_gevent() {
+    // F10: the pool has no room (`max_sockets: 0`): the socket is upgraded, then closed with
+    // 1013 at once, after doctor sent nothing but its subscribe and a ping.
+    let env = broken(Faults {
+        max_sockets: Some(0),
+        ..Faults::default()
+    });
+    let run = doctor(&env, &["--json"], &[FAST_CONNECT]);
+    assert_eq!(run.code, 5, "{}", run.stdout);
+    let doc: Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    let auth = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "socket-auth")
+        .unwrap()
+        .clone();
+    assert_eq!(auth["status"], "fail", "{auth}");
+    assert_eq!(doc["summary"]["first_failure"], "socket-auth");
+    let detail = auth["detail"].as_str().unwrap();
+    assert!(detail.contains("1013 TRY_LATER"), "{detail}");
+    assert!(detail.contains("connection pool is full"), "{detail}");
+    assert!(!detail.contains("rate limit of 10 frames"), "{detail}");
+    let hint = auth["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("db_maxconn_gevent") && hint.contains("max_connections"),
+        "{hint}"
+    );
+}
+
+#[test]
+fn a_chatty_socket_closed_by_the_rate_limit_is_not_blamed_on_the_pool() {
+    // A hop (here the server itself) pinging every 100 ms: the pongs alone exceed Odoo's 10
+    // frames in 2 s, and the 1013 that follows is the rate limit's.
+    let env = broken_with(
+        EmulatorConfig {
+            idle_ping: Duration::from_millis(100),
+            ..EmulatorConfig::fast()
+        },
+        Faults {
+            no_dispatch: true,
+            ..Faults::default()
+        },
+    );
+    let run = doctor(
+        &env,
+        &[],
+        &[FAST_CONNECT, ("ODOO_BUS_DOCTOR_DELIVERY", "3s")],
+    );
+    run.assert_failed("delivery", "websocket_rate_limit_burst");
+    let line = run.line("delivery");
+    assert!(line.contains("1013 TRY_LATER after doctor sent"), "{line}");
+    assert!(line.contains("rate limit of 10 frames"), "{line}");
+    assert!(!line.contains("db_maxconn_gevent"), "{line}");
+    assert!(env.control().stats().close_codes_sent.contains(&1013));
+}
+
+#[test]
+fn deep_warns_when_no_server_ping_ever_comes() {
+    // `no_pings`: the socket stays open, but Odoo's keep-alive ping never arrives (a hop
+    // answers or drops control frames itself). A warning: the run still exits 0.
+    let env = broken_with(
+        slow_pings(),
+        Faults {
+            no_pings: true,
+            ..Faults::default()
+        },
+    );
+    let run = doctor(
+        &env,
+        &["--deep"],
+        &[
+            ("ODOO_BUS_DOCTOR_IDLE", "2500ms"),
+            ("ODOO_BUS_DOCTOR_PING_AFTER", "1s"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let idle = run.line("idle");
+    assert!(idle.starts_with('✔'), "{idle}");
+    assert!(idle.contains("no server ping"), "{idle}");
+    assert!(idle.contains("swallows control frames"), "{idle}");
+    assert!(idle.contains("note:"), "{idle}");
+
+    // The same hold with the server pinging: no warning.
+    let healthy = TestEnv::new();
+    healthy.logged_in("demo");
+    let run = doctor(
+        &healthy,
+        &["--deep"],
+        &[
+            ("ODOO_BUS_DOCTOR_IDLE", "2500ms"),
+            ("ODOO_BUS_DOCTOR_PING_AFTER", "1s"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(!run.line("idle").contains("swallows"), "{}", run.stdout);
+}
+
+#[test]
+fn a_hop_that_cuts_the_socket_after_a_message_is_named() {
+    // `max_frames_per_socket`: the notification arrives, then the TCP connection is dropped.
+    let env = broken_with(
+        slow_pings(),
+        Faults {
+            max_frames_per_socket: Some(1),
+            ..Faults::default()
+        },
+    );
+    let run = doctor(&env, &[], &[]);
+    run.assert_failed("delivery", "must not be limited in messages");
+    let line = run.line("delivery");
+    assert!(line.contains("came back in"), "{line}");
+    assert!(line.contains("but right after it the connection"), "{line}");
+    assert!(env.control().stats().tcp_drops >= 1);
+}
+
+#[test]
+fn a_slow_delivery_warns_with_its_latency_and_fails_past_the_budget() {
+    // `delivery_delay` under the budget: delivered, a warning naming the latency, exit 0.
+    let env = broken_with(
+        slow_pings(),
+        Faults {
+            delivery_delay: Some(Duration::from_millis(1200)),
+            ..Faults::default()
+        },
+    );
+    let run = doctor(&env, &[], &[("ODOO_BUS_DOCTOR_DELIVERY", "4s")]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let line = run.line("delivery");
+    assert!(line.starts_with('✔'), "{line}");
+    assert!(line.contains("delivered, but slowly"), "{line}");
+    assert!(line.contains("came back in 1"), "{line}");
+    assert!(line.contains("db_maxconn_gevent"), "{line}");
+
+    // Past the budget: late, named as slow rather than as broken NOTIFY.
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_failed("delivery", "overloaded");
+    let line = run.line("delivery");
+    assert!(line.contains("came back only after"), "{line}");
+    assert!(!line.contains("pgbouncer"), "{line}");
+}
+
+#[test]
+fn a_notification_lost_on_the_users_own_socket_is_named() {
+    // `drop_fraction` 0.5 loses every second one: doctor's first comes, its second never does,
+    // not even on a new subscribe, though it is stored: lost (F12), not a public socket.
+    let env = broken_with(
+        slow_pings(),
+        Faults {
+            drop_fraction: 0.5,
+            ..Faults::default()
+        },
+    );
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_failed("delivery", "update Odoo");
+    let line = run.line("delivery");
+    assert!(line.contains("F12"), "{line}");
+    assert!(
+        line.contains("a second one on the same socket never did"),
+        "{line}"
+    );
+    assert!(!line.contains("socket is public"), "{line}");
+}
+
+#[test]
+fn deep_with_hold_names_a_connection_cut_while_idle() {
+    // `cut_idle_after` with `--deep --hold`: the cut comes before the end of the hold.
+    let env = broken_with(
+        slow_pings(),
+        Faults {
+            cut_idle_after: Some(Duration::from_millis(1500)),
+            ..Faults::default()
+        },
+    );
+    let run = doctor(&env, &["--deep", "--hold", "3s"], &[]);
+    run.assert_failed("idle", "raise the idle timeout");
+    let line = run.line("idle");
+    assert!(line.contains("cut after 1."), "{line}");
+    assert!(line.contains("before Odoo's keep-alive ping"), "{line}");
+    run.assert_passed("ping");
+    run.assert_passed("delivery");
+}
