@@ -652,6 +652,24 @@ fn a_full_gevent_pool_is_named_with_db_maxconn_gevent() {
 }
 
 #[test]
+fn an_intermittent_500_on_the_upgrade_is_the_pool_not_the_route() {
+    // F10 as a real 18 shows it under load: the handshake itself gets a 500 (PoolError), the
+    // next one upgrades. F1's 500 comes every time (`prefork_workers_…` above).
+    let env = broken(Faults {
+        pool_busy_upgrades: 1,
+        ..Faults::default()
+    });
+    let run = doctor(&env, &[], &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let line = run.line("upgrade");
+    assert!(line.starts_with('✔'), "{line}");
+    assert!(line.contains("the first upgrade got HTTP 500"), "{line}");
+    assert!(line.contains("F10"), "{line}");
+    assert!(line.contains("db_maxconn_gevent"), "{line}");
+    run.assert_passed("delivery");
+}
+
+#[test]
 fn a_chatty_socket_closed_by_the_rate_limit_is_not_blamed_on_the_pool() {
     // A hop (here the server itself) pinging every 100 ms: the pongs alone exceed Odoo's 10
     // frames in 2 s, and the 1013 that follows is the rate limit's.

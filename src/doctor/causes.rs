@@ -108,7 +108,7 @@ pub fn frames_unanswered(h: &Handshake, waited: Duration, what: &str) -> Verdict
 /// A close with 1013 TRY_LATER: what it means, given its reason and how many frames doctor
 /// had sent in [`BURST_LOOKBACK`] before it (pongs included). Returns the detail and the fix.
 pub fn try_later(reason: &str, sent_recently: usize) -> (String, String) {
-    let pool_fix = "raise `db_maxconn_gevent` in odoo.conf (the gevent process's own pool, 16.4 and later; `db_maxconn` before), keep PostgreSQL's `max_connections` above workers × db_maxconn + db_maxconn_gevent + cron threads, and look for what holds cursors in the gevent process; idle sockets hold none, simultaneous subscribes and deliveries (a reconnect storm after a restart) do";
+    let pool_fix = super::websocket::POOL_FIX;
     if reason.contains("acquire cursor") {
         return (
             format!(

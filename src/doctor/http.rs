@@ -101,6 +101,14 @@ fn judge_health(web: &Health, ws: &Health) -> Verdict {
     );
     match (web, ws) {
         (Health::Pass, Health::Pass) => Verdict::pass(detail),
+        // Odoo's own error page from the process behind /websocket: on a real 18 under load
+        // this is its database pool running out (PoolError), the route itself is fine.
+        (Health::Pass, Health::Bad(500, _)) => Verdict::fail(
+            format!(
+                "{detail}: the process behind /websocket answers but fails; if it comes and goes, its database pool is full (F10, `PoolError: The Connection Pool Is Full` in the Odoo log)"
+            ),
+            super::websocket::POOL_FIX,
+        ),
         (_, Health::Bad(502..=504, _)) | (_, Health::Unreachable(_)) => Verdict::fail(
             format!("{detail}: the proxy cannot reach the process that serves /websocket"),
             format!(
@@ -240,6 +248,9 @@ mod tests {
         let v = judge_health(&Health::Pass, &Health::Bad(502, "HTTP 502".into()));
         assert_eq!(v.status, Status::Fail);
         assert!(v.hint.unwrap().contains("8072"));
+        let v = judge_health(&Health::Pass, &Health::Bad(500, "HTTP 500".into()));
+        assert!(v.detail.contains("PoolError"), "{v:?}");
+        assert!(v.hint.unwrap().contains("db_maxconn_gevent"));
         let v = judge_health(&Health::Pass, &Health::Bad(404, "HTTP 404".into()));
         assert!(v.detail.contains("not routed"));
         let v = judge_health(

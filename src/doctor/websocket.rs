@@ -45,6 +45,12 @@ fn session_lost_fix() -> String {
     )
 }
 
+/// How long to wait before trying again an upgrade refused with 500.
+const RETRY_AFTER_500: Duration = Duration::from_millis(300);
+
+/// The fix for a full database pool in the gevent process (F10).
+pub const POOL_FIX: &str = "raise `db_maxconn_gevent` in odoo.conf (the gevent process's own pool, 16.4 and later; `db_maxconn` before) and keep PostgreSQL's `max_connections` above workers × db_maxconn + db_maxconn_gevent + cron threads; every upgrade, subscribe and delivery takes a connection for a moment, so simultaneous ones (a reconnect storm after a restart) exhaust a small pool";
+
 /// The upgrade, with or without a session (a public socket tests the hop just as well). When
 /// it gets no answer and `followup` is given, [`super::held`] asks two plain requests with it
 /// to name what holds the upgrade.
@@ -54,12 +60,34 @@ pub async fn check_upgrade(
     followup: Option<&OdooClient>,
 ) -> (Verdict, Option<(Connection, Handshake)>) {
     let none = SessionId::new(String::new());
+    let sid = session.unwrap_or(&none);
     let mut exchange = connection::Exchange::default();
-    let result = connection::connect_recorded(opts, session.unwrap_or(&none), &mut exchange).await;
+    let mut result = connection::connect_recorded(opts, sid, &mut exchange).await;
+    // A 500 is either every time (prefork, /websocket on the HTTP port: F1) or now and then
+    // (the gevent process's database pool is full: F10, measured on a real 18 under load).
+    let mut transient_500 = false;
+    if matches!(result, Err(ConnectError::Refusal { status: 500, .. })) {
+        tokio::time::sleep(RETRY_AFTER_500).await;
+        let mut again = connection::Exchange::default();
+        if let Ok(opened) = connection::connect_recorded(opts, sid, &mut again).await {
+            (result, exchange, transient_500) = (Ok(opened), again, true);
+        }
+    }
     let (verdict, opened) = match (result, followup) {
         (Err(ConnectError::Timeout), Some(client)) => (
             super::held::explain(client, opts.connect_timeout).await,
             None,
+        ),
+        (Ok(opened), _) if transient_500 => (
+            Verdict::warn(
+                format!(
+                    "the first upgrade got HTTP 500, the retry {} ms later a 101 at {}: an intermittent 500 is Odoo's gevent process running out of database connections (F10, `PoolError: The Connection Pool Is Full` in the Odoo log), not a routing error (that one fails every time)",
+                    RETRY_AFTER_500.as_millis(),
+                    opened.1.url
+                ),
+                POOL_FIX,
+            ),
+            Some(opened),
         ),
         (result, _) => upgrade_verdict(result, opts, session),
     };
@@ -202,7 +230,7 @@ pub fn diagnose_refusal(r: &Refusal<'_>) -> Verdict {
             let why = if evented {
                 "Odoo says the websocket reached an HTTP worker instead of the evented port"
             } else {
-                "likely prefork workers (workers > 0) with /websocket sent to the HTTP port instead of the gevent port"
+                "likely prefork workers (workers > 0) with /websocket sent to the HTTP port instead of the gevent port (if it happens only sometimes: the gevent process's database pool is full, F10, `PoolError` in the Odoo log)"
             };
             Verdict::fail(
                 format!("HTTP {status} instead of 101{by}: {why}"),

@@ -55,6 +55,10 @@ pub struct Faults {
     /// `ssi on` on the websocket location does to the 101 (F8). `hang_handshake` holds every
     /// request to `/websocket` instead (a hung websocket route, F11).
     pub hang_upgrades: bool,
+    /// The next this many upgrades answer HTTP 500 (the handshake's request found the database
+    /// pool full: `PoolError: The Connection Pool Is Full`, as a real 18 with a small
+    /// `db_maxconn_gevent` does under load, F10), the ones after upgrade again.
+    pub pool_busy_upgrades: usize,
 }
 
 impl Faults {

@@ -84,6 +84,15 @@ pub async fn handle(shared: Arc<Shared>, _peer: IpAddr, req: Request<()>) -> Res
         // headers is answered above, at once.
         std::future::pending::<()>().await;
     }
+    if faults.pool_busy_upgrades > 0 {
+        let mut inner = shared.lock();
+        inner.faults.pool_busy_upgrades -= 1;
+        inner.stats.server_errors.push(
+            "Exception during request handling: PoolError: The Connection Pool Is Full".into(),
+        );
+        drop(inner);
+        return reject(&shared, Reply::internal_error());
+    }
     if faults.http_worker_mode {
         // RuntimeError("Couldn't bind the websocket. Is the connection opened on the evented
         // port (8072)?") reaches the client as werkzeug's generic 500.
