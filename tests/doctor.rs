@@ -821,3 +821,23 @@ fn deep_with_hold_names_a_connection_cut_while_idle() {
     run.assert_passed("ping");
     run.assert_passed("delivery");
 }
+
+#[test]
+fn nginx_with_ssi_on_holds_the_upgrade_and_is_named() {
+    if nginx_missing() {
+        return;
+    }
+    // F8 through a real nginx: the SSI filter holds the upstream's 101 (its Content-Type is
+    // text/html), while a plain GET /websocket and /websocket/health pass straight through.
+    let env = TestEnv::new();
+    env.logged_in("demo");
+    let directives = format!("{UPGRADE_DIRECTIVES}\n            ssi on;");
+    let ssi = nginx::start(&env.url(), &directives).expect("nginx starts");
+    env.point_profile_at(&format!("http://127.0.0.1:{}", ssi.port));
+    let run = doctor(&env, &[], &[FAST_CONNECT]);
+    run.assert_failed("upgrade", "ssi off;");
+    let line = run.line("upgrade");
+    assert!(line.contains("HTTP 400 in"), "{line}");
+    assert!(line.contains("/websocket/health: pass"), "{line}");
+    run.assert_passed("health");
+}

@@ -109,6 +109,13 @@ fn judge_health(web: &Health, ws: &Health) -> Verdict {
             ),
             super::websocket::POOL_FIX,
         ),
+        // Accepted but never answered: not down (that is refused or a 502), hung.
+        (_, Health::Unreachable(d)) if d.contains("(timeout)") => Verdict::fail(
+            format!(
+                "{detail}: the process behind /websocket accepts the connection but does not answer (a hung gevent process, F11)"
+            ),
+            "restart Odoo's gevent process (or Odoo) and read its log from the start (an addon that deadlocks when loaded under gevent hangs it for good); the upgrade check below tells it from nginx's `ssi on`",
+        ),
         (_, Health::Bad(502..=504, _)) | (_, Health::Unreachable(_)) => Verdict::fail(
             format!("{detail}: the proxy cannot reach the process that serves /websocket"),
             format!(
@@ -248,6 +255,16 @@ mod tests {
         let v = judge_health(&Health::Pass, &Health::Bad(502, "HTTP 502".into()));
         assert_eq!(v.status, Status::Fail);
         assert!(v.hint.unwrap().contains("8072"));
+        let v = judge_health(
+            &Health::Pass,
+            &Health::Unreachable("transport error (timeout): operation timed out".into()),
+        );
+        assert!(v.detail.contains("F11"), "{v:?}");
+        let v = judge_health(
+            &Health::Pass,
+            &Health::Unreachable("transport error (refused): connection refused".into()),
+        );
+        assert!(v.hint.as_deref().unwrap_or("").contains("8072"), "{v:?}");
         let v = judge_health(&Health::Pass, &Health::Bad(500, "HTTP 500".into()));
         assert!(v.detail.contains("PoolError"), "{v:?}");
         assert!(v.hint.unwrap().contains("db_maxconn_gevent"));
