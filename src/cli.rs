@@ -293,6 +293,12 @@ pub struct TailArgs {
     #[arg(long)]
     pub presence: bool,
 
+    /// Follow this person's presence (a res.partner name or id; repeatable): the current status
+    /// first, then one line per change, nothing else. 16 and early 17 are asked every 60 s, as
+    /// their web client does; later versions push changes on the partner's presence channel
+    #[arg(long = "presence-of", value_name = "PARTNER")]
+    pub presence_of: Vec<String>,
+
     /// Only print notifications attributable to a --channel (best effort: Odoo does not say
     /// which channel a notification came from)
     #[arg(long, requires = "channels")]

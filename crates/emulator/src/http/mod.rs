@@ -13,6 +13,7 @@ mod discuss;
 pub(crate) mod exchange;
 mod form_login;
 mod jsonrpc;
+mod partners;
 mod session;
 
 use std::convert::Infallible;
