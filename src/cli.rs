@@ -45,12 +45,12 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Which server/session of the config file to use. tail, send --wait and doctor take several
+    /// Which server/session of the config file to use. tail, send --wait, doctor and probe take several
     /// (repeat -p; a glob such as 'cust-*' picks every matching profile)
     #[arg(short = 'p', long, global = true, env = "ODOO_BUS_PROFILE", default_value = "default", value_name = "NAME", action = ArgAction::Append, add = crate::complete::profiles())]
     pub profile: Vec<String>,
 
-    /// Every logged-in profile of the config file (tail, send --wait, doctor)
+    /// Every logged-in profile of the config file (tail, send --wait, doctor, probe)
     #[arg(long, global = true)]
     pub all: bool,
 
