@@ -109,7 +109,7 @@ pub enum Command {
 
     /// Print bus notifications as they arrive (pretty on a terminal, NDJSON in a pipe)
     #[command(
-        after_help = "Examples:\n  odoo-bus tail --channel discuss.channel_1 --type 'discuss.channel/*'\n  odoo-bus tail -o ndjson | jq -c 'select(.type == \"mail.record/insert\") | .payload'"
+        after_help = "Examples:\n  odoo-bus tail --channel discuss.channel_1 --type 'discuss.channel/*'\n  odoo-bus tail -o ndjson | jq -c 'select(.type == \"mail.record/insert\") | .payload'\n  odoo-bus tail --presence-of 'Marc Demo'"
     )]
     Tail(TailArgs),
 
@@ -132,7 +132,7 @@ pub enum Command {
     /// own partner that changes nothing) plus one HTTP check. With --check it is a monitoring
     /// plugin: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (these codes replace the ones below).
     #[command(
-        after_help = "Examples:\n  odoo-bus probe --every 30s --metrics-listen 127.0.0.1:9464\n  odoo-bus probe --check --warning 500ms --critical 2s --samples 3\n  odoo-bus probe --connections 100 --ramp 10 --hold 60s --storm"
+        after_help = "Examples:\n  odoo-bus probe --every 30s --metrics-listen 127.0.0.1:9464\n  odoo-bus probe --check --warning 500ms --critical 2s --samples 3\n  odoo-bus probe -p prod -p staging --check --warning 500ms --critical 2s\n  odoo-bus probe --connections 100 --ramp 10 --hold 60s --storm"
     )]
     Probe(ProbeArgs),
 
