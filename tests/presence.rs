@@ -220,3 +220,62 @@ fn unknown_and_ambiguous_names_are_usage_errors() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn a_change_during_an_outage_is_read_again_after_the_reconnect() {
+    // The bus forgets the push before the client is back: only reading again can tell.
+    let env = TestEnv::with_config(odoo_bus_emulator::EmulatorConfig {
+        retention: Duration::from_millis(300),
+        ..odoo_bus_emulator::EmulatorConfig::fast().with_version(OdooVersion::V18)
+    });
+    env.logged_in("admin");
+    let demo = env.control().find_user("demo").unwrap();
+    let mut cmd = env.std_cmd();
+    cmd.args([
+        "tail",
+        "--presence-of",
+        "Marc Demo",
+        "-o",
+        "ndjson",
+        "-n",
+        "3",
+    ])
+    .args(["--timeout", "30s"])
+    .env("ODOO_BUS_RECONNECT_DELAY", "200ms");
+    let run = support::running::Running::spawn(cmd);
+    let first = json(&run.next_line(LINE).expect("the current status"));
+    assert_eq!(first["im_status"], "offline");
+    assert!(env.control().wait_for_subscribes(1, LINE));
+    env.control().restart(Duration::from_secs(1));
+    // Pushed while nobody listens.
+    env.control().set_presence(demo.uid, "online");
+    let second = json(
+        &run.next_line(LINE)
+            .unwrap_or_else(|| panic!("nothing after the reconnect: {}", run.stderr_so_far())),
+    );
+    assert_eq!(second["type"], "odoo-bus/presence", "{second}");
+    assert_eq!(second["im_status"], "online", "{second}");
+    // Said once (the read and a replay of the push do not both print).
+    assert!(env.control().wait_for_subscribes(2, LINE));
+    std::thread::sleep(Duration::from_millis(300));
+    env.control().set_presence(demo.uid, "away");
+    let third = json(&run.next_line(LINE).expect("the next change"));
+    assert_eq!(third["payload"]["im_status"], "away", "{third}");
+    let done = run.wait(LINE);
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+}
+
+#[test]
+fn several_profiles_are_refused() {
+    let env = TestEnv::new();
+    env.logged_in_profile("a", "admin");
+    env.logged_in_profile("b", "admin");
+    let out = env
+        .cmd()
+        .args(["-p", "a", "-p", "b", "tail", "--presence-of", "7"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("single -p NAME"), "{stderr}");
+}

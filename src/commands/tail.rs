@@ -194,7 +194,8 @@ pub async fn follow(
         .as_ref()
         .map(|p| p.initial())
         .unwrap_or_default();
-    let first = print_presence_lines(
+    // Ends the run before it starts when --count is reached by the first lines already.
+    let mut ended_early = match print_presence_lines(
         first,
         pretty,
         &mut printer,
@@ -202,13 +203,15 @@ pub async fn follow(
         &types,
         &mut tally,
         args.count,
-    );
+    ) {
+        Ok(true) => Some(Ending::CountReached),
+        Ok(false) => None,
+        Err(e) => Some(stdout_failure(e)),
+    };
 
     let ending = loop {
-        match &first {
-            Ok(true) => break Ending::CountReached,
-            Ok(false) => {}
-            Err(e) => break stdout_failure(std::io::Error::new(e.kind(), e.to_string())),
+        if let Some(ending) = ended_early.take() {
+            break ending;
         }
         // Output waits only while the next frame is already there: once the socket has nothing
         // ready, what was printed goes to the stdout thread (only on an open connection, where
