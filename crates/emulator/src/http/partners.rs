@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 
 use super::super::mail;
-use super::super::model::{Db, ODOOBOT_PARTNER};
+use super::super::model::{Db, ODOOBOT_PARTNER, PUBLIC_PARTNER};
 use super::super::personality::OdooVersion;
 use super::super::pyjson::{Dict, Nested};
 use super::call::{Ctx, RpcError};
@@ -133,7 +133,11 @@ fn search(db: &Db, domain: Option<&Value>) -> Result<Vec<i64>, RpcError> {
                 ("name", "ilike") => value
                     .as_str()
                     .is_some_and(|s| p.name.to_lowercase().contains(&s.to_lowercase())),
-                ("user_ids", "!=") if value == &Value::Bool(false) => p.user_id.is_some(),
+                // The public user and OdooBot's (`__system__`) are archived: a one2many lists
+                // active records only (a real 18 finds neither this way).
+                ("user_ids", "!=") if value == &Value::Bool(false) => {
+                    p.user_id.is_some() && *id != PUBLIC_PARTNER && *id != ODOOBOT_PARTNER
+                }
                 _ => {
                     return Err(RpcError::value_error(format!(
                         "the emulator does not know the leaf {leaf} on res.partner"
