@@ -304,7 +304,7 @@ async fn watch_probes(ctx: &Context, args: &ProbeArgs) -> Result<i32> {
             Ending::Done => {}
             Ending::Signal(kind) => code = kind.exit_code(),
             Ending::Failed(e) => {
-                let e = if many {
+                let e = if many && !e.message.contains(&format!("`{name}`")) {
                     Error::new(e.kind, format!("profile `{name}`: {}", e.message))
                 } else {
                     e
