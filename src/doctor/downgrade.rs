@@ -162,6 +162,8 @@ pub fn verdict(finding: &Finding, seen: &Seen, waited: Duration) -> Verdict {
     let missed = format!(
         "socket downgraded to public: the session is valid and Odoo stored doctor's notification for the user, but the socket did not hear it within {waited} s"
     );
+    // Without its final `;`, so the sentence can go on.
+    let fwd = hints::NGINX_FORWARDED.trim_end_matches(';');
     let log_line = "Odoo 17.0 (late) and later log `Downgrading websocket session. Host=…, Origin=…, Scheme=…` for each such socket";
     let mut evidence = vec![("origin_sent", origin.clone()), ("host_sent", host.clone())];
     if let Some(s) = server {
@@ -186,12 +188,12 @@ pub fn verdict(finding: &Finding, seen: &Seen, waited: Duration) -> Verdict {
                 if nginx {
                     format!(
                         "repeat the forwarded headers inside `location /websocket`, next to its Upgrade/Connection lines: {}; {log_line}",
-                        hints::NGINX_FORWARDED
+                        fwd
                     )
                 } else {
                     format!(
                         "make the proxy send X-Forwarded-Host (and X-Forwarded-Proto) on /websocket too: load balancers and proxy managers (AWS ALB, Nginx Proxy Manager, ngrok, Azure Container Apps) send none by default; nginx: {}; {log_line}",
-                        hints::NGINX_FORWARDED
+                        fwd
                     )
                 },
             )
@@ -206,7 +208,7 @@ pub fn verdict(finding: &Finding, seen: &Seen, waited: Duration) -> Verdict {
                 format!(
                     "set `{}` and send `X-Forwarded-Proto: https` with X-Forwarded-Host (nginx: {}; Traefik: its X-Forwarded-Proto follows its entry point, so trust it or set the header in a middleware); {log_line}",
                     hints::ODOO_PROXY_MODE,
-                    hints::NGINX_FORWARDED
+                    fwd
                 ),
             )
         }
@@ -220,7 +222,7 @@ pub fn verdict(finding: &Finding, seen: &Seen, waited: Duration) -> Verdict {
                 format!(
                     "set `{}` and forward the original Host and scheme (nginx: {}); {log_line}",
                     hints::ODOO_PROXY_MODE,
-                    hints::NGINX_FORWARDED
+                    fwd
                 ),
             )
         }
@@ -237,7 +239,7 @@ pub fn verdict(finding: &Finding, seen: &Seen, waited: Duration) -> Verdict {
             format!(
                 "make the upgrade reach the same Odoo with the Host, Origin and scheme of the login: set `{}` in odoo.conf and forward them (nginx: {}), or unset ODOO_BUS_PUBLIC_SAMESITE_WS; check that /websocket goes to the same instance as /web; {log_line}",
                 hints::ODOO_PROXY_MODE,
-                hints::NGINX_FORWARDED
+                fwd
             ),
         ),
     };
