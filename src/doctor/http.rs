@@ -148,6 +148,13 @@ fn judge_health(web: &Health, ws: &Health) -> Verdict {
                 hints::NGINX_UPGRADE
             ),
         ),
+        // Odoo never answers these: something in front of it wants a login (F21).
+        (_, Health::Bad(401 | 403 | 407, _)) => Verdict::fail(
+            format!(
+                "{detail}: an authentication gateway, access rule or WAF in front of Odoo answers /websocket"
+            ),
+            "let /websocket through the gateway without its own login (the upgrade check quotes what it asks for)",
+        ),
         (Health::Pass, _) => Verdict::fail(
             format!("{detail}: /websocket/health does not reach Odoo"),
             format!(
@@ -277,6 +284,8 @@ mod tests {
         assert!(v.hint.unwrap().contains("8072"));
         let v = judge_health(&Health::Pass, &Health::Bad(404, "HTTP 404".into()));
         assert!(v.detail.contains("not routed"));
+        let v = judge_health(&Health::Pass, &Health::Bad(401, "HTTP 401".into()));
+        assert!(v.detail.contains("authentication gateway"), "{v:?}");
         let v = judge_health(
             &Health::Bad(200, "status \"fail\"".into()),
             &Health::Bad(200, "status \"fail\"".into()),

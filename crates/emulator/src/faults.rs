@@ -65,7 +65,8 @@ pub struct AuthGateway {
     pub challenge: Option<(&'static str, String)>,
     /// The page it sends (an SSO portal's login form, a WAF's block page).
     pub html: String,
-    /// Every request, not only the websocket upgrade.
+    /// Every request; else only those under `/websocket` (the upgrade, health, peek), as an
+    /// `auth_basic` inside nginx's `location /websocket` does.
     pub everywhere: bool,
 }
 

@@ -145,7 +145,13 @@ async fn an_auth_gateway_answers_instead_of_odoo() {
         raw.header("www-authenticate").as_deref(),
         Some("Basic realm=\"Staff only\"")
     );
-    // Only the upgrade: the JSON routes still answer.
+    // Everything under /websocket, and nothing else.
+    let r = http()
+        .get(format!("{url}/websocket/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
     let r = rpc(&url, "/web/webclient/version_info", json!({}), None).await;
     assert_eq!(r.status, 200);
 

@@ -53,7 +53,8 @@ async fn handle(shared: Arc<Shared>, peer: IpAddr, req: Request<Incoming>) -> Re
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let gateway = shared.lock().faults.auth_gateway.clone();
-    if let Some(g) = gateway.filter(|g| g.everywhere) {
+    // A gateway on `location /websocket` covers every path under it (health, peek) too.
+    if let Some(g) = gateway.filter(|g| g.everywhere || path.starts_with("/websocket")) {
         return gateway_reply(&g).into_response();
     }
     if path == "/websocket" {
