@@ -229,9 +229,14 @@ pub fn verdict(finding: &Finding, seen: &Seen, waited: Duration) -> Verdict {
         Finding::Unexplained => (
             "public-socket",
             format!(
-                "{missed}, nor when doctor subscribed again, although an HTTP poll with the same session sees it: the socket is public. Neither sending X-Forwarded-Host/-Proto nor the other scheme in the Origin{} made a socket keep the session, so Odoo compares the Origin {origin} with another Host and proxy_mode is off, or /websocket reaches another Odoo (another instance or session store){base_note}",
+                "{missed}, nor when doctor subscribed again, although an HTTP poll with the same session sees it: the socket is public. Neither sending X-Forwarded-Host/-Proto nor the other scheme in the Origin{} made a socket keep the session, so Odoo compares the Origin {origin} with another Host and proxy_mode is off, or /websocket reaches another Odoo (another instance or session store){}{base_note}",
                 if web_base_url.is_some() {
                     " nor web.base.url's address"
+                } else {
+                    ""
+                },
+                if nginx {
+                    " (nginx: a proxy_set_header inside `location /websocket` drops the server-level `Host` too, and nginx then sends its upstream's address)"
                 } else {
                     ""
                 }
@@ -316,5 +321,9 @@ mod tests {
         );
         let v = verdict(&Finding::Unexplained, &seen(None, None), t);
         assert!(v.detail.contains("another Odoo"), "{v:?}");
+        assert!(!v.detail.contains("server-level `Host`"), "{v:?}");
+        let v = verdict(&Finding::Unexplained, &seen(Some("nginx"), None), t);
+        assert!(v.detail.contains("server-level `Host` too"), "{v:?}");
+        assert_eq!(v.evidence[0], ("cause", "public-socket".into()));
     }
 }
