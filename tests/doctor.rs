@@ -715,3 +715,25 @@ fn an_auth_gateway_in_front_of_everything_is_named_at_the_first_request() {
     );
     assert_eq!(odoo["evidence"]["status"], "403", "{odoo}");
 }
+
+#[test]
+fn a_public_socket_no_experiment_explains_is_said_so() {
+    // No proxy_mode: doctor's own X-Forwarded-Host changes nothing, and the Host Odoo sees on
+    // /websocket is the upstream's, which no Origin doctor tries matches.
+    let env = TestEnv::with_config(EmulatorConfig {
+        public_samesite_ws: true,
+        ..slow_pings()
+    });
+    env.logged_in("demo");
+    env.control().set_faults(Faults {
+        websocket_forwarded_dropped: Some("odoo-gevent:8072".into()),
+        ..Faults::default()
+    });
+    let run = doctor(&env, &["--json"], &[FAST_DELIVERY]);
+    assert_eq!(run.code, 5, "{}", run.stdout);
+    let e = evidence(&run, "delivery");
+    assert_eq!(e["cause"], "public-socket", "{e}");
+    assert!(e.get("odoo_sees").is_none(), "{e}");
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_failed("delivery", "proxy_mode is off");
+}
