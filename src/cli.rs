@@ -45,12 +45,12 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Which server/session of the config file to use. tail, send --wait and doctor take several
+    /// Which server/session of the config file to use. tail, send --wait, doctor and probe take several
     /// (repeat -p; a glob such as 'cust-*' picks every matching profile)
     #[arg(short = 'p', long, global = true, env = "ODOO_BUS_PROFILE", default_value = "default", value_name = "NAME", action = ArgAction::Append, add = crate::complete::profiles())]
     pub profile: Vec<String>,
 
-    /// Every logged-in profile of the config file (tail, send --wait, doctor)
+    /// Every logged-in profile of the config file (tail, send --wait, doctor, probe)
     #[arg(long, global = true)]
     pub all: bool,
 
@@ -109,7 +109,7 @@ pub enum Command {
 
     /// Print bus notifications as they arrive (pretty on a terminal, NDJSON in a pipe)
     #[command(
-        after_help = "Examples:\n  odoo-bus tail --channel discuss.channel_1 --type 'discuss.channel/*'\n  odoo-bus tail -o ndjson | jq -c 'select(.type == \"mail.record/insert\") | .payload'"
+        after_help = "Examples:\n  odoo-bus tail --channel discuss.channel_1 --type 'discuss.channel/*'\n  odoo-bus tail -o ndjson | jq -c 'select(.type == \"mail.record/insert\") | .payload'\n  odoo-bus tail --presence-of 'Marc Demo'"
     )]
     Tail(TailArgs),
 
@@ -132,7 +132,7 @@ pub enum Command {
     /// own partner that changes nothing) plus one HTTP check. With --check it is a monitoring
     /// plugin: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (these codes replace the ones below).
     #[command(
-        after_help = "Examples:\n  odoo-bus probe --every 30s --metrics-listen 127.0.0.1:9464\n  odoo-bus probe --check --warning 500ms --critical 2s --samples 3\n  odoo-bus probe --connections 100 --ramp 10 --hold 60s --storm"
+        after_help = "Examples:\n  odoo-bus probe --every 30s --metrics-listen 127.0.0.1:9464\n  odoo-bus probe --check --warning 500ms --critical 2s --samples 3\n  odoo-bus probe -p prod -p staging --check --warning 500ms --critical 2s\n  odoo-bus probe --connections 100 --ramp 10 --hold 60s --storm"
     )]
     Probe(ProbeArgs),
 
@@ -292,6 +292,12 @@ pub struct TailArgs {
     /// Send update_presence on connect so the user shows as online
     #[arg(long)]
     pub presence: bool,
+
+    /// Follow this person's presence (a res.partner name or id; repeatable): the current status
+    /// first, then one line per change, nothing else. 16 and early 17 are asked every 60 s, as
+    /// their web client does; later versions push changes on the partner's presence channel
+    #[arg(long = "presence-of", value_name = "PARTNER")]
+    pub presence_of: Vec<String>,
 
     /// Only print notifications attributable to a --channel (best effort: Odoo does not say
     /// which channel a notification came from)

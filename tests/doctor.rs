@@ -510,12 +510,12 @@ fn nginx_rewriting_the_host_under_samesite_ws_gives_a_public_socket() {
     env.point_profile_at(&format!("http://127.0.0.1:{}", rewriting.port));
     let run = doctor(&env, &[], &[FAST_DELIVERY]);
     run.assert_failed("delivery", "proxy_set_header Host $http_host");
-    // The server stored the notification for the user, the socket never heard it: public.
-    assert!(
-        run.line("delivery").contains("the socket is public"),
-        "{}",
-        run.stdout
-    );
+    // The server stored the notification for the user, the socket never heard it: public; a
+    // socket with the Origin of web.base.url (the upstream address nginx sends as Host) kept
+    // the session, so doctor says what Odoo sees.
+    let line = run.line("delivery");
+    assert!(line.contains("socket downgraded to public"), "{line}");
+    assert!(line.contains("Odoo sees http://127.0.0.1:"), "{line}");
     run.assert_passed("socket-auth");
     drop(rewriting);
 
@@ -525,6 +525,217 @@ fn nginx_rewriting_the_host_under_samesite_ws_gives_a_public_socket() {
     let run = doctor(&env, &[], &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     run.assert_passed("delivery");
+}
+
+// --- Issue #21: which cause is behind a public socket (F5), and authentication gateways (F21) ---
+
+/// A typical site: the forwarded headers at server level, and a `/websocket` location with its
+/// own Upgrade/Connection lines plus `websocket_extra` (nginx inherits the server-level
+/// `proxy_set_header`s only into a location that sets none).
+fn forwarded_site(websocket_extra: &str) -> String {
+    format!(
+        "server {{\n    listen {{listen}};\n    proxy_set_header Host $http_host;\n    proxy_set_header X-Forwarded-Host $http_host;\n    proxy_set_header X-Forwarded-Proto $scheme;\n    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    location /websocket {{\n        proxy_pass http://{{upstream}};\n        proxy_http_version 1.1;\n        proxy_set_header Upgrade $http_upgrade;\n        proxy_set_header Connection \"upgrade\";\n        {websocket_extra}\n    }}\n    location / {{\n        proxy_pass http://{{upstream}};\n    }}\n}}\n"
+    )
+}
+
+/// Odoo behind a proxy as the field runs it: proxy_mode, and ODOO_BUS_PUBLIC_SAMESITE_WS.
+fn proxied_odoo() -> TestEnv {
+    let env = TestEnv::with_config(EmulatorConfig {
+        public_samesite_ws: true,
+        proxy_mode: true,
+        ..slow_pings()
+    });
+    env.logged_in("demo");
+    env
+}
+
+fn evidence(run: &Run, check: &str) -> Value {
+    let doc: Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == check)
+        .unwrap_or_else(|| panic!("no {check} in {}", run.stdout))["evidence"]
+        .clone()
+}
+
+#[test]
+fn the_nginx_header_inheritance_trap_is_named_and_its_fix_passes() {
+    if nginx_missing() {
+        return;
+    }
+    let env = proxied_odoo();
+    let trap = nginx::start_server(&env.url(), &forwarded_site("")).expect("nginx starts");
+    let url = format!("http://127.0.0.1:{}", trap.port);
+    env.point_profile_at(&url);
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_failed("delivery", "proxy_mode is inert");
+    let line = run.line("delivery");
+    assert!(line.contains("socket downgraded to public"), "{line}");
+    assert!(line.contains("location /websocket"), "{line}");
+    assert!(line.contains(&format!("Origin is {url}")), "{line}");
+    // web.base.url came through `location /`, which has the server-level headers.
+    assert!(line.contains("only /websocket does not"), "{line}");
+    assert!(line.contains("X-Forwarded-Host $http_host"), "{line}");
+    run.assert_passed("socket-auth");
+
+    let json = doctor(&env, &["--json"], &[FAST_DELIVERY]);
+    let e = evidence(&json, "delivery");
+    assert_eq!(e["cause"], "forwarded-host-missing", "{e}");
+    assert_eq!(e["origin_sent"], url.as_str(), "{e}");
+    assert!(
+        e["server_101"].as_str().unwrap().starts_with("nginx"),
+        "{e}"
+    );
+    assert_eq!(e["web_base_url"], url.as_str(), "{e}");
+
+    // The same file read by the config check (no profile: the file alone) names the trap.
+    let conf = trap.conf.display().to_string();
+    let files = doctor(&TestEnv::new(), &["--proxy-conf", &conf], &[]);
+    assert!(
+        files.stdout.contains("header-inheritance trap"),
+        "{}\n{}",
+        files.stdout,
+        files.stderr
+    );
+    drop(trap);
+
+    let fixed = forwarded_site(
+        "proxy_set_header Host $http_host;\n        proxy_set_header X-Forwarded-Host $http_host;\n        proxy_set_header X-Forwarded-Proto $scheme;",
+    );
+    let good = nginx::start_server(&env.url(), &fixed).expect("nginx starts");
+    env.point_profile_at(&format!("http://127.0.0.1:{}", good.port));
+    let run = doctor(&env, &[], &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    run.assert_passed("delivery");
+}
+
+#[test]
+fn a_wrong_forwarded_proto_is_told_from_a_missing_host() {
+    if nginx_missing() {
+        return;
+    }
+    let env = proxied_odoo();
+    // Traefik-like: the proxy says https while the client came over http.
+    let wrong = forwarded_site(
+        "proxy_set_header X-Forwarded-Host $http_host;\n        proxy_set_header X-Forwarded-Proto https;",
+    );
+    let nginx = nginx::start_server(&env.url(), &wrong).expect("nginx starts");
+    let url = format!("http://127.0.0.1:{}", nginx.port);
+    env.point_profile_at(&url);
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_failed("delivery", "X-Forwarded-Proto");
+    let line = run.line("delivery");
+    let authority = url.trim_start_matches("http://");
+    assert!(
+        line.contains(&format!(
+            "Odoo sees https://{authority} but the browser's Origin is {url}"
+        )),
+        "{line}"
+    );
+    assert!(!line.contains("proxy_mode is inert"), "{line}");
+}
+
+#[test]
+fn a_proxy_that_sends_no_forwarded_host_on_the_websocket_is_named_without_nginx() {
+    let env = proxied_odoo();
+    env.control().set_faults(Faults {
+        websocket_forwarded_dropped: Some("odoo-gevent:8072".into()),
+        ..Faults::default()
+    });
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_failed("delivery", "proxy_mode is inert");
+    let line = run.line("delivery");
+    // Odoo answered the 101 itself (Werkzeug): the load balancers are named, not nginx's rule.
+    assert!(line.contains("AWS ALB"), "{line}");
+    assert!(!line.contains("location /websocket`"), "{line}");
+}
+
+#[test]
+fn a_dead_dispatcher_is_not_taken_for_a_public_socket() {
+    let env = proxied_odoo();
+    env.control().set_faults(Faults {
+        no_dispatch: true,
+        ..Faults::default()
+    });
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_failed("delivery", "keeps the session but nothing is dispatched");
+    assert!(
+        !run.line("delivery").contains("downgraded"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_auth_gateway_on_the_upgrade_is_named_with_its_realm() {
+    let env = broken(Faults {
+        auth_gateway: Some(odoo_bus_emulator::AuthGateway::basic("Staff only")),
+        ..Faults::default()
+    });
+    let run = doctor(&env, &[], &[]);
+    // `/websocket/health` meets the gateway first; the upgrade quotes what it asks for.
+    run.assert_failed("health", "authentication gateway");
+    let line = run.line("upgrade");
+    assert!(line.contains("authentication gateway"), "{line}");
+    assert!(line.contains("realm \"Staff only\""), "{line}");
+    assert!(line.contains("auth_basic off"), "{line}");
+
+    env.control().set_faults(Faults {
+        auth_gateway: Some(odoo_bus_emulator::AuthGateway::proxy("corp")),
+        ..Faults::default()
+    });
+    let run = doctor(&env, &[], &[]);
+    assert_eq!(run.code, 5, "{}", run.stdout);
+    let line = run.line("upgrade");
+    assert!(line.contains("NO_PROXY"), "{line}");
+    assert!(line.contains("Proxy-Authenticate"), "{line}");
+}
+
+#[test]
+fn an_auth_gateway_in_front_of_everything_is_named_at_the_first_request() {
+    let env = broken(Faults {
+        auth_gateway: Some(odoo_bus_emulator::AuthGateway::portal().everywhere()),
+        ..Faults::default()
+    });
+    let run = doctor(&env, &["--json"], &[]);
+    assert_eq!(run.code, 5, "{}", run.stdout);
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    let odoo = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "odoo")
+        .unwrap();
+    assert_eq!(odoo["status"], "fail");
+    assert!(
+        odoo["detail"].as_str().unwrap().contains("SSO portal"),
+        "{odoo}"
+    );
+    assert_eq!(odoo["evidence"]["status"], "403", "{odoo}");
+}
+
+#[test]
+fn a_public_socket_no_experiment_explains_is_said_so() {
+    // No proxy_mode: doctor's own X-Forwarded-Host changes nothing, and the Host Odoo sees on
+    // /websocket is the upstream's, which no Origin doctor tries matches.
+    let env = TestEnv::with_config(EmulatorConfig {
+        public_samesite_ws: true,
+        ..slow_pings()
+    });
+    env.logged_in("demo");
+    env.control().set_faults(Faults {
+        websocket_forwarded_dropped: Some("odoo-gevent:8072".into()),
+        ..Faults::default()
+    });
+    let run = doctor(&env, &["--json"], &[FAST_DELIVERY]);
+    assert_eq!(run.code, 5, "{}", run.stdout);
+    let e = evidence(&run, "delivery");
+    assert_eq!(e["cause"], "public-socket", "{e}");
+    assert!(e.get("odoo_sees").is_none(), "{e}");
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_failed("delivery", "proxy_mode is off");
 }
 
 // ---------------------------------------------------------------------------------------------

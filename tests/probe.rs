@@ -674,3 +674,177 @@ fn tail_warns_after_an_outage_longer_than_the_retention() {
         done.stdout
     );
 }
+
+/// Profile `a` on a healthy emulator and `b` on one that loses every push, in one config.
+fn two_servers() -> (TestEnv, TestEnv) {
+    let healthy = TestEnv::with_config(quiet());
+    healthy.logged_in_profile("a", "demo");
+    let faulty = TestEnv::with_config(quiet());
+    faulty.control().set_faults(Faults {
+        drop_fraction: 1.0,
+        ..Faults::default()
+    });
+    faulty.logged_in_at(&healthy.config_path(), "b", "demo");
+    (healthy, faulty)
+}
+
+#[test]
+fn several_profiles_are_probed_side_by_side_each_with_its_lines_summary_and_metrics() {
+    let (env, _faulty) = two_servers();
+    let file = env.home().join("odoo_bus.prom");
+    let out = run(
+        &env,
+        &[
+            "probe",
+            "-p",
+            "a",
+            "-p",
+            "b",
+            "--every",
+            "100ms",
+            "-n",
+            "3",
+            "--timeout",
+            "500ms",
+            "-o",
+            "ndjson",
+            "--metrics-file",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 6, "{}", out.stdout);
+    let results = |p: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l["profile"] == p)
+            .map(|l| l["result"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(results("a"), ["ok", "ok", "ok"], "{}", out.stdout);
+    assert_eq!(results("b"), ["miss", "miss", "miss"], "{}", out.stdout);
+    // One summary line per profile, naming it.
+    assert!(
+        out.stderr.contains("a: 3 probes, 0 missed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("b: 3 probes, 3 missed"),
+        "{}",
+        out.stderr
+    );
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("the metrics parse");
+    let of = |name: &str, profile: &str| -> f64 {
+        let s = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && s.labels.get("profile") == Some(profile))
+            .unwrap_or_else(|| panic!("no {name}{{profile={profile}}} in\n{text}"));
+        match &s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => *v,
+            other => panic!("{name} is {other:?}"),
+        }
+    };
+    assert_eq!(of("odoo_bus_probes_total", "a"), 3.0);
+    assert_eq!(of("odoo_bus_probes_total", "b"), 3.0);
+    assert_eq!(of("odoo_bus_probe_misses_total", "a"), 0.0);
+    assert_eq!(of("odoo_bus_probe_misses_total", "b"), 3.0);
+    assert_eq!(of("odoo_bus_probe_up", "a"), 1.0);
+    assert_eq!(of("odoo_bus_probe_up", "b"), 0.0);
+
+    // Pretty lines start with the profile.
+    let out = run(
+        &env,
+        &[
+            "probe",
+            "-p",
+            "a",
+            "-p",
+            "b",
+            "--every",
+            "100ms",
+            "-n",
+            "1",
+            "--timeout",
+            "300ms",
+            "-o",
+            "pretty",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut starts: Vec<&str> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    starts.sort();
+    assert_eq!(starts, ["a", "b"], "{}", out.stdout);
+}
+
+#[test]
+fn check_mode_with_several_profiles_reports_the_worst_and_names_each() {
+    let (env, faulty) = two_servers();
+    let check = |profiles: &[&str]| {
+        let mut args = vec!["probe"];
+        for p in profiles {
+            args.extend(["-p", p]);
+        }
+        args.extend([
+            "--check",
+            "--warning",
+            "500ms",
+            "--critical",
+            "2s",
+            "--timeout",
+            "700ms",
+        ]);
+        run(&env, &args)
+    };
+    let bad = check(&["a", "b"]);
+    assert_eq!(bad.code, 2, "{}\n{}", bad.stdout, bad.stderr);
+    assert_eq!(bad.stdout.lines().count(), 1, "{}", bad.stdout);
+    assert!(
+        bad.stdout
+            .starts_with("ODOO-BUS CRITICAL - b CRITICAL: no delivery within "),
+        "{}",
+        bad.stdout
+    );
+    assert!(bad.stdout.contains("; a OK: delivery "), "{}", bad.stdout);
+    assert_valid_perfdata(bad.stdout.trim_end());
+    assert!(bad.stdout.contains(" a_latency="), "{}", bad.stdout);
+    assert!(bad.stdout.contains(" b_latency=U;"), "{}", bad.stdout);
+    assert!(bad.stderr.is_empty(), "{}", bad.stderr);
+
+    // Both healthy: OK.
+    faulty.logged_in_at(&env.config_path(), "b", "demo");
+    faulty.control().set_faults(Faults::default());
+    let good = check(&["a", "b"]);
+    assert_eq!(good.code, 0, "{}\n{}", good.stdout, good.stderr);
+    assert!(good.stdout.starts_with("ODOO-BUS OK - "), "{}", good.stdout);
+    assert_valid_perfdata(good.stdout.trim_end());
+
+    // One profile not logged in: UNKNOWN for it, the other still judged.
+    std::fs::write(
+        env.config_path(),
+        std::fs::read_to_string(env.config_path()).unwrap() + "\n[profiles.c]\n",
+    )
+    .unwrap();
+    let unknown = check(&["a", "c"]);
+    assert_eq!(unknown.code, 3, "{}\n{}", unknown.stdout, unknown.stderr);
+    assert!(unknown.stdout.contains("c UNKNOWN: "), "{}", unknown.stdout);
+    assert!(unknown.stdout.contains("a OK: "), "{}", unknown.stdout);
+}
+
+#[test]
+fn the_capacity_test_refuses_several_profiles() {
+    let (env, _faulty) = two_servers();
+    let out = run(&env, &["probe", "-p", "a", "-p", "b", "--connections", "5"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("single -p NAME"), "{}", out.stderr);
+}

@@ -597,6 +597,14 @@ pub fn json_report(r: &Report, profile: &str, deep: bool) -> Value {
                     "response": e.response,
                 });
             }
+            if !c.evidence.is_empty() {
+                let evidence: serde_json::Map<String, Value> = c
+                    .evidence
+                    .iter()
+                    .map(|(k, val)| (k.to_string(), json!(val)))
+                    .collect();
+                v["evidence"] = Value::Object(evidence);
+            }
             if let Some(l) = &c.located {
                 v["file"] = json!(l.file);
                 v["line"] = json!(l.line);

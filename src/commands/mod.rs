@@ -124,7 +124,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Status(_) => Some("status"),
         Command::Subscribe(_) => Some("subscribe"),
         Command::Demo(_) => Some("demo"),
-        Command::Probe(_) => Some("probe"),
         Command::Send(args) if !args.wait => Some("send"),
         _ => None,
     };

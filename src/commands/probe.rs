@@ -5,10 +5,13 @@
 //! - `--check`: a monitoring plugin (one line, exit 0/1/2/3; see `probe::plugin`);
 //! - `--connections N`: the capacity test (see `probe::capacity`), with the probe measuring.
 //!
-//! Profiles: [`selected_profiles`] is the one place that says which profiles run; today it is
-//! the `-p` profile (several are refused before this runs, in `commands::run`). The hook for
-//! several: `commands::profiles::select`, one prober per profile, lines carrying the profile (the
-//! metrics already have a `profile` label).
+//! Profiles: [`selected_profiles`] is the one place that says which profiles run, as `tail` takes
+//! them (`-p a -p b`, `-p 'cust-*'`, `--all`: `commands::profiles::select`). Each gets its own
+//! prober (its own socket and round trips), all running side by side on the one thread; pretty
+//! lines start with the profile when there are several (NDJSON lines always carry it), the
+//! summary is one line per profile, the metrics carry a `profile` label, and `--check` judges
+//! each profile and reports the worst (see `probe::plugin::combine`). The capacity test is one
+//! server's: it refuses several profiles.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -39,14 +42,37 @@ pub async fn run(ctx: &Context, args: ProbeArgs) -> Result<i32> {
         return Ok(check(ctx, &args).await);
     }
     if let Some(n) = args.connections {
+        if selected_profiles(ctx)?.len() > 1 {
+            return Err(Error::usage(
+                "the capacity test (--connections) loads one server: give a single -p NAME",
+            ));
+        }
         return load(ctx, &args, n as usize).await;
     }
     watch_probes(ctx, &args).await
 }
 
-/// Which profiles run: today the `-p` one (the hook for several profiles, see the module doc).
-fn selected_profiles(ctx: &Context) -> Vec<String> {
-    vec![ctx.profile_name().to_string()]
+/// Which profiles run: `-p` (repeatable, globs) or `--all`, as `tail` takes them.
+fn selected_profiles(ctx: &Context) -> Result<Vec<String>> {
+    super::profiles::select(ctx)
+}
+
+/// One context per profile: the given one when there is one profile (stderr unchanged), else
+/// one per profile whose stderr lines are labelled with its name.
+fn contexts(ctx: &Context, profiles: &[String]) -> Vec<Context> {
+    profiles
+        .iter()
+        .map(|p| {
+            if profiles.len() > 1 {
+                ctx.for_profile(p)
+            } else {
+                Context {
+                    ui: ctx.ui.clone(),
+                    ..ctx.for_profile(p)
+                }
+            }
+        })
+        .collect()
 }
 
 /// Log in to the profile's server, find the settings record, open the probe socket.
@@ -247,12 +273,90 @@ enum Ending {
 }
 
 async fn watch_probes(ctx: &Context, args: &ProbeArgs) -> Result<i32> {
-    let profiles = selected_profiles(ctx);
+    let profiles = selected_profiles(ctx)?;
+    let many = profiles.len() > 1;
     let every = args.every.unwrap_or(Duration::from_secs(30));
     let mut signals = Signals::new()?;
     let metrics = Metrics::start(ctx, args, &profiles).await?;
-    let out = Out::new(args.output, profiles.len() > 1);
-    let (mut prober, _me) = start(ctx, &ctx.ui, args.timeout).await?;
+    let out = Out::new(args.output, many);
+    let (stop_tx, stop_rx) = watch::channel(None::<ErrorKind>);
+    let contexts = contexts(ctx, &profiles);
+    let runs: Vec<_> = contexts
+        .iter()
+        .map(|c| watch_one(c, args, every, &metrics, &out, stop_rx.clone()))
+        .collect();
+    let all = super::profiles::join_all(runs);
+    tokio::pin!(all);
+    let results = tokio::select! {
+        r = &mut all => r,
+        kind = signals.wait() => {
+            let _ = stop_tx.send(Some(kind));
+            (&mut all).await
+        }
+    };
+    let mut failure = None;
+    let mut code = 0;
+    for (name, tally, ending) in results {
+        if let Some(tally) = tally {
+            ctx.ui.info(tally.summary(many.then_some(name.as_str())));
+        }
+        match ending {
+            Ending::Done => {}
+            Ending::Signal(kind) => code = kind.exit_code(),
+            Ending::Failed(e) => {
+                let e = if many && !e.message.contains(&format!("`{name}`")) {
+                    Error::new(e.kind, format!("profile `{name}`: {}", e.message))
+                } else {
+                    e
+                };
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(code),
+    }
+}
+
+/// Resolves once a signal was heard (the sender says which); never if the sender is gone.
+async fn stopped(stop: &mut watch::Receiver<Option<ErrorKind>>) -> ErrorKind {
+    loop {
+        if let Some(kind) = *stop.borrow_and_update() {
+            return kind;
+        }
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// One profile's probes until --count, a signal (`stop`) or a failure. The tally is `None` when
+/// the profile never started (its error is in the ending, and with several profiles on stderr at
+/// once: the others go on).
+async fn watch_one(
+    ctx: &Context,
+    args: &ProbeArgs,
+    every: Duration,
+    metrics: &Metrics,
+    out: &Out,
+    mut stop: watch::Receiver<Option<ErrorKind>>,
+) -> (String, Option<Tally>, Ending) {
+    let name = ctx.profile_name().to_string();
+    let started = tokio::select! {
+        biased;
+        kind = stopped(&mut stop) => return (name, None, Ending::Signal(kind)),
+        r = start(ctx, &ctx.ui, args.timeout) => r,
+    };
+    let mut prober = match started {
+        Ok((prober, _me)) => prober,
+        Err(e) => {
+            if out.with_profile {
+                ctx.ui.error(&e.message);
+            }
+            return (name, None, Ending::Failed(e));
+        }
+    };
     let mut tally = Tally::default();
     let mut next = Instant::now();
     let ending = loop {
@@ -262,7 +366,7 @@ async fn watch_probes(ctx: &Context, args: &ProbeArgs) -> Result<i32> {
         };
         let sample = tokio::select! {
             biased;
-            kind = signals.wait() => break Ending::Signal(kind),
+            kind = stopped(&mut stop) => break Ending::Signal(kind),
             r = step => r,
         };
         let sample = match sample {
@@ -286,16 +390,12 @@ async fn watch_probes(ctx: &Context, args: &ProbeArgs) -> Result<i32> {
         }
         next = (next + every).max(Instant::now());
     };
-    ctx.ui.info(tally.summary(None));
     prober.socket.close().await;
-    match ending {
-        Ending::Done => Ok(0),
-        Ending::Signal(kind) => Ok(kind.exit_code()),
-        Ending::Failed(e) => Err(e),
-    }
+    (name, Some(tally), ending)
 }
 
-/// `--check`: the plugin's one line on stdout and its exit code; nothing else on stdout.
+/// `--check`: the plugin's one line on stdout and its exit code; nothing else on stdout. With
+/// several profiles each is judged on its own, side by side, and the worst status wins.
 async fn check(ctx: &Context, args: &ProbeArgs) -> i32 {
     let thresholds = match (args.warning, args.critical) {
         (Some(warning), Some(critical)) if warning <= critical => Thresholds { warning, critical },
@@ -305,6 +405,25 @@ async fn check(ctx: &Context, args: &ProbeArgs) -> i32 {
             ));
         }
     };
+    let profiles = match selected_profiles(ctx) {
+        Ok(p) => p,
+        Err(e) => return plugin_out(plugin::unknown(&e.message)),
+    };
+    let contexts = contexts(ctx, &profiles);
+    let checks: Vec<_> = contexts
+        .iter()
+        .map(|c| check_one(c, args, &thresholds))
+        .collect();
+    let verdicts = super::profiles::join_all(checks).await;
+    if let [one] = verdicts.as_slice() {
+        return plugin_out(one.line());
+    }
+    let named: Vec<(String, plugin::Verdict)> = profiles.into_iter().zip(verdicts).collect();
+    plugin_out(plugin::combine(&named))
+}
+
+/// One profile's verdict.
+async fn check_one(ctx: &Context, args: &ProbeArgs, thresholds: &Thresholds) -> plugin::Verdict {
     // Icinga shows stderr with the status: keep it empty unless asked for (-v).
     let ui = if ctx.global.verbose > 0 {
         ctx.ui.clone()
@@ -327,15 +446,16 @@ async fn check(ctx: &Context, args: &ProbeArgs) -> i32 {
         prober.socket.close().await;
         Ok::<_, Error>(samples)
     };
-    let result = match samples.await {
-        Ok(samples) => plugin::verdict(&samples, &thresholds, args.timeout),
+    match samples.await {
+        Ok(samples) => plugin::assess(&samples, thresholds, args.timeout),
         Err(e) => match e.kind {
             // The realtime path is down: that is the news a check exists for.
-            ErrorKind::Connection | ErrorKind::Timeout => plugin::critical(&e.message),
-            _ => plugin::unknown(&e.message),
+            ErrorKind::Connection | ErrorKind::Timeout => {
+                plugin::Verdict::bare(plugin::CRITICAL, &e.message)
+            }
+            _ => plugin::Verdict::bare(plugin::UNKNOWN, &e.message),
         },
-    };
-    plugin_out(result)
+    }
 }
 
 fn plugin_out((code, line): (i32, String)) -> i32 {
@@ -376,7 +496,7 @@ async fn load(ctx: &Context, args: &ProbeArgs, asked: usize) -> Result<i32> {
             )));
         }
     }
-    let profiles = selected_profiles(ctx);
+    let profiles = selected_profiles(ctx)?;
     let every = args.every.unwrap_or(Duration::from_secs(2));
     let metrics = Metrics::start(ctx, args, &profiles).await?;
     let out = Out::new(args.output, false);

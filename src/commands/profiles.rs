@@ -33,13 +33,13 @@ pub fn request(ctx: &Context) -> Request<'_> {
     }
 }
 
-/// For commands that work on one profile (login, logout, status, subscribe, demo, probe, send
+/// For commands that work on one profile (login, logout, status, subscribe, demo, send
 /// without --wait): a usage error (exit 2) when several were given.
 pub fn single(ctx: &Context, command: &str) -> Result<()> {
     match request(ctx) {
         Request::One(_) => Ok(()),
         Request::Many { .. } => Err(Error::usage(format!(
-            "`{command}` works on one profile: give a single -p NAME (several profiles, globs and --all are for tail, send --wait and doctor); see `odoo-bus {command} --help`"
+            "`{command}` works on one profile: give a single -p NAME (several profiles, globs and --all are for tail, send --wait, doctor and probe); see `odoo-bus {command} --help`"
         ))),
     }
 }

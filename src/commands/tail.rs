@@ -47,6 +47,7 @@ enum Ending {
 }
 
 mod many;
+mod presence;
 
 pub async fn run(ctx: &Context, args: TailArgs) -> Result<i32> {
     let only;
@@ -54,6 +55,11 @@ pub async fn run(ctx: &Context, args: TailArgs) -> Result<i32> {
     if let super::profiles::Request::Many { .. } = super::profiles::request(ctx) {
         let names = super::profiles::select(ctx)?;
         if names.len() > 1 {
+            if !args.presence_of.is_empty() {
+                return Err(Error::usage(
+                    "--presence-of follows people on one profile: give a single -p NAME",
+                ));
+            }
             return many::run(ctx, args, names).await;
         }
         // One profile matched the glob or --all: the single-profile tail, output unchanged.
@@ -97,6 +103,32 @@ pub async fn follow(
         // Where presence has channels, the user's own status change is what --presence shows.
         channels.push(own);
     }
+    let mut presence_of = match args.presence_of.is_empty() {
+        true => None,
+        false => Some(
+            presence::PresenceOf::resolve(
+                &client,
+                me.profile.flavor(),
+                &args.presence_of,
+                &ctx.error_context(client.url(), false),
+            )
+            .await?,
+        ),
+    };
+    let mut ask_presence = None;
+    if let Some(p) = &presence_of {
+        for c in p.channels() {
+            if !channels.contains(&c) {
+                channels.push(c);
+            }
+        }
+        if p.asked() {
+            let every = presence::PresenceOf::ask_every()?;
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ask_presence = Some(ticks);
+        }
+    }
 
     // Stdout is written by a thread of its own (see `output::pump`): a stuck reader of our
     // output must not stop this loop from seeing Ctrl-C, the deadline or the server's close.
@@ -127,6 +159,19 @@ pub async fn follow(
     }
     let mut options = stream_options(ctx, me, channels, start, !args.no_reconnect, args.presence)?;
     choose_transport(me, &mut options, args.transport, args.poll_interval)?;
+    let presence_client = presence_of
+        .as_ref()
+        .and_then(|_| ctx.logged_in_client(me).ok());
+    let mut presence_out = pump.collector();
+    let pretty = tail_format(args.output, args.json) == OutputFormat::Pretty;
+    if let Some(p) = &presence_of {
+        printer.learn_partners(&p.names());
+        let own = me.profile.partner_id.filter(|_| args.presence);
+        if let Some(ask) = p.ask_event(own) {
+            // Sent after every subscribe, then every minute (below), as 16's web client does.
+            options.presence = Some(ask);
+        }
+    }
     let mut gaps = super::gaps::GapWatch::new(
         ctx.ui.clone(),
         ctx.logged_in_client(me).ok(),
@@ -145,8 +190,29 @@ pub async fn follow(
     // Set when --count cut a frame short: the position to save instead of the highest id seen.
     let mut resume_after: Option<u64> = None;
     let started = Instant::now();
+    let first = presence_of
+        .as_ref()
+        .map(|p| p.initial())
+        .unwrap_or_default();
+    // Ends the run before it starts when --count is reached by the first lines already.
+    let mut ended_early = match print_presence_lines(
+        first,
+        pretty,
+        &mut printer,
+        &mut presence_out,
+        &types,
+        &mut tally,
+        args.count,
+    ) {
+        Ok(true) => Some(Ending::CountReached),
+        Ok(false) => None,
+        Err(e) => Some(stdout_failure(e)),
+    };
 
     let ending = loop {
+        if let Some(ending) = ended_early.take() {
+            break ending;
+        }
         // Output waits only while the next frame is already there: once the socket has nothing
         // ready, what was printed goes to the stdout thread (only on an open connection, where
         // dropping `stream.next()` is safe: a reconnect delay would be cut short). After a
@@ -158,11 +224,44 @@ pub async fn follow(
             stop = stops.wait() => Step::Stop(stop),
             event = stream.next(), if !burst => Step::Event(event),
             sent = pump.send_collected(), if burst || idle => Step::Written(sent),
+            _ = tick(&mut ask_presence), if ask_presence.is_some() && stream.pending_delay().is_none() => Step::AskPresence,
         };
         let event = match step {
             Step::Stop(ending) => break ending,
             Step::Written(Ok(())) => continue,
             Step::Written(Err(e)) => break stdout_failure(e),
+            Step::AskPresence => {
+                let (Some(p), Some(client)) = (&mut presence_of, &presence_client) else {
+                    continue;
+                };
+                let own = me.profile.partner_id.filter(|_| args.presence);
+                let sent = match p.ask_event(own) {
+                    Some(ask) => stream.send_event(ask).await,
+                    None => continue,
+                };
+                if let Err(e) = sent {
+                    // Polling, or between connections: read the statuses instead.
+                    ctx.ui.debug(
+                        1,
+                        format!("presence not asked on the bus ({e}): reading it"),
+                    );
+                    let lines = p.refresh(client).await.unwrap_or_default();
+                    match print_presence_lines(
+                        lines,
+                        pretty,
+                        &mut printer,
+                        &mut presence_out,
+                        &types,
+                        &mut tally,
+                        args.count,
+                    ) {
+                        Ok(true) => break Ending::CountReached,
+                        Ok(false) => {}
+                        Err(e) => break stdout_failure(e),
+                    }
+                }
+                continue;
+            }
             Step::Event(event) => event,
         };
         match event {
@@ -171,6 +270,42 @@ pub async fn follow(
             Ok(Event::Status(status)) => {
                 report(ctx, &status, &mut spinner);
                 gaps.status(&status).await;
+                let reconnected = matches!(
+                    status,
+                    Status::Connected {
+                        reconnect: true,
+                        ..
+                    } | Status::Polling {
+                        reconnect: true,
+                        ..
+                    }
+                );
+                if let (true, Some(p), Some(client)) =
+                    (reconnected, &mut presence_of, &presence_client)
+                {
+                    // A change pushed while the socket was down is lost: read the statuses again.
+                    let lines = match p.refresh(client).await {
+                        Ok(lines) => lines,
+                        Err(e) => {
+                            ctx.ui
+                                .warn(format!("could not read the followed presence again: {e}"));
+                            Vec::new()
+                        }
+                    };
+                    match print_presence_lines(
+                        lines,
+                        pretty,
+                        &mut printer,
+                        &mut presence_out,
+                        &types,
+                        &mut tally,
+                        args.count,
+                    ) {
+                        Ok(true) => break Ending::CountReached,
+                        Ok(false) => {}
+                        Err(e) => break stdout_failure(e),
+                    }
+                }
             }
             Ok(Event::Batch(batch)) => {
                 gaps.frame();
@@ -180,6 +315,9 @@ pub async fn follow(
                         && selector
                             .as_ref()
                             .is_none_or(|s| s.accepts(&n.kind, n.payload))
+                        && presence_of
+                            .as_mut()
+                            .is_none_or(|p| p.accepts(&n.kind, n.payload.get()))
                 });
                 if let Some(limit) = args.count {
                     let room = limit.saturating_sub(tally.printed) as usize;
@@ -246,6 +384,8 @@ pub async fn follow(
 enum Step<'s> {
     Stop(Ending),
     Event(Result<Event<'s>>),
+    /// Time to ask for the followed presences again (16, early 17).
+    AskPresence,
     /// Collected output was handed to the stdout thread (or could not be).
     Written(std::io::Result<()>),
 }
@@ -278,6 +418,55 @@ impl Stops {
             _ = sleep_until(self.deadline) => Ending::TimeoutPassed,
         }
     }
+}
+
+/// The next ask of `--presence-of` on 16 and early 17 (never without one).
+async fn tick(ticks: &mut Option<tokio::time::Interval>) {
+    match ticks {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Prints `--presence-of`'s own lines (see `presence`): through the pretty printer, as Odoo's
+/// presence lines look; else one JSON object a line, as `--gaps` does. `Ok(true)`: --count is
+/// reached.
+fn print_presence_lines(
+    lines: Vec<serde_json::Value>,
+    pretty: bool,
+    printer: &mut Box<dyn output::Printer + Send>,
+    out: &mut impl std::io::Write,
+    types: &TypeFilter,
+    tally: &mut Tally,
+    count: Option<u64>,
+) -> std::io::Result<bool> {
+    for line in lines {
+        if !types.accepts(presence::LINE_TYPE) {
+            continue;
+        }
+        if count.is_some_and(|limit| tally.printed >= limit) {
+            return Ok(true);
+        }
+        if pretty {
+            let payload = serde_json::value::to_raw_value(&line)?;
+            let notification = odoo_bus_core::bus::protocol::Notification {
+                id: 0,
+                kind: std::borrow::Cow::Borrowed(presence::LINE_TYPE),
+                payload: &payload,
+            };
+            printer.frame(&FrameView {
+                text: "",
+                received_at: std::time::SystemTime::now(),
+                notifications: std::slice::from_ref(&notification),
+            })?;
+        } else {
+            writeln!(out, "{line}")?;
+        }
+        tally.add(presence::LINE_TYPE);
+    }
+    Ok(count.is_some_and(|limit| tally.printed >= limit))
 }
 
 /// Longest wait for the one read of people's names (pretty output only).

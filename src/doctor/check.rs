@@ -35,6 +35,9 @@ pub struct Verdict {
     pub hint: Option<String>,
     /// The websocket upgrade's headers, on the check that performed it.
     pub exchange: Option<Exchange>,
+    /// What doctor saw that names the cause (`origin_sent`, `odoo_sees` …), in order; the
+    /// detail says it in words, `--json` carries it as an object.
+    pub evidence: Vec<(&'static str, String)>,
 }
 
 impl Verdict {
@@ -44,6 +47,7 @@ impl Verdict {
             detail: detail.into(),
             hint: None,
             exchange: None,
+            evidence: Vec::new(),
         }
     }
 
@@ -54,6 +58,7 @@ impl Verdict {
             detail: detail.into(),
             hint: Some(hint.into()),
             exchange: None,
+            evidence: Vec::new(),
         }
     }
 
@@ -63,6 +68,7 @@ impl Verdict {
             detail: detail.into(),
             hint: Some(hint.into()),
             exchange: None,
+            evidence: Vec::new(),
         }
     }
 
@@ -72,12 +78,19 @@ impl Verdict {
             detail: reason.into(),
             hint: None,
             exchange: None,
+            evidence: Vec::new(),
         }
     }
 
     /// The same verdict, carrying the upgrade's headers.
     pub fn with_exchange(mut self, exchange: Exchange) -> Self {
         self.exchange = Some(exchange);
+        self
+    }
+
+    /// The same verdict, with what doctor saw.
+    pub fn with_evidence(mut self, evidence: Vec<(&'static str, String)>) -> Self {
+        self.evidence = evidence;
         self
     }
 
@@ -88,6 +101,7 @@ impl Verdict {
             detail: reason.into(),
             hint: Some(hint.into()),
             exchange: None,
+            evidence: Vec::new(),
         }
     }
 }
@@ -107,6 +121,8 @@ pub struct Check {
     pub located: Option<Located>,
     /// The websocket upgrade's request and response headers (`upgrade`, `ping`).
     pub exchange: Option<Exchange>,
+    /// See [`Verdict::evidence`].
+    pub evidence: Vec<(&'static str, String)>,
 }
 
 impl Check {
@@ -123,6 +139,7 @@ impl Check {
             hint: verdict.hint,
             located: None,
             exchange: verdict.exchange,
+            evidence: verdict.evidence,
         }
     }
 
@@ -146,6 +163,7 @@ impl Check {
             hint: fix,
             located: Some(located),
             exchange: None,
+            evidence: Vec::new(),
         }
     }
 }

@@ -19,15 +19,21 @@
 use std::time::{Duration, Instant};
 
 use super::check::Verdict;
+use super::downgrade;
 use super::websocket::{self, SocketEnd};
-use odoo_bus_core::bus::connection::{Connection, Observed};
+use odoo_bus_core::bus::connection::{ConnectOptions, Connection, Observed};
 use odoo_bus_core::bus::protocol;
 use odoo_bus_core::bus::roundtrip::{self, Heard, Outcome, ProbeSocket, Target};
 use odoo_bus_core::odoo::client::OdooClient;
 use odoo_bus_core::odoo::version::Flavor;
+use odoo_bus_core::secret::SessionId;
 
 /// How long to wait for the stored notification once doctor subscribes again.
 const REPOLL_WAIT: Duration = Duration::from_secs(3);
+
+/// How long each F5 experiment's socket waits for its echo (a socket that keeps the session
+/// hears it in milliseconds).
+const EXPERIMENT_WAIT: Duration = Duration::from_secs(3);
 
 /// How much longer than the budget a late notification is still waited for before doctor
 /// subscribes again: a slow dispatcher (late) is not a broken NOTIFY (never by itself).
@@ -70,6 +76,10 @@ pub struct Probe<'a> {
     pub uid: Option<i64>,
     pub partner_id: i64,
     pub internal_user: bool,
+    /// For the F5 experiments on a miss (fresh sockets with the same session).
+    pub connect: &'a ConnectOptions,
+    pub session: &'a SessionId,
+    pub web_base_url: Option<&'a str>,
 }
 
 pub async fn check_delivery(
@@ -232,6 +242,23 @@ async fn missed(
             _ => websocket::Outcome::NeverHeard,
         },
     };
+    // Not the user's socket (or unknown: the peek failed): find out why (F5).
+    let public = outcome == websocket::Outcome::NotTheUsersSocket;
+    if public || (outcome == websocket::Outcome::NeverHeard && stored.is_none()) {
+        let x = downgrade::Experiments {
+            connect: probe.connect,
+            session: probe.session,
+            client: probe.client,
+            target,
+            partner_id: probe.partner_id,
+            web_base_url: probe.web_base_url,
+            wait: timeout.min(EXPERIMENT_WAIT),
+        };
+        let (finding, seen) = downgrade::investigate(&x).await;
+        if public || finding != downgrade::Finding::Unexplained {
+            return downgrade::verdict(&finding, &seen, timeout);
+        }
+    }
     websocket::delivery_failure(&outcome, timeout)
 }
 

@@ -36,11 +36,43 @@ pub async fn check_odoo(client: &OdooClient) -> (Verdict, Option<VersionInfo>) {
             None,
         ),
         Ok(v) => (Verdict::pass(format!("Odoo {}", v.server_version)), Some(v)),
-        Err(e) => (
-            http_failure(client, "/web/webclient/version_info", &e),
-            None,
-        ),
+        Err(e) => match gateway_in_front(client, "/web/webclient/version_info").await {
+            Some(v) => (v, None),
+            None => (
+                http_failure(client, "/web/webclient/version_info", &e),
+                None,
+            ),
+        },
     }
+}
+
+/// Whether a 401/403/407 at `route` comes from an authentication gateway (F21), read from a
+/// plain GET (a gateway answers before any route, whatever the method).
+async fn gateway_in_front(client: &OdooClient, route: &str) -> Option<Verdict> {
+    let r = client.get(route).await.ok()?;
+    let header = |name: http::header::HeaderName| {
+        r.headers
+            .get(&name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| (name, v.to_string()))
+    };
+    let challenge = header(http::header::WWW_AUTHENTICATE)
+        .map(|(_, v)| format!("WWW-Authenticate: {v}"))
+        .or_else(|| {
+            header(http::header::PROXY_AUTHENTICATE)
+                .map(|(_, v)| format!("Proxy-Authenticate: {v}"))
+        });
+    let server = header(http::header::SERVER).map(|(_, v)| v);
+    let body = String::from_utf8_lossy(&r.body[..r.body.len().min(4096)]).into_owned();
+    super::gateway::diagnose(
+        &super::gateway::Answer {
+            status: r.status,
+            challenge: challenge.as_deref(),
+            server: server.as_deref(),
+            body: &body,
+        },
+        route,
+    )
 }
 
 /// What one health route said.
@@ -131,6 +163,13 @@ fn judge_health(web: &Health, ws: &Health) -> Verdict {
                 hints::NGINX_UPGRADE
             ),
         ),
+        // Odoo never answers these: something in front of it wants a login (F21).
+        (_, Health::Bad(401 | 403 | 407, _)) => Verdict::fail(
+            format!(
+                "{detail}: an authentication gateway, access rule or WAF in front of Odoo answers /websocket"
+            ),
+            "let /websocket through the gateway without its own login (the upgrade check quotes what it asks for)",
+        ),
         (Health::Pass, _) => Verdict::fail(
             format!("{detail}: /websocket/health does not reach Odoo"),
             format!(
@@ -155,6 +194,8 @@ pub struct SessionFacts {
     pub worker_version: Option<String>,
     /// An internal user (not portal): may watch any partner's presence.
     pub internal_user: bool,
+    /// `web.base.url` from `session_info`: evidence of the address Odoo believes it has.
+    pub web_base_url: Option<String>,
 }
 
 /// `/web/session/check`, then `get_session_info` for the user and the websocket worker version.
@@ -219,6 +260,7 @@ pub async fn check_session(
         partner_id: info.partner_id,
         worker_version: info.websocket_worker_version.clone(),
         internal_user: info.is_internal_user.unwrap_or(true),
+        web_base_url: info.web_base_url.clone(),
     };
     (
         Verdict::pass(format!(
@@ -270,6 +312,8 @@ mod tests {
         assert!(v.hint.unwrap().contains("db_maxconn_gevent"));
         let v = judge_health(&Health::Pass, &Health::Bad(404, "HTTP 404".into()));
         assert!(v.detail.contains("not routed"));
+        let v = judge_health(&Health::Pass, &Health::Bad(401, "HTTP 401".into()));
+        assert!(v.detail.contains("authentication gateway"), "{v:?}");
         let v = judge_health(
             &Health::Bad(200, "status \"fail\"".into()),
             &Health::Bad(200, "status \"fail\"".into()),

@@ -14,7 +14,9 @@ pub mod causes;
 pub mod check;
 pub mod deep;
 pub mod delivery;
+pub mod downgrade;
 pub mod files;
+pub mod gateway;
 pub mod held;
 pub mod hints;
 pub mod http;
@@ -347,6 +349,9 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
                         uid: facts.uid,
                         partner_id: partner,
                         internal_user: facts.internal_user,
+                        connect: &connect,
+                        session: sid,
+                        web_base_url: facts.web_base_url.as_deref(),
                     };
                     let v = delivery::check_delivery(&mut conn, &probe, timing.delivery).await;
                     (v, ())

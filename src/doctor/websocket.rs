@@ -125,12 +125,14 @@ fn upgrade_failure(e: &ConnectError, opts: &ConnectOptions) -> Verdict {
             content_type,
             server,
             location,
+            challenge,
             body,
         } => diagnose_refusal(&Refusal {
             status: *status,
             content_type: content_type.as_deref(),
             server: server.as_deref(),
             location: location.as_deref(),
+            challenge: challenge.as_deref(),
             body,
         }),
         ConnectError::Timeout => Verdict::fail(
@@ -165,6 +167,8 @@ pub struct Refusal<'a> {
     pub content_type: Option<&'a str>,
     pub server: Option<&'a str>,
     pub location: Option<&'a str>,
+    /// `WWW-Authenticate: …` / `Proxy-Authenticate: …` of a 401 or 407.
+    pub challenge: Option<&'a str>,
     /// Often empty: Odoo 18 sends no body with a refused handshake.
     pub body: &'a str,
 }
@@ -259,12 +263,16 @@ pub fn diagnose_refusal(r: &Refusal<'_>) -> Verdict {
                 hints::NGINX_UPGRADE
             ),
         ),
-        401 | 403 | 407 => Verdict::fail(
-            format!(
-                "HTTP {status} instead of 101{by}: something in front of Odoo refuses the websocket"
-            ),
-            "allow /websocket through the proxy's access rules, WAF or authentication gateway",
-        ),
+        401 | 403 | 407 => super::gateway::diagnose(
+            &super::gateway::Answer {
+                status,
+                challenge: r.challenge,
+                server: r.server,
+                body: r.body,
+            },
+            "the websocket upgrade",
+        )
+        .unwrap_or_else(|| Verdict::fail(format!("HTTP {status}"), "see the proxy's log")),
         _ => Verdict::fail(
             format!("HTTP {status} instead of 101{by}: the upgrade did not happen"),
             format!(
@@ -609,7 +617,7 @@ pub(super) fn delivery_failure(outcome: &Outcome, timeout: Duration) -> Verdict 
     match outcome {
         Outcome::StoredNotPushed => Verdict::fail(
             format!(
-                "the websocket is up but notifications never arrive by themselves: doctor's notification did not come within {waited} s, yet the server has it stored (it handed it over when asked again), so Odoo stores notifications but its dispatcher is never woken by PostgreSQL's NOTIFY"
+                "the socket keeps the session but nothing is dispatched, notifications never arrive by themselves: doctor's notification did not come within {waited} s, yet the server has it stored (it handed it over when asked again), so Odoo stores notifications but its dispatcher is never woken by PostgreSQL's NOTIFY"
             ),
             format!("fix LISTEN/NOTIFY between Odoo and PostgreSQL: {NOTIFY_CAUSES}"),
         ),
@@ -647,6 +655,7 @@ mod tests {
             content_type,
             server: None,
             location: None,
+            challenge: None,
             body,
         })
     }
@@ -715,6 +724,7 @@ mod tests {
             content_type: Some("text/html"),
             server: Some("nginx/1.22.1"),
             location: Some("https://erp.example.com/websocket"),
+            challenge: None,
             body: "",
         });
         assert!(v.detail.contains("(Server: nginx/1.22.1)"), "{v:?}");

@@ -5,6 +5,9 @@
 //!
 //! The verdict: every sample missed (or the realtime path is down) is CRITICAL; some missed is
 //! at least WARNING; otherwise the median delivered latency against `--warning`/`--critical`.
+//! With several profiles each is judged alone and the worst status wins ([`combine`]: CRITICAL,
+//! then WARNING, then UNKNOWN, then OK); every performance label is prefixed with its profile
+//! (`prod_latency`), since the guidelines want labels unique within a line.
 //! Pure: the command gathers the samples.
 
 use std::time::Duration;
@@ -34,6 +37,93 @@ pub struct Thresholds {
 
 /// `ODOO-BUS <STATUS> - <text> | <perfdata>` and its exit code.
 pub fn verdict(samples: &[Sample], t: &Thresholds, timeout: Duration) -> (i32, String) {
+    assess(samples, t, timeout).line()
+}
+
+/// One profile's judgement: its status, its text, its performance data (label=value;…).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub code: i32,
+    pub text: String,
+    pub perf: Vec<(String, String)>,
+}
+
+impl Verdict {
+    /// A verdict without samples (the probe could not start): no performance data.
+    pub fn bare(code: i32, why: &str) -> Verdict {
+        Verdict {
+            code,
+            text: one_line(why),
+            perf: Vec::new(),
+        }
+    }
+
+    /// The plugin's line for this verdict alone.
+    pub fn line(&self) -> (i32, String) {
+        let mut line = format!("ODOO-BUS {} - {}", status_name(self.code), self.text);
+        if !self.perf.is_empty() {
+            let perf: Vec<String> = self.perf.iter().map(|(l, v)| format!("{l}={v}")).collect();
+            line.push_str(" | ");
+            line.push_str(&perf.join(" "));
+        }
+        (self.code, line)
+    }
+}
+
+/// How bad a status is, for "the worst wins": CRITICAL, WARNING, UNKNOWN, OK.
+fn severity(code: i32) -> u8 {
+    match code {
+        CRITICAL => 3,
+        WARNING => 2,
+        OK => 0,
+        _ => 1,
+    }
+}
+
+/// Several profiles' verdicts as one plugin line: the worst status, each profile's status and
+/// text (worst first), and every profile's performance data under labels prefixed with its
+/// name.
+pub fn combine(verdicts: &[(String, Verdict)]) -> (i32, String) {
+    let worst = verdicts
+        .iter()
+        .map(|(_, v)| v.code)
+        .max_by_key(|c| severity(*c))
+        .unwrap_or(UNKNOWN);
+    let mut order: Vec<&(String, Verdict)> = verdicts.iter().collect();
+    order.sort_by_key(|(_, v)| std::cmp::Reverse(severity(v.code)));
+    let texts: Vec<String> = order
+        .iter()
+        .map(|(name, v)| format!("{} {}: {}", one_line(name), status_name(v.code), v.text))
+        .collect();
+    let perf: Vec<String> = verdicts
+        .iter()
+        .flat_map(|(name, v)| {
+            v.perf
+                .iter()
+                .map(move |(label, value)| format!("{}={value}", perf_label(name, label)))
+        })
+        .collect();
+    let mut line = format!("ODOO-BUS {} - {}", status_name(worst), texts.join("; "));
+    if !perf.is_empty() {
+        line.push_str(" | ");
+        line.push_str(&perf.join(" "));
+    }
+    (worst, line)
+}
+
+/// `<profile>_<label>`, single-quoted when it holds a space (the guidelines forbid `=` and `'`
+/// in labels: they become `_`).
+fn perf_label(profile: &str, label: &str) -> String {
+    let raw = format!("{profile}_{label}").replace(['=', '\'', '|'], "_");
+    if raw.contains(' ') {
+        format!("'{raw}'")
+    } else {
+        raw
+    }
+}
+
+/// [`verdict`]'s parts.
+pub fn assess(samples: &[Sample], t: &Thresholds, timeout: Duration) -> Verdict {
     let n = samples.len();
     let mut delivered: Vec<Duration> = samples.iter().filter_map(Sample::latency).collect();
     delivered.sort();
@@ -92,28 +182,28 @@ pub fn verdict(samples: &[Sample], t: &Thresholds, timeout: Duration) -> (i32, S
         (code, text)
     };
     let mut perf = vec![
-        format!(
-            "latency={};{};{};0;",
-            secs(median),
-            secs_num(t.warning),
-            secs_num(t.critical)
+        (
+            "latency".to_string(),
+            format!(
+                "{};{};{};0;",
+                secs(median),
+                secs_num(t.warning),
+                secs_num(t.critical)
+            ),
         ),
-        format!("latency_max={};;;0;", secs(max)),
+        ("latency_max".to_string(), format!("{};;;0;", secs(max))),
     ];
     if let Some(h) = http {
-        perf.push(format!("http={}s;;;0;", secs_num(*h)));
+        perf.push(("http".to_string(), format!("{}s;;;0;", secs_num(*h))));
     }
-    perf.push(format!("missed={misses};;;0;{n}"));
-    perf.push(format!("errors={};;;0;{n}", errors.len()));
-    perf.push(format!("reconnects={reconnects};;;0;"));
-    (
+    perf.push(("missed".to_string(), format!("{misses};;;0;{n}")));
+    perf.push(("errors".to_string(), format!("{};;;0;{n}", errors.len())));
+    perf.push(("reconnects".to_string(), format!("{reconnects};;;0;")));
+    Verdict {
         code,
-        format!(
-            "ODOO-BUS {} - {text} | {}",
-            status_name(code),
-            perf.join(" ")
-        ),
-    )
+        text: one_line(&text),
+        perf,
+    }
 }
 
 /// A perfdata value in seconds, or `U` (the guidelines' "undetermined") when there is none.
@@ -196,6 +286,53 @@ mod tests {
         assert!(line.contains("stored but not pushed"), "{line}");
         assert!(line.contains("latency=U;0.5;2;0;"), "{line}");
         assert_eq!(line.matches('|').count(), 1);
+    }
+
+    #[test]
+    fn several_profiles_worst_wins_and_labels_are_unique() {
+        let ok = assess(&[s(Delivery::Delivered(Duration::from_millis(42)))], &T, TO);
+        let miss = assess(
+            &[s(Delivery::Missed {
+                stored: Some(false),
+            })],
+            &T,
+            TO,
+        );
+        let (code, line) = combine(&[("a".into(), ok.clone()), ("b".into(), miss)]);
+        assert_eq!(code, CRITICAL);
+        assert!(
+            line.starts_with("ODOO-BUS CRITICAL - b CRITICAL: no delivery within 5s; a OK: delivery 42ms | a_latency=0.042s;0.5;2;0; "),
+            "{line}"
+        );
+        assert!(line.contains(" b_latency=U;0.5;2;0; "), "{line}");
+        assert_eq!(line.matches('|').count(), 1);
+        let labels: Vec<&str> = line
+            .split(" | ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .map(|p| p.split('=').next().unwrap())
+            .collect();
+        let mut unique = labels.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), labels.len(), "{labels:?}");
+        // UNKNOWN loses to WARNING, wins over OK.
+        let warn = assess(
+            &[s(Delivery::Delivered(Duration::from_millis(600)))],
+            &T,
+            TO,
+        );
+        let unknown = Verdict::bare(UNKNOWN, "not logged in");
+        assert_eq!(
+            combine(&[("a".into(), unknown.clone()), ("b".into(), warn)]).0,
+            WARNING
+        );
+        assert_eq!(
+            combine(&[("a".into(), unknown), ("b".into(), ok)]).0,
+            UNKNOWN
+        );
+        assert_eq!(perf_label("my prod", "latency"), "'my prod_latency'");
     }
 
     #[test]

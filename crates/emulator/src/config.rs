@@ -64,8 +64,12 @@ pub struct EmulatorConfig {
     pub session_rotation: Option<Duration>,
     /// How long a rotated-away sid keeps working (Odoo's `SESSION_DELETION_TIMER`: 120 s).
     pub session_rotation_grace: Duration,
-    /// `ODOO_BUS_PUBLIC_SAMESITE_WS`: an Origin that does not match Host gets a public socket.
+    /// `ODOO_BUS_PUBLIC_SAMESITE_WS`: an Origin whose host or scheme differs from what Odoo sees
+    /// (see `proxy_mode`) gets a public socket, while the 101 keeps the caller's cookie.
     pub public_samesite_ws: bool,
+    /// odoo.conf `proxy_mode`: trust `X-Forwarded-Host`/`-Proto`, but only on requests that carry
+    /// `X-Forwarded-Host` (Odoo 16–19 apply ProxyFix under that condition alone).
+    pub proxy_mode: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -95,6 +99,7 @@ impl Default for EmulatorConfig {
             login_cooldown_duration: Duration::from_secs(60),
             session_max_age: 604_800,
             public_samesite_ws: false,
+            proxy_mode: false,
             session_rotation: None,
             session_rotation_grace: Duration::from_secs(120),
         }

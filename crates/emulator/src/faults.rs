@@ -44,6 +44,17 @@ pub struct Faults {
     /// upgraded and then closed at once with 1013 TRY_LATER (`PoolError`), as Odoo does.
     pub max_sockets: Option<usize>,
 
+    // --- Proxies in front of Odoo (issue #21: F5 forwarded headers, F21 auth gateways) ---
+    /// A proxy whose `/websocket` location adds none of the `X-Forwarded-*` headers and sends
+    /// `Host: <this>` (nginx's default `$proxy_host`, the upstream's address): what a
+    /// `proxy_set_header` inside `location /websocket` does to the server-level ones, or a load
+    /// balancer that sends no forwarded host. Headers the client sent itself pass through, as
+    /// nginx and load balancers pass them. With `public_samesite_ws` the socket is downgraded
+    /// even under `proxy_mode`.
+    pub websocket_forwarded_dropped: Option<String>,
+    /// An authentication gateway (basic auth, a WAF, an SSO portal) answering instead of Odoo.
+    pub auth_gateway: Option<AuthGateway>,
+
     // --- Servers that accept the websocket and then fail it (issue #21: F8, F9, F11) ---
     /// Upgrade with this `Server` header in the 101, then never read or answer a frame (no
     /// pong, no notification, no ping; TCP stays open). With [`Faults::WERKZEUG_2_3`] it is threaded
@@ -59,6 +70,60 @@ pub struct Faults {
     /// pool full: `PoolError: The Connection Pool Is Full`, as a real 18 with a small
     /// `db_maxconn_gevent` does under load, F10), the ones after upgrade again.
     pub pool_busy_upgrades: usize,
+}
+
+/// What an authentication gateway in front of Odoo answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthGateway {
+    /// 401, 403 or 407.
+    pub status: u16,
+    /// `WWW-Authenticate` (401) or `Proxy-Authenticate` (407) and its value, if any.
+    pub challenge: Option<(&'static str, String)>,
+    /// The page it sends (an SSO portal's login form, a WAF's block page).
+    pub html: String,
+    /// Every request; else only those under `/websocket` (the upgrade, health, peek), as an
+    /// `auth_basic` inside nginx's `location /websocket` does.
+    pub everywhere: bool,
+}
+
+impl AuthGateway {
+    /// HTTP basic auth (`auth_basic "realm"` in nginx, `AuthType Basic` in Apache).
+    pub fn basic(realm: &str) -> Self {
+        AuthGateway {
+            status: 401,
+            challenge: Some(("www-authenticate", format!("Basic realm=\"{realm}\""))),
+            html: "<html><head><title>401 Authorization Required</title></head><body><center><h1>401 Authorization Required</h1></center><hr><center>nginx</center></body></html>".into(),
+            everywhere: false,
+        }
+    }
+
+    /// A forward proxy (or gateway) that wants its own credentials.
+    pub fn proxy(realm: &str) -> Self {
+        AuthGateway {
+            status: 407,
+            challenge: Some(("proxy-authenticate", format!("Basic realm=\"{realm}\""))),
+            html: "<html><body><h1>407 Proxy Authentication Required</h1></body></html>".into(),
+            everywhere: false,
+        }
+    }
+
+    /// An SSO portal or WAF answering 403 with its own login page.
+    pub fn portal() -> Self {
+        AuthGateway {
+            status: 403,
+            challenge: None,
+            html: "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form method=\"post\" action=\"/oauth2/start\"><input type=\"password\" name=\"password\"><button>Sign in</button></form></body></html>".into(),
+            everywhere: false,
+        }
+    }
+
+    /// The same gateway on every request.
+    pub fn everywhere(self) -> Self {
+        AuthGateway {
+            everywhere: true,
+            ..self
+        }
+    }
 }
 
 impl Faults {

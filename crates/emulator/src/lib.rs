@@ -30,6 +30,7 @@ mod http;
 mod mail;
 mod model;
 pub mod personality;
+mod proxy_fix;
 pub mod pyjson;
 mod state;
 mod stats;
@@ -48,7 +49,7 @@ use tokio::sync::mpsc;
 
 pub use config::EmulatorConfig;
 pub use control::{Control, FloodInfo, PreparedFlood, Target};
-pub use faults::{Faults, Frame};
+pub use faults::{AuthGateway, Faults, Frame};
 pub use model::{ChannelKind, UserIds, UserSpec};
 pub use personality::OdooVersion;
 pub use stats::{ClientEvent, Stats};

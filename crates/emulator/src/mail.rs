@@ -150,6 +150,16 @@ fn person(db: &Db, version: OdooVersion, partner_id: i64) -> Person<'_> {
 
 /// What others see of a partner now: offline without a presence; on 16 and early 17 also once
 /// the presence is older than [`PULL_OFFLINE_AFTER`]; on 19 a manual status wins while connected.
+/// [`im_status`] for `res.partner`'s field (the emulator's `call_kw`).
+pub(crate) fn shown_status(
+    db: &Db,
+    version: OdooVersion,
+    partner_id: i64,
+    now: Instant,
+) -> &'static str {
+    im_status(db, version, partner_id, now)
+}
+
 fn im_status(db: &Db, version: OdooVersion, partner_id: i64, now: Instant) -> &'static str {
     let Some(pr) = db.presence.get(&partner_id) else {
         return "offline";

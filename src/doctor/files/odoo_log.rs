@@ -55,6 +55,38 @@ fn excerpt(line: &str, from: &str) -> String {
     out
 }
 
+/// Which part of `Downgrading websocket session. Host=…, Origin=…, Scheme=….` differs: what
+/// Odoo saw against what the browser sent, and the usual reason for that difference (F5).
+fn downgrade_cause(line: &str) -> Option<String> {
+    let between = |from: &str, to: &str| {
+        let at = line.find(from)? + from.len();
+        let rest = &line[at..];
+        Some(
+            rest[..rest.find(to).unwrap_or(rest.len())]
+                .trim()
+                .to_string(),
+        )
+    };
+    let host = between("Host=", ", Origin=")?;
+    let origin = between("Origin=", ", Scheme=")?;
+    let scheme = between("Scheme=", ".")?;
+    let (origin_scheme, origin_netloc) = origin.split_once("://")?;
+    let origin_netloc = origin_netloc.trim_end_matches('/');
+    Some(if host == origin_netloc {
+        format!(
+            "the host arrives but Odoo sees scheme {scheme} while the Origin is {origin_scheme}: X-Forwarded-Proto is missing or wrong (or proxy_mode is off behind TLS termination, or no X-Forwarded-Host makes proxy_mode act)"
+        )
+    } else if origin_netloc.starts_with(&format!("{host}:")) {
+        format!(
+            "Odoo sees Host {host} without the port the Origin {origin} carries: nginx's `$host` drops it, use `$http_host`"
+        )
+    } else {
+        format!(
+            "Odoo sees {scheme}://{host} while the Origin is {origin}: the proxy's own Host reached Odoo and proxy_mode did not replace it (proxy_mode off, or no X-Forwarded-Host on /websocket: in nginx a proxy_set_header inside `location /websocket` drops every server-level one)"
+        )
+    })
+}
+
 /// The status of an access-log line for `GET /websocket` (Odoo's werkzeug line or nginx's).
 fn websocket_status(line: &str) -> Option<u16> {
     let at = line.find("\"GET /websocket")?;
@@ -212,7 +244,7 @@ pub fn check(file: &str, text: &str) -> Vec<Finding> {
             Key::Downgrade => (
                 Level::Failure,
                 Some(5),
-                format!("Odoo gave the socket a public session because the Origin does not match the Host/scheme it sees (ODOO_BUS_PUBLIC_SAMESITE_WS); {said}"),
+                format!("Odoo gave the socket a public session because the Origin does not match the Host/scheme it sees (ODOO_BUS_PUBLIC_SAMESITE_WS){}; {said}", downgrade_cause(&said).map(|c| format!(": {c}")).unwrap_or_default()),
                 "make Odoo see the browser's Host and scheme: proxy_mode = True and the proxy sending X-Forwarded-Host and X-Forwarded-Proto (in nginx repeated inside `location /websocket`)".into(),
             ),
             Key::MissingHeaders if facts.upgrades_101 > 0 => (
@@ -390,6 +422,31 @@ mod tests {
             "{}",
             down.what
         );
+    }
+
+    #[test]
+    fn a_downgrade_line_says_which_part_differs() {
+        let line = |host: &str, origin: &str, scheme: &str| {
+            format!("Downgrading websocket session. Host={host}, Origin={origin}, Scheme={scheme}.")
+        };
+        // Measured on a real 18 behind nginx with the header-inheritance trap.
+        let c = downgrade_cause(&line("127.0.0.1:8098", "http://127.0.0.1:8091", "http")).unwrap();
+        assert!(
+            c.contains("Odoo sees http://127.0.0.1:8098 while the Origin is http://127.0.0.1:8091"),
+            "{c}"
+        );
+        assert!(c.contains("location /websocket"), "{c}");
+        // And with the proxy sending X-Forwarded-Proto https to an http client.
+        let c = downgrade_cause(&line("127.0.0.1:8093", "http://127.0.0.1:8093", "https")).unwrap();
+        assert!(c.contains("scheme https while the Origin is http"), "{c}");
+        let c = downgrade_cause(&line(
+            "erp.example.com",
+            "https://erp.example.com:8443",
+            "https",
+        ))
+        .unwrap();
+        assert!(c.contains("$http_host"), "{c}");
+        assert!(downgrade_cause("Downgrading websocket session").is_none());
     }
 
     #[test]

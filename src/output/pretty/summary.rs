@@ -41,7 +41,7 @@ impl Summarizer {
             "discuss.channel/new_message" => {
                 self.new_message(payload, line) || self.legacy(kind, payload, line)
             }
-            "bus.bus/im_status_updated" => self.presence(payload, line),
+            "bus.bus/im_status_updated" | "odoo-bus/presence" => self.presence(payload, line),
             "mail.record/insert" => self.insert(payload, line) || self.legacy(kind, payload, line),
             "mail.channel/new_message"
             | "bus/im_status"

@@ -83,6 +83,9 @@ pub enum ConnectError {
         server: Option<String>,
         /// The `Location` header of a redirect.
         location: Option<String>,
+        /// `WWW-Authenticate` or `Proxy-Authenticate` (name: value) of a 401 or 407: which
+        /// gateway wants credentials, and its realm.
+        challenge: Option<String>,
         /// What arrived of the body with the headers (a real Odoo 18 sends none on a refused
         /// handshake, facts §1.2).
         body: String,
@@ -183,6 +186,9 @@ fn canonical(name: &str) -> String {
         .map(|part| {
             if part == "websocket" {
                 return "WebSocket".to_string();
+            }
+            if part == "www" {
+                return "WWW".to_string();
             }
             let mut c = part.chars();
             c.next()
@@ -329,7 +335,20 @@ pub async fn connect_recorded(
     session: &SessionId,
     record: &mut Exchange,
 ) -> Result<(Connection, Handshake), ConnectError> {
-    match tokio::time::timeout(opts.connect_timeout, connect_inner(opts, session, record)).await {
+    connect_with_headers(opts, session, &[], record).await
+}
+
+/// [`connect_recorded`] with headers set on the upgrade request, replacing the usual ones of
+/// the same name: `doctor` varies the `Origin` and sends `X-Forwarded-*` to find out what the
+/// server compares the Origin with.
+pub async fn connect_with_headers(
+    opts: &ConnectOptions,
+    session: &SessionId,
+    extra: &[(&str, String)],
+    record: &mut Exchange,
+) -> Result<(Connection, Handshake), ConnectError> {
+    let work = connect_inner(opts, session, extra, record);
+    match tokio::time::timeout(opts.connect_timeout, work).await {
         Ok(r) => r,
         Err(_) => Err(ConnectError::Timeout),
     }
@@ -338,6 +357,7 @@ pub async fn connect_recorded(
 async fn connect_inner(
     opts: &ConnectOptions,
     session: &SessionId,
+    extra: &[(&str, String)],
     record: &mut Exchange,
 ) -> Result<(Connection, Handshake), ConnectError> {
     let ws_url = opts.url.websocket(opts.worker_version.as_deref());
@@ -361,6 +381,11 @@ async fn connect_inner(
     }
     headers.insert(ORIGIN, header(&opts.url.origin())?);
     headers.insert(USER_AGENT, header(&opts.user_agent)?);
+    for (name, value) in extra {
+        let name = http::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ConnectError::Other(format!("bad header name {name}")))?;
+        headers.insert(name, header(value)?);
+    }
     record.request_line = format!(
         "GET {} HTTP/1.1",
         request
@@ -437,6 +462,15 @@ fn classify_handshake_error(e: tungstenite::Error) -> ConnectError {
             let content_type = header(http::header::CONTENT_TYPE);
             let server = header(http::header::SERVER);
             let location = header(http::header::LOCATION);
+            let challenge = [
+                http::header::WWW_AUTHENTICATE,
+                http::header::PROXY_AUTHENTICATE,
+            ]
+            .into_iter()
+            .find_map(|name| {
+                let value = header(name.clone())?;
+                Some(format!("{}: {value}", canonical(name.as_str())))
+            });
             let body = response
                 .body()
                 .as_deref()
@@ -447,6 +481,7 @@ fn classify_handshake_error(e: tungstenite::Error) -> ConnectError {
                 content_type,
                 server,
                 location,
+                challenge,
                 body,
             }
         }
@@ -713,6 +748,7 @@ mod tests {
             content_type: Some("text/html".into()),
             server: Some("nginx".into()),
             location: None,
+            challenge: None,
             body: "<h1>Bad\r\nGateway</h1>\u{1b}[2J\u{7}".into(),
         };
         let text = e.to_string();

@@ -381,6 +381,7 @@ mod tests {
             content_type: None,
             server: Some("nginx".into()),
             location: None,
+            challenge: None,
             body: String::new(),
         };
         for status in [400, 404, 426, 502, 503] {

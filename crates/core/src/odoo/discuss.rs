@@ -93,6 +93,44 @@ impl OdooClient {
     }
 }
 
+/// A person as `tail --presence-of` follows them: `res.partner` `id`, `name` and the
+/// `im_status` the server computes now (16: `im_partner` for a partner without a user).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PartnerStatus {
+    pub id: i64,
+    #[serde(default, deserialize_with = "string_or_false")]
+    pub name: String,
+    #[serde(default, deserialize_with = "string_or_false")]
+    pub im_status: String,
+}
+
+impl OdooClient {
+    /// `res.partner` rows with their current `im_status`: by id (`[["id","in",ids]]`), or, for
+    /// a name, the users' partners whose name contains it (`ilike`, as `name_search` does), at
+    /// most `limit`. Every version 16-19 computes `im_status` on `res.partner`.
+    pub async fn partner_statuses(
+        &self,
+        ids: &[i64],
+        name: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<PartnerStatus>, RpcError> {
+        let domain = match name {
+            Some(name) => json!([["name", "ilike", name], ["user_ids", "!=", false]]),
+            None => json!([["id", "in", ids]]),
+        };
+        let params = json!({
+            "model": "res.partner",
+            "method": "search_read",
+            "args": [domain],
+            "kwargs": {"fields": ["name", "im_status"], "limit": limit},
+        });
+        let rows: Option<Vec<PartnerStatus>> = self
+            .call("/web/dataset/call_kw/res.partner/search_read", params)
+            .await?;
+        Ok(rows.unwrap_or_default())
+    }
+}
+
 /// Plain chat text as the body HTML `/mail/message/post` expects (the body is taken as HTML,
 /// §7.1): `& < > " '` escaped and every line break (`\n`, `\r\n`, `\r`) turned into `<br>`, as
 /// the web client's composer does, so the text shows exactly as typed.

@@ -79,6 +79,10 @@ pub struct SessionInfo {
     pub is_system: Option<bool>,
     #[serde(deserialize_with = "lenient")]
     pub is_public: Option<bool>,
+    /// `web.base.url`: the address Odoo saw at the last admin login (through the proxy fix, so it
+    /// tells whether `proxy_mode` and the forwarded headers worked then), unless frozen.
+    #[serde(rename = "web.base.url", deserialize_with = "lenient")]
+    pub web_base_url: Option<String>,
 }
 
 impl SessionInfo {

@@ -198,6 +198,9 @@ pub fn call_kw(ctx: &Ctx, params: &Params) -> Result<Nested, RpcError> {
     if model == "res.users.settings" {
         return users_settings_call(ctx, uid, method, &args, &kwargs);
     }
+    if model == "res.partner" {
+        return super::partners::call(ctx, method, &args, &kwargs);
+    }
     if model != ctx.shared.cfg.version.chat_model() {
         return Err(RpcError::server("builtins.KeyError", format!("'{model}'")));
     }

@@ -13,6 +13,7 @@ mod discuss;
 pub(crate) mod exchange;
 mod form_login;
 mod jsonrpc;
+mod partners;
 mod session;
 
 use std::convert::Infallible;
@@ -52,6 +53,11 @@ async fn handle(shared: Arc<Shared>, peer: IpAddr, req: Request<Incoming>) -> Re
     shared.lock().stats.http_requests += 1;
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
+    let gateway = shared.lock().faults.auth_gateway.clone();
+    // A gateway on `location /websocket` covers every path under it (health, peek) too.
+    if let Some(g) = gateway.filter(|g| g.everywhere || path.starts_with("/websocket")) {
+        return gateway_reply(&g).into_response();
+    }
     if path == "/websocket" {
         return super::ws::handshake::handle(shared, peer, Request::from_parts(parts, ())).await;
     }
@@ -77,6 +83,17 @@ async fn handle(shared: Arc<Shared>, peer: IpAddr, req: Request<Incoming>) -> Re
         peer,
     };
     route(&shared, req).into_response()
+}
+
+/// What an authentication gateway in front of Odoo answers (the `auth_gateway` fault): its
+/// status, its challenge header and its own page, under its own `Server` name.
+pub(crate) fn gateway_reply(g: &crate::faults::AuthGateway) -> Reply {
+    let status = StatusCode::from_u16(g.status).unwrap_or(StatusCode::FORBIDDEN);
+    let mut reply = Reply::html(status, g.html.clone()).header(header::SERVER, "nginx");
+    if let Some((name, value)) = &g.challenge {
+        reply = reply.header(header::HeaderName::from_static(name), value.clone());
+    }
+    reply
 }
 
 fn route(shared: &Shared, req: Req) -> Reply {

@@ -189,10 +189,14 @@ pub fn session_info(shared: &Shared, inner: &Inner, uid: i64, req: &Req) -> Nest
     };
     let partner = db.partners.get(&user.partner_id);
     let cfg = &shared.cfg;
-    let host = req
-        .header(header::HOST.as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("127.0.0.1:{}", shared.port));
+    // Odoo stores `web.base.url` at each admin login from the address it saw then (through the
+    // proxy fix); the emulator answers what this request would have stored.
+    let base_url = crate::proxy_fix::seen(
+        &req.headers,
+        cfg.proxy_mode,
+        &format!("127.0.0.1:{}", shared.port),
+    )
+    .base_url();
     let partner_text = |f: fn(&crate::model::Partner) -> &String| {
         json!(partner.map(|p| f(p).clone()).unwrap_or_default())
     };
@@ -227,7 +231,7 @@ pub fn session_info(shared: &Shared, inner: &Inner, uid: i64, req: &Req) -> Nest
             "partner_display_name" => plain(partner_text(|p| &p.display_name)),
             "company_id" => plain(json!(1)),
             "partner_id" => plain(json!(user.partner_id)),
-            "web.base.url" => plain(json!(format!("http://{host}"))),
+            "web.base.url" => plain(json!(base_url)),
             "active_ids_limit" => plain(json!(20000)),
             "profile_session" | "profile_collectors" | "profile_params" => plain(Value::Null),
             "max_file_upload_size" => plain(json!(134_217_728)),

@@ -40,6 +40,9 @@ pub async fn handle(shared: Arc<Shared>, _peer: IpAddr, req: Request<()>) -> Res
     if faults.hang_handshake {
         std::future::pending::<()>().await;
     }
+    if let Some(g) = &faults.auth_gateway {
+        return reject(&shared, crate::http::gateway_reply(g));
+    }
     if let Some((status, content_type, body)) = faults.upgrade_status {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
         let mut reply = Reply::new(status).content_type(content_type).body(body);
@@ -147,7 +150,13 @@ pub async fn handle(shared: Arc<Shared>, _peer: IpAddr, req: Request<()>) -> Res
             .as_deref()
             .is_some_and(|expected| version.as_deref() != Some(expected));
     let cookie = cookie_sid(&req);
-    let same_site_violation = shared.cfg.public_samesite_ws && !origin_matches(&req);
+    let same_site_violation = shared.cfg.public_samesite_ws
+        && !origin_matches(
+            &req,
+            shared.cfg.proxy_mode,
+            faults.websocket_forwarded_dropped.as_deref(),
+            shared.port,
+        );
     let (cookie_to_set, accepted) = open_session(
         &shared,
         cookie,
@@ -200,25 +209,33 @@ fn cookie_sid(req: &Request<()>) -> Option<String> {
         .map(|(_, v)| v.trim().to_string())
 }
 
-/// `ODOO_BUS_PUBLIC_SAMESITE_WS`: the Origin must name the same host (and plain http).
-fn origin_matches(req: &Request<()>) -> bool {
-    let origin = req
-        .headers()
+/// `ODOO_BUS_PUBLIC_SAMESITE_WS` (`_handle_public_configuration`): the Origin's netloc must be
+/// the Host Odoo sees and its scheme the request's scheme, both after the proxy fix (which needs
+/// `proxy_mode` and `X-Forwarded-Host`). `dropped_to`: a proxy's `/websocket` location that sends
+/// no forwarded header and this Host (the `websocket_forwarded_dropped` fault).
+fn origin_matches(
+    req: &Request<()>,
+    proxy_mode: bool,
+    dropped_to: Option<&str>,
+    port: u16,
+) -> bool {
+    let mut headers = req.headers().clone();
+    if let Some(Ok(v)) = dropped_to.map(str::parse) {
+        headers.insert(header::HOST, v);
+    }
+    let seen = crate::proxy_fix::seen(&headers, proxy_mode, &format!("127.0.0.1:{port}"));
+    let origin = headers
         .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let host = req
-        .headers()
-        .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     match url::Url::parse(origin) {
         Ok(u) => {
+            // Python's urlparse keeps the netloc as written: a default port stays if given.
             let netloc = match u.port() {
                 Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
                 None => u.host_str().unwrap_or("").to_string(),
             };
-            u.scheme() == "http" && netloc == host
+            u.scheme() == seen.scheme && netloc == seen.host
         }
         Err(_) => false,
     }
