@@ -41,7 +41,11 @@ pub struct Faults {
     /// Deterministic: 0.5 loses every second one, 0.25 every fourth.
     pub drop_fraction: f64,
     /// The gevent worker's database pool: with this many sockets open, the next one is
-    /// upgraded and then closed at once with 1013 TRY_LATER (`PoolError`), as Odoo does.
+    /// upgraded and then closed at once with 1013 TRY_LATER and an empty reason (`PoolError`).
+    /// A real 18 (`db_maxconn_gevent = 4`) closes that way ~15 ms after the socket's first
+    /// `subscribe` when simultaneous ones exhaust the pool (idle sockets hold no connection),
+    /// with `Failed to acquire cursor after 10 retries` when a delivery finds it full, and
+    /// answers the handshake itself with a 500 under the same pressure (`pool_busy_upgrades`).
     pub max_sockets: Option<usize>,
 
     // --- Proxies in front of Odoo (issue #21: F5 forwarded headers, F21 auth gateways) ---
