@@ -22,7 +22,10 @@ pub async fn check_poll(client: &OdooClient) -> Verdict {
         ),
         Err(PeekError::Failed(why)) => Verdict::fail(
             format!("polling does not work either: {why}"),
-            "the proxy blocks /websocket/* entirely: route /websocket/peek_notifications (a plain POST) to Odoo, or fix the websocket upgrade",
+            // The same failure may be a proxy's rule or an Odoo that is not answering (a full
+            // gevent pool, a timeout): the upgrade check above has the evidence, so this hint
+            // names both readings instead of guessing.
+            "a 404/403/405 here means the proxy blocks /websocket/* entirely: route /websocket/peek_notifications (a plain POST) to Odoo; a 5xx or a timeout means Odoo is not answering there either: see the upgrade check's cause above",
         ),
     }
 }
