@@ -313,3 +313,38 @@ fn send_wait_falls_back_to_polling() {
     assert!(text.contains("delivered in"), "{text}");
     assert!(err.contains("falling back to polling"), "stderr: {err}");
 }
+
+/// A restart behind a proxy: the websocket worked, then the proxy answers 502 while Odoo's
+/// gevent process comes back. The tail polls meanwhile and is back on the websocket within
+/// seconds (not after the 5 minutes between attempts when the upgrade never worked), with no
+/// notification lost or repeated. No retry knob is set: the short first attempt is the default.
+#[test]
+fn a_websocket_refused_after_working_is_tried_again_within_seconds() {
+    let env = env();
+    let c = env.control();
+    let mut cmd = env.std_cmd();
+    cmd.arg("tail")
+        .args(["--json", "-t", "poll/*", "--poll-interval", "100ms"])
+        .args(["-n", "20", "--timeout", "60s"])
+        .env("ODOO_BUS_RECONNECT_DELAY", "20ms")
+        .env("ODOO_BUS_CONNECT_TIMEOUT", "1s");
+    let t = Running::spawn(cmd);
+    assert!(c.wait_for_subscribes(1, WAIT), "never subscribed");
+    let mut produced: Vec<u64> = (0..5).map(|i| notify(&env, i)).collect();
+    refuse_websocket(&env);
+    c.close_all(1012, "restart");
+    wait_polls(&env, 1);
+    produced.extend((5..10).map(|i| notify(&env, i)));
+    let polled = c.stats().polls;
+    wait_polls(&env, polled + 2);
+    c.set_faults(Faults::default());
+    assert!(
+        c.wait_for_subscribes(2, Duration::from_secs(15)),
+        "not back on the websocket 15 s after the proxy passed it again"
+    );
+    produced.extend((10..20).map(|i| notify(&env, i)));
+    let done = t.wait(Duration::from_secs(70));
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert_exactly_once_in_order(&ids(&done.stdout), &produced);
+    assert!(done.stderr.contains("reconnected to"), "{}", done.stderr);
+}

@@ -245,20 +245,29 @@ pub struct Poller {
     /// In `auto`: when to try the websocket again, and the attempt under way.
     next_upgrade: Option<Instant>,
     upgrade: Option<Upgrade>,
+    /// The wait before the next websocket attempt: it doubles after each failed one, up to
+    /// `websocket_retry`.
+    upgrade_gap: Duration,
     /// What the opening poll brought, handed out by the stream after its status.
     pub pending: Option<String>,
 }
 
 impl Poller {
-    pub fn new(opts: PollOptions, presence: bool, retry_websocket: bool) -> Self {
+    /// `retry_websocket`: in `auto`, the wait before the first websocket attempt. A websocket
+    /// that worked earlier in this run and failed on a reconnect is most likely a server or
+    /// its gevent process coming back (a proxy answers 502 until it is up), so the stream asks
+    /// for a short first wait there, and `websocket_retry` when the upgrade never worked.
+    pub fn new(opts: PollOptions, presence: bool, retry_websocket: Option<Duration>) -> Self {
         let now = Instant::now();
+        let upgrade_gap = retry_websocket.unwrap_or(opts.websocket_retry);
         Poller {
             interval: Interval::new(&opts),
             next_poll: now,
             first: true,
             next_presence: presence.then_some(now),
-            next_upgrade: retry_websocket.then(|| now + opts.websocket_retry),
+            next_upgrade: retry_websocket.map(|first| now + first),
             upgrade: None,
+            upgrade_gap,
             pending: None,
             opts,
         }
@@ -277,7 +286,9 @@ impl Poller {
                 && let Some(at) = self.next_upgrade
                 && at <= Instant::now()
             {
-                self.next_upgrade = Some(at + self.opts.websocket_retry);
+                // Scheduled from the attempt's start, so a slow refusal does not add to the gap.
+                self.upgrade_gap = (self.upgrade_gap * 2).min(self.opts.websocket_retry);
+                self.next_upgrade = Some(Instant::now() + self.upgrade_gap);
                 let (opts, sid) = (connect.clone(), session.clone());
                 self.upgrade = Some(Box::pin(
                     async move { connection::connect(&opts, &sid).await },

@@ -194,7 +194,15 @@ pub struct BusStream<K: SessionKeeper> {
     /// `auto` fell back to polling (until the websocket works again).
     polling: bool,
     told_fallback: bool,
+    /// A websocket was open earlier in this run: a refused upgrade now is most likely a restart
+    /// under way, so polling tries the socket again within seconds instead of minutes.
+    websocket_worked: bool,
 }
+
+/// The first websocket attempt after a fallback, when a websocket worked earlier in the run (the
+/// attempts then double up to `PollOptions::websocket_retry`): behind a proxy, a restarted Odoo
+/// answers HTTP before its gevent process is up, and the upgrade gets 502 for a few seconds.
+const AFTER_A_WORKING_WEBSOCKET: Duration = Duration::from_secs(1);
 
 impl<K: SessionKeeper> BusStream<K> {
     pub fn new(opts: StreamOptions, keeper: K) -> Self {
@@ -219,6 +227,7 @@ impl<K: SessionKeeper> BusStream<K> {
             subscribed_last: 0,
             polling,
             told_fallback: false,
+            websocket_worked: false,
         }
     }
 
@@ -387,7 +396,14 @@ impl<K: SessionKeeper> BusStream<K> {
         let last = self.resume_point();
         match poll::peek(self.keeper.http(), &self.opts.channels, last, true).await {
             Ok(found) => {
-                let retry = self.opts.transport == TransportMode::Auto;
+                let retry = (self.opts.transport == TransportMode::Auto).then(|| {
+                    let every = self.opts.poll.websocket_retry;
+                    if self.websocket_worked {
+                        AFTER_A_WORKING_WEBSOCKET.min(every)
+                    } else {
+                        every
+                    }
+                });
                 let mut poller = Poller::new(self.opts.poll, self.opts.presence.is_some(), retry);
                 poller.first = false;
                 poller.polled(found.is_some());
@@ -482,6 +498,7 @@ impl<K: SessionKeeper> BusStream<K> {
         }
         let reconnect = self.ever_connected;
         self.ever_connected = true;
+        self.websocket_worked = true;
         self.polling = false;
         self.delay = self.opts.backoff.initial;
         self.state = State::Open(Box::new(conn));
