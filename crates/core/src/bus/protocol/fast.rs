@@ -26,12 +26,16 @@ const MAX_DEPTH: usize = 96;
 /// The notifications of `text`, or `None` when the serde decoder must decide.
 pub(super) fn decode(text: &str) -> Option<Vec<Notification<'_>>> {
     let bytes = text.as_bytes();
-    // The smallest byte, with a `fold` (no early exit, so it vectorizes to a SIMD minimum).
-    // Odoo's `json.dumps` escapes every control character and separates tokens with spaces.
-    if bytes.iter().fold(u8::MAX, |least, &b| least.min(b)) < 0x20 {
-        return None;
-    }
-    let mut p = Parser { text, bytes, at: 0 };
+    // Odoo's `json.dumps` escapes every control character and separates tokens with spaces:
+    // a frame with a byte below 0x20 goes to serde. The same pass indexes quotes and
+    // backslashes.
+    let specials = Specials::index(bytes)?;
+    let mut p = Parser {
+        text,
+        bytes,
+        at: 0,
+        specials,
+    };
     p.spaces();
     p.eat(b'[')?;
     let mut batch = Vec::with_capacity(16);
@@ -53,6 +57,140 @@ struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     at: usize,
+    specials: Specials,
+}
+
+/// Where the frame's `"` and `\\` are: a bit per byte, 64 bytes per word, built in one pass
+/// over the frame (simdjson's structural index, reduced to what ends a string). Finding the end
+/// of a string is then a few word operations instead of a `memchr2` call per string, which for
+/// the many short keys and values of a payload cost more in set-up than in search (about a
+/// sixth of the decode's cycles, perf).
+struct Specials {
+    bits: Vec<u64>,
+}
+
+impl Specials {
+    /// The index of `bytes`, or `None` when a byte is below 0x20 (a control character).
+    fn index(bytes: &[u8]) -> Option<Specials> {
+        let mut bits = Vec::with_capacity(bytes.len() / 64 + 1);
+        let mut blocks = bytes.chunks_exact(64);
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut clean = true;
+            for block in &mut blocks {
+                let (word, ok) = sse2::specials(block);
+                bits.push(word);
+                clean &= ok;
+            }
+            if !clean {
+                return None;
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        for block in &mut blocks {
+            bits.push(Self::scalar(block)?);
+        }
+        let rest = blocks.remainder();
+        if !rest.is_empty() {
+            bits.push(Self::scalar(rest)?);
+        }
+        Some(Specials { bits })
+    }
+
+    /// The word of up to 64 bytes, one at a time.
+    fn scalar(block: &[u8]) -> Option<u64> {
+        let mut word = 0;
+        for (i, &b) in block.iter().enumerate() {
+            if b < 0x20 {
+                return None;
+            }
+            word |= u64::from(b == b'"' || b == b'\\') << i;
+        }
+        Some(word)
+    }
+
+    /// The first `"` or `\\` at or after `from`, as `memchr2(b'"', b'\\', &bytes[from..])` (plus
+    /// `from`) finds it.
+    fn next(&self, from: usize) -> Option<usize> {
+        let mut k = from / 64;
+        let mut word = *self.bits.get(k)? & (u64::MAX << (from % 64));
+        while word == 0 {
+            k += 1;
+            word = *self.bits.get(k)?;
+        }
+        Some(k * 64 + word.trailing_zeros() as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Specials;
+
+    #[test]
+    fn the_index_finds_what_memchr2_finds() {
+        let mut seed = 11u64;
+        for len in [0, 1, 15, 16, 63, 64, 65, 127, 128, 200, 1000] {
+            for _ in 0..50 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        match (seed >> 33) % 40 {
+                            0 => b'"',
+                            1 => b'\\',
+                            2 => 0x80 | (seed >> 40) as u8,
+                            _ => b'a' + ((seed >> 40) % 26) as u8,
+                        }
+                    })
+                    .collect();
+                let index = Specials::index(&bytes).expect("no control character");
+                for from in 0..=len {
+                    let want = memchr::memchr2(b'"', b'\\', &bytes[from..]).map(|at| from + at);
+                    assert_eq!(index.next(from), want, "len {len} from {from}");
+                }
+            }
+        }
+        for bad in [0u8, 0x1f, b'\n', b'\t'] {
+            for at in [0, 20, 63, 64, 100] {
+                let mut bytes = vec![b'x'; 130];
+                bytes[at] = bad;
+                assert!(Specials::index(&bytes).is_none(), "{bad:#x} at {at}");
+            }
+        }
+    }
+}
+
+/// The index of 64 bytes with SSE2 (in every x86_64 CPU).
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+
+    /// A bit per `"` or `\\` of the 64-byte `block`, and whether no byte is below 0x20.
+    pub(super) fn specials(block: &[u8]) -> (u64, bool) {
+        assert_eq!(block.len(), 64);
+        let mut word = 0u64;
+        let mut clean = true;
+        for (i, part) in block.chunks_exact(16).enumerate() {
+            // SAFETY: SSE2 is in the x86_64 baseline; the load reads the 16 bytes of `part`
+            // (64 / 16 whole parts, length asserted above); unaligned loads are allowed.
+            let (specials, above) = unsafe {
+                let v = _mm_loadu_si128(part.as_ptr().cast::<__m128i>());
+                let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+                let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+                // v >= 0x20 (unsigned) exactly when max(v, 0x20) == v.
+                let above = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x20)), v);
+                (
+                    _mm_movemask_epi8(_mm_or_si128(quote, backslash)),
+                    _mm_movemask_epi8(above),
+                )
+            };
+            word |= u64::from(specials as u16) << (16 * i);
+            clean &= above == 0xffff;
+        }
+        (word, clean)
+    }
 }
 
 impl<'a> Parser<'a> {
@@ -170,7 +308,7 @@ impl<'a> Parser<'a> {
     fn plain_string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
-        let end = start + memchr::memchr2(b'"', b'\\', &self.bytes[start..])?;
+        let end = self.specials.next(start)?;
         if self.bytes[end] != b'"' {
             return None;
         }
@@ -267,7 +405,7 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Option<()> {
         self.eat(b'"')?;
         loop {
-            let at = self.at + memchr::memchr2(b'"', b'\\', &self.bytes[self.at..])?;
+            let at = self.specials.next(self.at)?;
             if self.bytes[at] == b'"' {
                 self.at = at + 1;
                 return Some(());
