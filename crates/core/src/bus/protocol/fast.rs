@@ -75,16 +75,8 @@ impl Specials {
         let mut bits = Vec::with_capacity(bytes.len() / 64 + 1);
         let mut blocks = bytes.chunks_exact(64);
         #[cfg(target_arch = "x86_64")]
-        {
-            let mut clean = true;
-            for block in &mut blocks {
-                let (word, ok) = sse2::specials(block);
-                bits.push(word);
-                clean &= ok;
-            }
-            if !clean {
-                return None;
-            }
+        if !simd::index(&mut blocks, &mut bits) {
+            return None;
         }
         #[cfg(not(target_arch = "x86_64"))]
         for block in &mut blocks {
@@ -159,16 +151,65 @@ mod tests {
     }
 }
 
-/// The index of 64 bytes with SSE2 (in every x86_64 CPU).
+/// The index of 64-byte blocks with AVX2 where the CPU has it (checked once per frame; the
+/// answer is cached by the standard library), else SSE2, which every x86_64 CPU has.
 #[cfg(target_arch = "x86_64")]
-mod sse2 {
+mod simd {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
+        __m128i, __m256i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8,
+        _mm_or_si128, _mm_set1_epi8, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_max_epu8,
+        _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
     };
+    use std::slice::ChunksExact;
+
+    /// Pushes a word per 64-byte block onto `bits`; false when a byte is below 0x20.
+    pub(super) fn index(blocks: &mut ChunksExact<'_, u8>, bits: &mut Vec<u64>) -> bool {
+        let mut clean = true;
+        if std::is_x86_feature_detected!("avx2") {
+            for block in blocks {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                let (word, ok) = unsafe { avx2(block) };
+                bits.push(word);
+                clean &= ok;
+            }
+        } else {
+            for block in blocks {
+                let (word, ok) = sse2(block);
+                bits.push(word);
+                clean &= ok;
+            }
+        }
+        clean
+    }
 
     /// A bit per `"` or `\\` of the 64-byte `block`, and whether no byte is below 0x20.
-    pub(super) fn specials(block: &[u8]) -> (u64, bool) {
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2(block: &[u8]) -> (u64, bool) {
+        assert_eq!(block.len(), 64);
+        let mut word = 0u64;
+        let mut clean = true;
+        for (i, part) in block.chunks_exact(32).enumerate() {
+            // SAFETY: AVX2 is enabled for this function (the caller checked the CPU); the
+            // load reads the 32 bytes of `part`; unaligned loads are allowed.
+            let (specials, ok) = unsafe {
+                let v = _mm256_loadu_si256(part.as_ptr().cast::<__m256i>());
+                let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8));
+                let backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
+                // v >= 0x20 (unsigned) exactly when max(v, 0x20) == v.
+                let ok = _mm256_cmpeq_epi8(_mm256_max_epu8(v, _mm256_set1_epi8(0x20)), v);
+                (
+                    _mm256_movemask_epi8(_mm256_or_si256(quote, backslash)),
+                    _mm256_movemask_epi8(ok),
+                )
+            };
+            word |= u64::from(specials as u32) << (32 * i);
+            clean &= ok as u32 == u32::MAX;
+        }
+        (word, clean)
+    }
+
+    /// [`avx2`] with SSE2, 16 bytes at a time.
+    fn sse2(block: &[u8]) -> (u64, bool) {
         assert_eq!(block.len(), 64);
         let mut word = 0u64;
         let mut clean = true;
@@ -179,7 +220,6 @@ mod sse2 {
                 let v = _mm_loadu_si128(part.as_ptr().cast::<__m128i>());
                 let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
                 let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-                // v >= 0x20 (unsigned) exactly when max(v, 0x20) == v.
                 let above = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x20)), v);
                 (
                     _mm_movemask_epi8(_mm_or_si128(quote, backslash)),
@@ -190,6 +230,31 @@ mod sse2 {
             clean &= above == 0xffff;
         }
         (word, clean)
+    }
+
+    #[cfg(test)]
+    #[test]
+    fn avx2_and_sse2_agree() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut seed = 5u64;
+        for _ in 0..5000 {
+            let block: Vec<u8> = (0..64)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    match (seed >> 33) % 12 {
+                        0 => b'"',
+                        1 => b'\\',
+                        2 => (seed >> 40) as u8 % 0x20,
+                        3 => 0x80 | (seed >> 40) as u8,
+                        _ => b'a',
+                    }
+                })
+                .collect();
+            // SAFETY: the CPU has AVX2 (checked above).
+            assert_eq!(unsafe { avx2(&block) }, sse2(&block), "{block:?}");
+        }
     }
 }
 
