@@ -17,6 +17,10 @@
 //! every `odoo-bus` under CMD, a profiling aid (`--wrap 'strace -f -c -o /tmp/s.txt'`,
 //! `--wrap 'perf record -g -o /tmp/perf.data'`); its figures are the wrapper's then;
 //! `--only TEXT` keeps the clients whose label contains TEXT (`--only pretty`).
+//!
+//! Besides the `tail` clients and the baselines it runs the *floor* (`floor.rs`, this same
+//! executable started with `--floor-client`): the least any client can do with the flood,
+//! so the report shows how far below websocat this emulator on this machine lets a client go.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
