@@ -38,6 +38,9 @@ pub enum Client {
     Websocat,
     /// `websocat … | jq -c FILTER > /dev/null`.
     WebsocatJq,
+    /// The floor (`floor.rs`): handshake, subscribe, then only frame boundaries; prints the
+    /// count of text frames at the end.
+    Floor,
 }
 
 impl Client {
@@ -55,6 +58,7 @@ impl Client {
             } => format!("{label} (before)"),
             Client::Websocat => "websocat > /dev/null".to_string(),
             Client::WebsocatJq => "websocat | jq -c 'select(insert)' > /dev/null".to_string(),
+            Client::Floor => "floor: read and find frame boundaries only".to_string(),
         }
     }
 }
@@ -196,6 +200,25 @@ impl Setup<'_> {
                 Ok(Started {
                     procs: vec![ws],
                     _stdin: Some(stdin),
+                })
+            }
+            Client::Floor => {
+                let exe = std::env::current_exe()?;
+                let rest = self
+                    .ws_url
+                    .strip_prefix("ws://")
+                    .ok_or_else(|| io::Error::other("the floor client speaks ws:// only"))?;
+                let (addr, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                let child = Command::new(exe)
+                    .args([crate::floor::ARG, addr, path, &self.origin])
+                    .env(crate::floor::COOKIE_ENV, self.session)
+                    .stdin(Stdio::null())
+                    .stdout(self.stdout(sink)?)
+                    .stderr(self.stderr(0)?)
+                    .spawn()?;
+                Ok(Started {
+                    procs: vec![Proc::new(child)],
+                    _stdin: None,
                 })
             }
             Client::WebsocatJq => {

@@ -17,11 +17,16 @@
 //! every `odoo-bus` under CMD, a profiling aid (`--wrap 'strace -f -c -o /tmp/s.txt'`,
 //! `--wrap 'perf record -g -o /tmp/perf.data'`); its figures are the wrapper's then;
 //! `--only TEXT` keeps the clients whose label contains TEXT (`--only pretty`).
+//!
+//! Besides the `tail` clients and the baselines it runs the *floor* (`floor.rs`, this same
+//! executable started with `--floor-client`): the least any client can do with the flood,
+//! so the report shows how far below websocat this emulator on this machine lets a client go.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
 mod clients;
+mod floor;
 mod long_stream;
 mod machine;
 mod output_check;
@@ -36,7 +41,7 @@ use std::time::Instant;
 use odoo_bus_emulator::{EmulatorConfig, PreparedFlood, Target};
 
 use clients::{Client, Setup, Sink, Tools};
-use output_check::{count_flood_lines, expected_inserts, expected_lines};
+use output_check::{count_output, expected_inserts, expected_lines};
 use report::{Row, report_streaming, report_targets, report_throughput};
 use run::{Flood, measure};
 use stats::RunStats;
@@ -111,6 +116,12 @@ fn options() -> Result<Options, String> {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some((first, rest)) = args.split_first()
+        && first == floor::ARG
+    {
+        floor::main(rest);
+    }
     let opts = match options() {
         Ok(o) => o,
         Err(e) => {
@@ -226,6 +237,7 @@ fn run(opts: &Options) -> Result<(), String> {
             }));
         }
     }
+    rows.push(row(Client::Floor));
     if tools.websocat.is_some() {
         rows.push(row(Client::Websocat));
         if tools.jq.is_some() {
@@ -241,7 +253,7 @@ fn run(opts: &Options) -> Result<(), String> {
     for r in &rows {
         eprintln!("warm-up and output check: {}", r.client.label());
         let (lines, _) = measure(&setup, &r.client, Sink::File, &Flood::Prepared(&flood))
-            .and_then(|m| Ok((count_flood_lines(&setup, flood.ids())?, m)))
+            .and_then(|m| Ok((count_output(&setup, &r.client, flood.ids())?, m)))
             .map_err(|e| format!("{} (warm-up): {e}", r.client.label()))?;
         let want = expected_lines(&r.client, opts.frames, notifications, inserts);
         if lines != want {
@@ -266,6 +278,7 @@ fn run(opts: &Options) -> Result<(), String> {
             let m = measure(&setup, &r.client, sink, &Flood::Prepared(&flood))
                 .map_err(|e| format!("{}: {e}", r.client.label()))?;
             r.stats.add(m.wall, m.usage.cpu, m.usage.max_rss_kib);
+            r.server_cpu.push(m.server_cpu.as_secs_f64());
             let m = measure(&setup, &r.client, sink, &Flood::Prepared(&one_frame))
                 .map_err(|e| format!("{} (one frame): {e}", r.client.label()))?;
             r.fixed.add(m.wall, m.usage.cpu, m.usage.max_rss_kib);
@@ -300,5 +313,6 @@ fn row(client: Client) -> Row {
         client,
         stats: RunStats::default(),
         fixed: RunStats::default(),
+        server_cpu: stats::Samples::default(),
     }
 }

@@ -23,6 +23,8 @@ pub(crate) fn expected_lines(
         Client::Tail { .. } => notifications,
         Client::Websocat => frames,
         Client::WebsocatJq => inserts,
+        // It prints one line, the count of the text frames it received.
+        Client::Floor => frames,
     }
 }
 
@@ -52,4 +54,24 @@ fn line_id(line: &str) -> Option<u64> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(digits.len());
     digits[..end].parse().ok()
+}
+
+/// What the warm-up run of `client` printed, in the unit of [`expected_lines`].
+pub(crate) fn count_output(
+    setup: &Setup,
+    client: &Client,
+    ids: (u64, u64),
+) -> Result<usize, String> {
+    match client {
+        Client::Floor => floor_count(setup),
+        _ => count_flood_lines(setup, ids),
+    }
+}
+
+/// The floor client's output: a single line with its count of text frames.
+fn floor_count(setup: &Setup) -> Result<usize, String> {
+    let text = std::fs::read_to_string(setup.output_file()).map_err(|e| e.to_string())?;
+    text.trim_end()
+        .parse()
+        .map_err(|_| format!("the floor client printed {text:?}, not a frame count"))
 }

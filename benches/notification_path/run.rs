@@ -28,6 +28,19 @@ pub(crate) enum Flood<'a> {
 pub(crate) struct Measured {
     pub wall: Duration,
     pub usage: Usage,
+    /// CPU time of the bench process over the run: the emulator sending (and the bench's own
+    /// polling of the client's memory, which is small).
+    pub server_cpu: Duration,
+}
+
+/// User + system time of this process (the emulator runs in it) so far.
+pub(crate) fn own_cpu() -> Duration {
+    // SAFETY: rusage is plain old data; getrusage fills it.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |tv: libc::timeval| Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000);
+    t(u.ru_utime) + t(u.ru_stime)
 }
 
 /// One run: start the client, wait for its subscribe, flood, close with 1000, wait for every
@@ -45,6 +58,7 @@ pub(crate) fn measure(
     // The last run's output goes before the clock starts: truncating 40 MB takes milliseconds.
     let _ = std::fs::remove_file(setup.output_file());
     let t0 = Instant::now();
+    let cpu0 = own_cpu();
     let mut started = setup
         .start(client, sink)
         .map_err(|e| format!("cannot start: {e}"))?;
@@ -76,6 +90,7 @@ pub(crate) fn measure(
         Ok(Measured {
             wall: last_end - t0,
             usage,
+            server_cpu: own_cpu().saturating_sub(cpu0),
         })
     })();
     outcome.map_err(|e| format!("{e}; stderr: {}", setup.stderr_text().trim()))

@@ -327,6 +327,9 @@ enum Key {
     Messages,
     #[serde(rename = "discuss.channel.member")]
     Members,
+    /// Early 17's presence Store key (read by [`super::legacy`]).
+    #[serde(rename = "Persona")]
+    LegacyPersonas,
     #[serde(other)]
     Other,
 }
@@ -537,6 +540,9 @@ pub(super) struct Store<'a> {
     pub message: Option<Message<'a>>,
     /// The first member record with `isTyping`.
     pub typing: Option<Member<'a>>,
+    /// Whether the Store has early 17's `Persona` key, the only insert [`super::legacy`] reads:
+    /// without it the payload need not be parsed a second time into a `Value`.
+    pub legacy_personas: bool,
 }
 
 struct StoreSeed<'n> {
@@ -565,6 +571,10 @@ impl<'de> Visitor<'de> for StoreSeed<'_> {
                 Key::Partners => learn(&mut map, &mut names.partners)?,
                 Key::Guests => learn(&mut map, &mut names.guests)?,
                 Key::Channels => learn(&mut map, &mut names.channels)?,
+                Key::LegacyPersonas => {
+                    store.legacy_personas = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }

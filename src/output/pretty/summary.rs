@@ -42,7 +42,10 @@ impl Summarizer {
                 self.new_message(payload, line) || self.legacy(kind, payload, line)
             }
             "bus.bus/im_status_updated" | "odoo-bus/presence" => self.presence(payload, line),
-            "mail.record/insert" => self.insert(payload, line) || self.legacy(kind, payload, line),
+            "mail.record/insert" => match self.insert(payload, line) {
+                Insert::Written => true,
+                Insert::NotTyping { legacy } => legacy && self.legacy(kind, payload, line),
+            },
             "mail.channel/new_message"
             | "bus/im_status"
             | "mail.channel.member/typing_status"
@@ -193,12 +196,18 @@ impl Summarizer {
 
     /// `Marc Demo is typing in #general` (a Store insert of a channel member with `isTyping`).
     /// Any other insert is shown as JSON, but its names are remembered.
-    fn insert(&mut self, payload: &RawValue, line: &mut Line<'_>) -> bool {
-        let Some(member) = store::store(payload, &mut self.names).and_then(|s| s.typing) else {
-            return false;
+    fn insert(&mut self, payload: &RawValue, line: &mut Line<'_>) -> Insert {
+        let Some(parsed) = store::store(payload, &mut self.names) else {
+            return Insert::NotTyping { legacy: true };
+        };
+        let not_typing = Insert::NotTyping {
+            legacy: parsed.legacy_personas,
+        };
+        let Some(member) = parsed.typing else {
+            return not_typing;
         };
         let Some(is_typing) = member.is_typing else {
-            return false;
+            return not_typing;
         };
         match (&member.persona, member.partner_id.0) {
             (Some(persona), _) => push_persona(&self.names, persona, line),
@@ -215,8 +224,18 @@ impl Summarizer {
             Some(id) => push_channel(&self.names.channels, id, line),
             None => line.push(&["a channel"], Style::Bold),
         }
-        true
+        Insert::Written
     }
+}
+
+/// What [`Summarizer::insert`] did.
+enum Insert {
+    Written,
+    /// Not a typing member: nothing written. `legacy`: the payload may be one of the older
+    /// shapes [`super::legacy`] reads (false when the Store was read and has no `Persona` key).
+    NotTyping {
+        legacy: bool,
+    },
 }
 
 /// `#general`, or `#5` while the channel's name is unknown.

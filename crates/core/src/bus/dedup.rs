@@ -53,7 +53,13 @@ impl SeenIds {
     /// resume point); ids at or below that floor that are not remembered count as seen (module
     /// docs say why).
     pub fn first_sighting(&mut self, id: u64) -> bool {
-        if self.floor.is_some_and(|floor| id <= floor) || self.remembered.contains(&id) {
+        // Above the highest id seen (the usual case: Odoo's ids grow), it is neither remembered
+        // nor at or below the floor, which never passes the highest: no lookup needed.
+        let above_all =
+            self.max.is_some_and(|max| id > max) && self.floor.is_none_or(|floor| id > floor);
+        if !above_all
+            && (self.floor.is_some_and(|floor| id <= floor) || self.remembered.contains(&id))
+        {
             return false;
         }
         if self.order.len() + 1 == self.window && self.remembered.capacity() < self.window * 2 {
