@@ -166,8 +166,8 @@ fn pretty_says_who_and_an_id_works_too() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("odoo-bus/presence") && stdout.contains("Marc Demo is offline"),
-        "{stdout}"
+        stdout.contains(" - odoo-bus/presence") && stdout.contains("Marc Demo is offline"),
+        "a line of odoo-bus's own shows `-` where Odoo's lines show the bus id: {stdout}"
     );
     // A --type filter that excludes the first line leaves it out.
     let out = env

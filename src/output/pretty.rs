@@ -147,7 +147,10 @@ impl<W: Write> Printer for PrettyPrinter<W> {
             }
             line.push(&[clock], Style::Dim);
             line.push(&[" "], Style::Plain);
-            line.push(&[id.format(n.id)], Style::Dim);
+            // Odoo's ids start at 1: id 0 is a line of odoo-bus's own (`odoo-bus/presence`,
+            // `odoo-bus/gap`), which has no bus id to show.
+            let shown_id = if n.id == 0 { "-" } else { id.format(n.id) };
+            line.push(&[shown_id], Style::Dim);
             line.push(&[" "], Style::Plain);
             let pad = TYPE_COLUMNS.saturating_sub(n.kind.chars().count());
             line.push(
