@@ -9,6 +9,34 @@ use super::exchange::Req;
 use crate::pyjson::{self, Dict, Nested};
 use crate::state::Shared;
 
+/// The `fields` argument of a `read`/`search_read` on `model`: the names asked for, each one
+/// known (`ValueError: Invalid field 'x' on model 'y'` otherwise, as the ORM says), or every
+/// field in `known` when none is asked for.
+pub fn requested_fields(
+    v: Option<&Value>,
+    known: &[&str],
+    model: &str,
+) -> Result<Vec<String>, RpcError> {
+    let list: Vec<String> = v
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(bad) = list.iter().find(|f| !known.contains(&f.as_str())) {
+        return Err(RpcError::value_error(format!(
+            "Invalid field '{bad}' on model '{model}'"
+        )));
+    }
+    Ok(if list.is_empty() {
+        known.iter().map(|s| s.to_string()).collect()
+    } else {
+        list
+    })
+}
+
 /// An exception as the JSON-RPC error envelope reports it.
 #[derive(Debug, Clone)]
 pub struct RpcError {

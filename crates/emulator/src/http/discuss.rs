@@ -13,7 +13,7 @@ use super::super::model::Db;
 use super::super::personality::OdooVersion;
 use super::super::pyjson::{Dict, Nested};
 use super::super::ws::events;
-use super::call::{Ctx, Params, RpcError, require};
+use super::call::{Ctx, Params, RpcError, requested_fields, require};
 
 /// `post_data` keys `_get_allowed_message_post_params` lets through for a discuss channel.
 const ALLOWED_POST_KEYS: &[&str] = &[
@@ -212,26 +212,8 @@ pub fn call_kw(ctx: &Ctx, params: &Params) -> Result<Nested, RpcError> {
         .copied()
         .filter(|id| db.can_read_channel(Some(uid), *id))
         .collect();
-    let fields = |v: Option<&Value>| -> Result<Vec<String>, RpcError> {
-        let list: Vec<String> = v
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|f| f.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(bad) = list.iter().find(|f| !CHANNEL_FIELDS.contains(&f.as_str())) {
-            return Err(RpcError::value_error(format!(
-                "Invalid field '{bad}' on model 'discuss.channel'"
-            )));
-        }
-        Ok(if list.is_empty() {
-            CHANNEL_FIELDS.iter().map(|s| s.to_string()).collect()
-        } else {
-            list
-        })
-    };
+    let fields = |v: Option<&Value>| requested_fields(v, CHANNEL_FIELDS, "discuss.channel");
+
     let search = |domain: Option<&Value>| -> Result<Vec<i64>, RpcError> {
         let domain = match domain {
             None | Some(Value::Null) => Vec::new(),

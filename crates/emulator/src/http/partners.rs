@@ -14,7 +14,7 @@ use super::super::mail;
 use super::super::model::{Db, ODOOBOT_PARTNER, PUBLIC_PARTNER};
 use super::super::personality::OdooVersion;
 use super::super::pyjson::{Dict, Nested};
-use super::call::{Ctx, RpcError};
+use super::call::{Ctx, RpcError, requested_fields};
 
 const FIELDS: &[&str] = &["id", "name", "display_name", "email", "im_status"];
 
@@ -83,24 +83,7 @@ fn status(db: &Db, version: OdooVersion, id: i64, has_user: bool, now: Instant) 
 }
 
 fn fields(v: Option<&Value>) -> Result<Vec<String>, RpcError> {
-    let list: Vec<String> = v
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|f| f.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some(bad) = list.iter().find(|f| !FIELDS.contains(&f.as_str())) {
-        return Err(RpcError::value_error(format!(
-            "Invalid field '{bad}' on model 'res.partner'"
-        )));
-    }
-    Ok(if list.is_empty() {
-        FIELDS.iter().map(|s| s.to_string()).collect()
-    } else {
-        list
-    })
+    requested_fields(v, FIELDS, "res.partner")
 }
 
 /// The ids matching every leaf, by name then id descending (`res.partner`'s `_order`).
