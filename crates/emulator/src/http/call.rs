@@ -199,4 +199,24 @@ mod tests {
         let text = RpcError::session_expired().to_json(json!(7));
         assert!(text.starts_with(r#"{"jsonrpc": "2.0", "id": null, "error": {"code": 100, "message": "Odoo Session Expired", "data": {"name": "odoo.http.SessionExpiredException""#), "{text}");
     }
+
+    #[test]
+    fn requested_fields_are_checked_against_the_model() {
+        let known = ["name", "im_status"];
+        assert_eq!(
+            requested_fields(None, &known, "res.partner").unwrap(),
+            ["name", "im_status"]
+        );
+        assert_eq!(
+            requested_fields(Some(&json!(["im_status"])), &known, "res.partner").unwrap(),
+            ["im_status"]
+        );
+        let bad = requested_fields(Some(&json!(["name", "nope"])), &known, "res.partner")
+            .unwrap_err()
+            .to_json(json!(1));
+        assert!(
+            bad.contains("Invalid field 'nope' on model 'res.partner'"),
+            "{bad}"
+        );
+    }
 }
