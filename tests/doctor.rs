@@ -1052,3 +1052,37 @@ fn nginx_with_ssi_on_holds_the_upgrade_and_is_named() {
     assert!(line.contains("/websocket/health: pass"), "{line}");
     run.assert_passed("health");
 }
+
+#[test]
+fn a_websocket_location_on_another_odoo_is_named() {
+    // F20: everything under /websocket is served by an Odoo that does not know the session.
+    let env = broken_with(
+        slow_pings(),
+        Faults {
+            websocket_other_instance: true,
+            ..Faults::default()
+        },
+    );
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_passed("session");
+    run.assert_passed("upgrade");
+    run.assert_failed(
+        "delivery",
+        "/websocket reaches another Odoo than /web (two instances, or the proxy's /websocket location points at the wrong upstream): /web knows your session, /websocket/… does not",
+    );
+    let line = run.line("delivery");
+    assert!(line.contains("as a public user"), "{line}");
+    assert!(!line.contains("dispatch chain"), "{line}");
+
+    let json = doctor(&env, &["--json"], &[FAST_DELIVERY]);
+    let e = evidence(&json, "delivery");
+    assert_eq!(e["cause"], "websocket-other-instance", "{e}");
+    assert!(
+        e["websocket_peek"].as_str().unwrap().contains("broadcast"),
+        "{e}"
+    );
+
+    // The same server without the fault: the socket hears the user.
+    env.control().set_faults(Faults::default());
+    doctor(&env, &[], &[FAST_DELIVERY]).assert_passed("delivery");
+}

@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod held;
 pub mod hints;
 pub mod http;
+pub mod instance;
 pub mod network;
 pub mod poll;
 pub mod tls;
@@ -352,6 +353,7 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
                         connect: &connect,
                         session: sid,
                         web_base_url: facts.web_base_url.as_deref(),
+                        db: facts.db.as_deref(),
                     };
                     let v = delivery::check_delivery(&mut conn, &probe, timing.delivery).await;
                     (v, ())

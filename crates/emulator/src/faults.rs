@@ -58,6 +58,12 @@ pub struct Faults {
     pub websocket_forwarded_dropped: Option<String>,
     /// An authentication gateway (basic auth, a WAF, an SSO portal) answering instead of Odoo.
     pub auth_gateway: Option<AuthGateway>,
+    /// Every request under `/websocket` (the upgrade, health, peek, presence) is served by
+    /// another Odoo that does not know the sessions of this one (F20: two instances, or a
+    /// proxy's `/websocket` location pointing at another upstream). As a real Odoo does with a
+    /// session id it has no file for, it keeps the id and serves the request publicly; its
+    /// sessions are its own (a second store), so nothing it does reaches this one's.
+    pub websocket_other_instance: bool,
 
     // --- Servers that accept the websocket and then fail it (issue #21: F8, F9, F11) ---
     /// Upgrade with this `Server` header in the 101, then never read or answer a frame (no

@@ -58,8 +58,20 @@ async fn handle(shared: Arc<Shared>, peer: IpAddr, req: Request<Incoming>) -> Re
     if let Some(g) = gateway.filter(|g| g.everywhere || path.starts_with("/websocket")) {
         return gateway_reply(&g).into_response();
     }
+    let other_instance =
+        path.starts_with("/websocket") && shared.lock().faults.websocket_other_instance;
+    let mut parts = parts;
+    if other_instance {
+        other_instance_cookie(&mut parts.headers);
+    }
     if path == "/websocket" {
-        return super::ws::handshake::handle(shared, peer, Request::from_parts(parts, ())).await;
+        let reply =
+            super::ws::handshake::handle(shared, peer, Request::from_parts(parts, ())).await;
+        return if other_instance {
+            other_instance_reply(reply)
+        } else {
+            reply
+        };
     }
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
@@ -82,7 +94,66 @@ async fn handle(shared: Arc<Shared>, peer: IpAddr, req: Request<Incoming>) -> Re
         body,
         peer,
     };
-    route(&shared, req).into_response()
+    let reply = route(&shared, req).into_response();
+    if other_instance {
+        other_instance_reply(reply)
+    } else {
+        reply
+    }
+}
+
+/// The `websocket_other_instance` fault's second session store: the other Odoo keeps its
+/// sessions under the reversed id (same length and alphabet, so a valid id there too), so the
+/// id the client sends names nothing it knows, and whatever it saves stays its own.
+fn other_instance_sid(sid: &str) -> String {
+    sid.chars().rev().collect()
+}
+
+fn other_instance_cookie(headers: &mut hyper::HeaderMap) {
+    let Some(cookie) = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+    else {
+        return;
+    };
+    let mapped: Vec<String> = cookie
+        .split(';')
+        .map(|kv| match kv.trim().split_once('=') {
+            Some(("session_id", v)) => format!("session_id={}", other_instance_sid(v)),
+            _ => kv.trim().to_string(),
+        })
+        .collect();
+    if let Ok(v) = header::HeaderValue::from_str(&mapped.join("; ")) {
+        headers.insert(header::COOKIE, v);
+    }
+}
+
+/// The other Odoo's `Set-Cookie` names the id the client sent (Odoo keeps an unknown id).
+fn other_instance_reply(mut reply: Response<Body>) -> Response<Body> {
+    let cookies: Vec<String> = reply
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    if cookies.is_empty() {
+        return reply;
+    }
+    reply.headers_mut().remove(header::SET_COOKIE);
+    for c in cookies {
+        let c = match c.strip_prefix("session_id=") {
+            Some(rest) => {
+                let (sid, tail) = rest.split_at(rest.find(';').unwrap_or(rest.len()));
+                format!("session_id={}{tail}", other_instance_sid(sid))
+            }
+            None => c,
+        };
+        if let Ok(v) = header::HeaderValue::from_str(&c) {
+            reply.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    reply
 }
 
 /// What an authentication gateway in front of Odoo answers (the `auth_gateway` fault): its
