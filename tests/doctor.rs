@@ -1086,3 +1086,20 @@ fn a_websocket_location_on_another_odoo_is_named() {
     env.control().set_faults(Faults::default());
     doctor(&env, &[], &[FAST_DELIVERY]).assert_passed("delivery");
 }
+
+#[test]
+fn another_odoo_that_issues_a_new_cookie_at_the_upgrade_is_named() {
+    // F20 across session-id formats (an 18 behind /, a 16 or 17 behind /websocket): the other
+    // Odoo rejects the id's format and the 101 sets a new cookie.
+    let env = broken(Faults {
+        websocket_other_instance: true,
+        downgrade_session: true,
+        ..Faults::default()
+    });
+    let run = doctor(&env, &["--json"], &[FAST_DELIVERY]);
+    let e = evidence(&run, "socket-auth");
+    assert_eq!(e["cause"], "websocket-other-instance", "{e}");
+    assert_eq!(e["socket"], "the 101 set a new session cookie", "{e}");
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_failed("socket-auth", "/websocket reaches another Odoo than /web");
+}

@@ -25,7 +25,7 @@ use super::websocket::{self, SocketEnd};
 use odoo_bus_core::bus::connection::{ConnectOptions, Connection, Observed};
 use odoo_bus_core::bus::protocol;
 use odoo_bus_core::bus::roundtrip::{self, Heard, Outcome, ProbeSocket, Target};
-use odoo_bus_core::odoo::client::OdooClient;
+use odoo_bus_core::odoo::client::{ClientOptions, OdooClient};
 use odoo_bus_core::odoo::version::Flavor;
 use odoo_bus_core::secret::SessionId;
 
@@ -83,6 +83,8 @@ pub struct Probe<'a> {
     pub web_base_url: Option<&'a str>,
     /// The session's database, as `/web` serves it (F20).
     pub db: Option<&'a str>,
+    /// For a private client (the F20 peek must not touch the profile's cookie).
+    pub client_options: &'a ClientOptions,
 }
 
 pub async fn check_delivery(
@@ -249,7 +251,15 @@ async fn missed(
     let public = outcome == websocket::Outcome::NotTheUsersSocket;
     let deaf = public || outcome == websocket::Outcome::NeverHeard;
     let elsewhere = match deaf {
-        true => instance::websocket_side(probe.client, probe.partner_id, probe.db).await,
+        true => {
+            instance::websocket_side(
+                probe.client,
+                probe.client_options,
+                probe.partner_id,
+                probe.db,
+            )
+            .await
+        }
         false => None,
     };
     if public
@@ -267,7 +277,7 @@ async fn missed(
         };
         let (finding, seen) = downgrade::investigate(&x).await;
         if let Some(elsewhere) = elsewhere.filter(|_| finding == downgrade::Finding::Unexplained) {
-            return instance::verdict(&elsewhere, timeout);
+            return instance::verdict(&elsewhere, instance::Symptom::Deaf(timeout));
         }
         if public || finding != downgrade::Finding::Unexplained {
             return downgrade::verdict(&finding, &seen, timeout);

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::check::Verdict;
 use odoo_bus_core::bus::poll::PEEK_ROUTE;
-use odoo_bus_core::odoo::client::OdooClient;
+use odoo_bus_core::odoo::client::{ClientOptions, OdooClient};
 use odoo_bus_core::odoo::rpc::RpcError;
 
 /// What the `/websocket` side answered for the session.
@@ -74,14 +74,18 @@ pub fn classify(answer: &Value, partner_id: i64, web_db: Option<&str>) -> Option
     })
 }
 
-/// Ask the `/websocket` side about the session. `Some` when it does not know it.
+/// Ask the `/websocket` side about the session. `Some` when it does not know it. On a private
+/// client: an Odoo that rejects the id's format answers with a new cookie (measured: a 16 or 17
+/// given an 18's id), which must not replace the profile's session.
 pub async fn websocket_side(
     client: &OdooClient,
+    options: &ClientOptions,
     partner_id: i64,
     web_db: Option<&str>,
 ) -> Option<Seen> {
+    let private = OdooClient::new(client.url().clone(), client.session(), options.clone()).ok()?;
     let params = json!({"channels": [], "last": 0, "is_first_poll": true});
-    match client.call::<Value>(PEEK_ROUTE, params).await {
+    match private.call::<Value>(PEEK_ROUTE, params).await {
         Ok(Some(answer)) => classify(&answer, partner_id, web_db),
         // A first poll never answers a session error on the Odoo that has the session.
         Err(RpcError::SessionExpired) => Some(Seen {
@@ -93,8 +97,19 @@ pub async fn websocket_side(
     }
 }
 
-/// The verdict, after the F5 experiments failed to make a socket keep the session.
-pub fn verdict(seen: &Seen, waited: Duration) -> Verdict {
+/// What the socket itself showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Symptom {
+    /// It kept the cookie but did not hear the user's notification within this time, and the
+    /// F5 experiments (forwarded headers, other Origins) did not make a socket keep the session.
+    Deaf(Duration),
+    /// Its 101 set a new session cookie: the Odoo behind it found no session for the id (an
+    /// instance whose session ids have another format, 16/17 vs 18/19, issues a new one).
+    NewCookie,
+}
+
+/// The verdict, from the peek's answer and what the socket showed.
+pub fn verdict(seen: &Seen, symptom: Symptom) -> Verdict {
     let public = if seen.channels.iter().any(|c| c.starts_with("error:")) {
         "with a session error".to_string()
     } else {
@@ -106,9 +121,18 @@ pub fn verdict(seen: &Seen, waited: Duration) -> Verdict {
         }
         _ => String::new(),
     };
+    let socket = match symptom {
+        Symptom::Deaf(waited) => format!(
+            "the socket did not hear the user's notification within {} s, and neither X-Forwarded-Host/-Proto nor another Origin made a socket keep the session",
+            waited.as_secs_f64()
+        ),
+        Symptom::NewCookie => {
+            "the socket's 101 set a new session cookie (that Odoo has no session for the id)"
+                .to_string()
+        }
+    };
     let detail = format!(
-        "/websocket reaches another Odoo than /web (two instances, or the proxy's /websocket location points at the wrong upstream): /web knows your session, /websocket/… does not. /web/session/check says the session is valid, but POST {PEEK_ROUTE} with the same cookie was answered {public}{dbs}; the socket did not hear the user's notification within {} s, and neither X-Forwarded-Host/-Proto nor another Origin made a socket keep the session",
-        waited.as_secs_f64()
+        "/websocket reaches another Odoo than /web (two instances, or the proxy's /websocket location points at the wrong upstream): /web knows your session, /websocket/… does not. /web/session/check says the session is valid, but POST {PEEK_ROUTE} with the same cookie was answered {public}{dbs}; {socket}"
     );
     let hint = "point the proxy's /websocket location at the same Odoo as / (that instance's gevent port, 8072 by default; in docker its service name, not another container or 127.0.0.1); on a host running two Odoo (`ss -ltnp` shows who listens on 8069/8072), stop the stale one or give each its own ports; a proxy that drops the Cookie header under /websocket looks the same";
     let mut evidence = vec![
@@ -116,6 +140,13 @@ pub fn verdict(seen: &Seen, waited: Duration) -> Verdict {
         ("web_session", "valid (/web/session/check)".to_string()),
         ("websocket_peek", public),
     ];
+    evidence.push((
+        "socket",
+        match symptom {
+            Symptom::Deaf(_) => "kept the cookie, did not hear the user".to_string(),
+            Symptom::NewCookie => "the 101 set a new session cookie".to_string(),
+        },
+    ));
     if let Some(w) = &seen.web_db {
         evidence.push(("web_db", w.clone()));
     }
@@ -145,7 +176,10 @@ mod tests {
         let seen = classify(&a, 7, Some("odoo18")).expect("not known");
         assert_eq!(seen.websocket_db.as_deref(), Some("odoo19"));
         assert_eq!(seen.channels, ["odoo19/broadcast", "odoo19/res.groups/11"]);
-        let v = verdict(&seen, Duration::from_secs(5));
+        let v = verdict(&seen, Symptom::Deaf(Duration::from_secs(5)));
+        assert!(v.detail.contains("within 5 s"), "{v:?}");
+        let v2 = verdict(&seen, Symptom::NewCookie);
+        assert!(v2.detail.contains("set a new session cookie"), "{v2:?}");
         assert_eq!(v.status, Status::Fail);
         assert!(
             v.detail

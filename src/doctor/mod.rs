@@ -328,7 +328,7 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
         }
         (Some(sid), Some(facts), Some(partner)) => {
             let work = async {
-                websocket::check_socket_auth(
+                let checked = websocket::check_socket_auth(
                     &mut conn,
                     &handshake,
                     sid,
@@ -337,7 +337,28 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
                     &input.client_options,
                     timing.connect,
                 )
-                .await
+                .await;
+                // A new cookie in the 101 also comes from an Odoo that does not know the
+                // session id at all (another instance whose ids have another format, F20).
+                match handshake.rotated_session {
+                    Some(_) => {
+                        match instance::websocket_side(
+                            &input.client,
+                            &input.client_options,
+                            partner,
+                            facts.db.as_deref(),
+                        )
+                        .await
+                        {
+                            Some(seen) => (
+                                instance::verdict(&seen, instance::Symptom::NewCookie),
+                                false,
+                            ),
+                            None => checked,
+                        }
+                    }
+                    None => checked,
+                }
             };
             let (status, socket_usable) = r
                 .time(SOCKET_AUTH, "checking the socket's session", work)
@@ -354,6 +375,7 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
                         session: sid,
                         web_base_url: facts.web_base_url.as_deref(),
                         db: facts.db.as_deref(),
+                        client_options: &input.client_options,
                     };
                     let v = delivery::check_delivery(&mut conn, &probe, timing.delivery).await;
                     (v, ())
