@@ -1103,3 +1103,33 @@ fn another_odoo_that_issues_a_new_cookie_at_the_upgrade_is_named() {
     let run = doctor(&env, &[], &[FAST_DELIVERY]);
     run.assert_failed("socket-auth", "/websocket reaches another Odoo than /web");
 }
+
+#[test]
+fn a_worker_version_change_says_what_browsers_with_the_old_one_get() {
+    // F15: the profile saved the worker version of before an upgrade; a browser with it is
+    // closed at once with OUTDATED_VERSION (odoo-bus itself is not a browser and is never).
+    let env = TestEnv::new();
+    env.logged_in("demo");
+    let path = env.config_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let old = text.replace(
+        "websocket_worker_version = \"18.0-2\"",
+        "websocket_worker_version = \"18.0-1\"",
+    );
+    assert_ne!(old, text);
+    std::fs::write(&path, old).unwrap();
+    let run = doctor(&env, &[], &[]);
+    run.assert_passed("session");
+    let line = run.line("session");
+    assert!(line.contains("the profile saved 18.0-1"), "{line}");
+    assert!(
+        line.contains("?version=18.0-1 is closed at once with 1000 OUTDATED_VERSION"),
+        "{line}"
+    );
+    run.assert_passed("delivery");
+    let json = doctor(&env, &["--json"], &[]);
+    assert_eq!(
+        evidence(&json, "session")["browser_old_version"],
+        "closed 1000 OUTDATED_VERSION"
+    );
+}

@@ -22,6 +22,7 @@ pub mod hints;
 pub mod http;
 pub mod instance;
 pub mod network;
+pub mod outdated;
 pub mod poll;
 pub mod tls;
 pub mod websocket;
@@ -264,6 +265,26 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
                 input.saved_worker_version.as_deref(),
                 &input.login_command,
             );
+            // F15: with another worker version than at login, does a browser with the old
+            // one get `OUTDATED_VERSION`?
+            let work = async {
+                let (mut v, facts) = work.await;
+                let saved = input.saved_worker_version.as_deref();
+                let now = facts.as_ref().and_then(|f| f.worker_version.as_deref());
+                if let (Some(sid), Some(saved), Some(now)) = (session, saved, now)
+                    && saved != now
+                {
+                    let mut connect = input.connect.clone();
+                    connect.connect_timeout = timing.connect;
+                    let seen = outdated::browser_with(&connect, sid, saved).await;
+                    if let Some(note) = outdated::note(&seen, saved) {
+                        v.detail.push_str(&note);
+                        v.evidence
+                            .push(("browser_old_version", "closed 1000 OUTDATED_VERSION".into()));
+                    }
+                }
+                (v, facts)
+            };
             facts = r.time(SESSION, "checking the session", work).await.1;
         }
     }
