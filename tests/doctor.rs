@@ -1133,3 +1133,47 @@ fn a_worker_version_change_says_what_browsers_with_the_old_one_get() {
         "closed 1000 OUTDATED_VERSION"
     );
 }
+
+#[test]
+fn origin_checks_the_live_chat_as_an_embedding_site_loads_it() {
+    // F17: the worker script and a guest socket with the embedding site's Origin.
+    let env = TestEnv::new();
+    env.logged_in("demo");
+    let run = doctor(&env, &["--origin", "https://shop.example.com/contact"], &[]);
+    run.assert_passed("embed");
+    let line = run.line("embed");
+    assert!(
+        line.contains("a page on https://shop.example.com can load"),
+        "{line}"
+    );
+    // Without --origin there is no such check.
+    let plain = doctor(&env, &[], &[]);
+    assert!(!plain.stdout.contains("embed"), "{}", plain.stdout);
+
+    // A WAF refusing websockets from other sites: doctor's own upgrade passes, the guest's not.
+    env.control().set_faults(Faults {
+        foreign_origin_refused: Some(403),
+        ..Faults::default()
+    });
+    let run = doctor(
+        &env,
+        &["--json", "--origin", "https://shop.example.com"],
+        &[],
+    );
+    assert_eq!(run.code, 5, "{}", run.stdout);
+    let e = evidence(&run, "embed");
+    assert_eq!(e["cause"], "foreign-origin-refused", "{e}");
+    assert_eq!(e["status"], "403", "{e}");
+    let run = doctor(&env, &["--origin", "https://shop.example.com"], &[]);
+    run.assert_passed("upgrade");
+    run.assert_failed("embed", "refused with HTTP 403");
+}
+
+#[test]
+fn an_origin_that_is_not_a_site_is_a_usage_error() {
+    let env = TestEnv::new();
+    env.logged_in("demo");
+    let run = doctor(&env, &["--origin", "shop.example.com"], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--origin"), "{}", run.stderr);
+}

@@ -15,6 +15,7 @@ pub mod check;
 pub mod deep;
 pub mod delivery;
 pub mod downgrade;
+pub mod embed;
 pub mod files;
 pub mod gateway;
 pub mod held;
@@ -53,6 +54,8 @@ pub mod names {
     pub const IDLE: &str = "idle";
     /// Only when the upgrade failed: whether polling still works.
     pub const POLL: &str = "poll";
+    /// Only with `--origin` (F17).
+    pub const EMBED: &str = "embed";
 
     /// Every check of a normal run.
     pub const STANDARD: &[&str] = &[
@@ -116,6 +119,8 @@ pub struct Input {
     /// The exact command that logs in, for hints (`odoo-bus login -p prod`).
     pub login_command: String,
     pub timing: Timing,
+    /// `--origin`: the site that embeds the live chat (F17), checked as its pages do.
+    pub embed_origin: Option<String>,
 }
 
 /// Told about progress, so the command can print each line as soon as it is known (a deep
@@ -176,6 +181,9 @@ impl Runner<'_> {
 /// Run the chain.
 pub async fn run(input: Input, observer: &mut dyn Observer) -> Report {
     let mut plan = names::STANDARD.to_vec();
+    if input.embed_origin.is_some() {
+        plan.push(names::EMBED);
+    }
     if input.timing.idle_hold.is_some() {
         plan.extend_from_slice(names::DEEP);
     }
@@ -416,6 +424,15 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
         }
     }
     conn.close().await;
+
+    if let Some(origin) = input.embed_origin.as_deref() {
+        let work = async {
+            let v = embed::check(&connect, &input.client_options, origin, timing.connect).await;
+            (v, ())
+        };
+        r.time(EMBED, "loading the chat as another site would", work)
+            .await;
+    }
 
     if let Some(hold) = timing.idle_hold {
         deep_checks(&connect, session, hold, timing, r).await;

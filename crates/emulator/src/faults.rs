@@ -64,6 +64,9 @@ pub struct Faults {
     /// session id it has no file for, it keeps the id and serves the request publicly; its
     /// sessions are its own (a second store), so nothing it does reaches this one's.
     pub websocket_other_instance: bool,
+    /// A WAF or proxy rule that refuses, with this status, every upgrade whose `Origin` is not
+    /// the server's own address (F17: a live chat embedded on another site never connects).
+    pub foreign_origin_refused: Option<u16>,
 
     // --- Servers that accept the websocket and then fail it (issue #21: F8, F9, F11) ---
     /// Upgrade with this `Server` header in the 101, then never read or answer a frame (no

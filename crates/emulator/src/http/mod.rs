@@ -64,6 +64,15 @@ async fn handle(shared: Arc<Shared>, peer: IpAddr, req: Request<Incoming>) -> Re
     if other_instance {
         other_instance_cookie(&mut parts.headers);
     }
+    let refuse_foreign = shared.lock().faults.foreign_origin_refused;
+    if let Some(status) = refuse_foreign.filter(|_| path == "/websocket")
+        && foreign_origin(&parts.headers)
+    {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+        return Reply::html(status, "<html><body><h1>Request blocked</h1></body></html>")
+            .header(header::SERVER, "nginx")
+            .into_response();
+    }
     if path == "/websocket" {
         let reply =
             super::ws::handshake::handle(shared, peer, Request::from_parts(parts, ())).await;
@@ -99,6 +108,15 @@ async fn handle(shared: Arc<Shared>, peer: IpAddr, req: Request<Incoming>) -> Re
         other_instance_reply(reply)
     } else {
         reply
+    }
+}
+
+/// Whether the request's `Origin` names another host than its `Host`.
+fn foreign_origin(headers: &hyper::HeaderMap) -> bool {
+    let get = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok());
+    match (get(header::ORIGIN), get(header::HOST)) {
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, a)| a) != Some(host),
+        _ => false,
     }
 }
 
@@ -184,6 +202,14 @@ fn route(shared: &Shared, req: Req) -> Reply {
             .header(header::CACHE_CONTROL, "no-store")
             .nosniff()
             .body("{\"status\": \"pass\"}"),
+        // The bus worker's script (`cors='*'`), which a page loads, from another site too.
+        "/bus/websocket_worker_bundle" if get => Reply::new(StatusCode::OK)
+            .content_type("application/javascript; charset=utf-8")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+            .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST")
+            .nosniff()
+            .body("/* bus.websocket_worker_assets */"),
         "/web/login" => form_login::login(shared, &req),
         "/web/login/totp" => form_login::totp(shared, &req),
         "/web/session/logout" if get => session::logout_http(shared, &req),
