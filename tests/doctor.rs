@@ -1093,14 +1093,16 @@ fn another_odoo_that_issues_a_new_cookie_at_the_upgrade_is_named() {
     // Odoo rejects the id's format and the 101 sets a new cookie.
     let env = broken(Faults {
         websocket_other_instance: true,
-        downgrade_session: true,
+        other_instance_rejects_ids: true,
         ..Faults::default()
     });
     let run = doctor(&env, &["--json"], &[FAST_DELIVERY]);
     let e = evidence(&run, "socket-auth");
     assert_eq!(e["cause"], "websocket-other-instance", "{e}");
     assert_eq!(e["socket"], "the 101 set a new session cookie", "{e}");
+    // The other Odoo's new cookie (on the peek too) did not replace the profile's session.
     let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_passed("session");
     run.assert_failed("socket-auth", "/websocket reaches another Odoo than /web");
 }
 

@@ -58,11 +58,16 @@ async fn handle(shared: Arc<Shared>, peer: IpAddr, req: Request<Incoming>) -> Re
     if let Some(g) = gateway.filter(|g| g.everywhere || path.starts_with("/websocket")) {
         return gateway_reply(&g).into_response();
     }
-    let other_instance =
-        path.starts_with("/websocket") && shared.lock().faults.websocket_other_instance;
+    let (other_instance, rejects_ids) = {
+        let f = &shared.lock().faults;
+        (
+            path.starts_with("/websocket") && f.websocket_other_instance,
+            f.other_instance_rejects_ids,
+        )
+    };
     let mut parts = parts;
     if other_instance {
-        other_instance_cookie(&mut parts.headers);
+        other_instance_cookie(&mut parts.headers, rejects_ids);
     }
     let refuse_foreign = shared.lock().faults.foreign_origin_refused;
     if let Some(status) = refuse_foreign.filter(|_| path == "/websocket")
@@ -127,7 +132,7 @@ fn other_instance_sid(sid: &str) -> String {
     sid.chars().rev().collect()
 }
 
-fn other_instance_cookie(headers: &mut hyper::HeaderMap) {
+fn other_instance_cookie(headers: &mut hyper::HeaderMap, rejects_ids: bool) {
     let Some(cookie) = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
@@ -137,9 +142,10 @@ fn other_instance_cookie(headers: &mut hyper::HeaderMap) {
     };
     let mapped: Vec<String> = cookie
         .split(';')
-        .map(|kv| match kv.trim().split_once('=') {
-            Some(("session_id", v)) => format!("session_id={}", other_instance_sid(v)),
-            _ => kv.trim().to_string(),
+        .filter_map(|kv| match kv.trim().split_once('=') {
+            Some(("session_id", _)) if rejects_ids => None,
+            Some(("session_id", v)) => Some(format!("session_id={}", other_instance_sid(v))),
+            _ => Some(kv.trim().to_string()),
         })
         .collect();
     if let Ok(v) = header::HeaderValue::from_str(&mapped.join("; ")) {
