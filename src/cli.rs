@@ -407,6 +407,10 @@ pub struct DoctorArgs {
     /// Read the reverse proxy's config (nginx, or Apache) for realtime pitfalls; `-` reads stdin
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub proxy_conf: Vec<String>,
+
+    /// The site embedding Odoo's live chat (e.g. https://shop.example.com): also load the bus worker script and open a guest socket with its Origin, as a page there does
+    #[arg(long, value_name = "URL")]
+    pub origin: Option<String>,
 }
 
 /// How probe lines are printed.

@@ -1052,3 +1052,130 @@ fn nginx_with_ssi_on_holds_the_upgrade_and_is_named() {
     assert!(line.contains("/websocket/health: pass"), "{line}");
     run.assert_passed("health");
 }
+
+#[test]
+fn a_websocket_location_on_another_odoo_is_named() {
+    // F20: everything under /websocket is served by an Odoo that does not know the session.
+    let env = broken_with(
+        slow_pings(),
+        Faults {
+            websocket_other_instance: true,
+            ..Faults::default()
+        },
+    );
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_passed("session");
+    run.assert_passed("upgrade");
+    run.assert_failed(
+        "delivery",
+        "/websocket reaches another Odoo than /web (two instances, or the proxy's /websocket location points at the wrong upstream): /web knows your session, /websocket/… does not",
+    );
+    let line = run.line("delivery");
+    assert!(line.contains("as a public user"), "{line}");
+    assert!(!line.contains("dispatch chain"), "{line}");
+
+    let json = doctor(&env, &["--json"], &[FAST_DELIVERY]);
+    let e = evidence(&json, "delivery");
+    assert_eq!(e["cause"], "websocket-other-instance", "{e}");
+    assert!(
+        e["websocket_peek"].as_str().unwrap().contains("broadcast"),
+        "{e}"
+    );
+
+    // The same server without the fault: the socket hears the user.
+    env.control().set_faults(Faults::default());
+    doctor(&env, &[], &[FAST_DELIVERY]).assert_passed("delivery");
+}
+
+#[test]
+fn another_odoo_that_issues_a_new_cookie_at_the_upgrade_is_named() {
+    // F20 across session-id formats (an 18 behind /, a 16 or 17 behind /websocket): the other
+    // Odoo rejects the id's format and the 101 sets a new cookie.
+    let env = broken(Faults {
+        websocket_other_instance: true,
+        other_instance_rejects_ids: true,
+        ..Faults::default()
+    });
+    let run = doctor(&env, &["--json"], &[FAST_DELIVERY]);
+    let e = evidence(&run, "socket-auth");
+    assert_eq!(e["cause"], "websocket-other-instance", "{e}");
+    assert_eq!(e["socket"], "the 101 set a new session cookie", "{e}");
+    // The other Odoo's new cookie (on the peek too) did not replace the profile's session.
+    let run = doctor(&env, &[], &[FAST_DELIVERY]);
+    run.assert_passed("session");
+    run.assert_failed("socket-auth", "/websocket reaches another Odoo than /web");
+}
+
+#[test]
+fn a_worker_version_change_says_what_browsers_with_the_old_one_get() {
+    // F15: the profile saved the worker version of before an upgrade; a browser with it is
+    // closed at once with OUTDATED_VERSION (odoo-bus itself is not a browser and is never).
+    let env = TestEnv::new();
+    env.logged_in("demo");
+    let path = env.config_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let old = text.replace(
+        "websocket_worker_version = \"18.0-2\"",
+        "websocket_worker_version = \"18.0-1\"",
+    );
+    assert_ne!(old, text);
+    std::fs::write(&path, old).unwrap();
+    let run = doctor(&env, &[], &[]);
+    run.assert_passed("session");
+    let line = run.line("session");
+    assert!(line.contains("the profile saved 18.0-1"), "{line}");
+    assert!(
+        line.contains("?version=18.0-1 is closed at once with 1000 OUTDATED_VERSION"),
+        "{line}"
+    );
+    run.assert_passed("delivery");
+    let json = doctor(&env, &["--json"], &[]);
+    assert_eq!(
+        evidence(&json, "session")["browser_old_version"],
+        "closed 1000 OUTDATED_VERSION"
+    );
+}
+
+#[test]
+fn origin_checks_the_live_chat_as_an_embedding_site_loads_it() {
+    // F17: the worker script and a guest socket with the embedding site's Origin.
+    let env = TestEnv::new();
+    env.logged_in("demo");
+    let run = doctor(&env, &["--origin", "https://shop.example.com/contact"], &[]);
+    run.assert_passed("embed");
+    let line = run.line("embed");
+    assert!(
+        line.contains("a page on https://shop.example.com can load"),
+        "{line}"
+    );
+    // Without --origin there is no such check.
+    let plain = doctor(&env, &[], &[]);
+    assert!(!plain.stdout.contains("embed"), "{}", plain.stdout);
+
+    // A WAF refusing websockets from other sites: doctor's own upgrade passes, the guest's not.
+    env.control().set_faults(Faults {
+        foreign_origin_refused: Some(403),
+        ..Faults::default()
+    });
+    let run = doctor(
+        &env,
+        &["--json", "--origin", "https://shop.example.com"],
+        &[],
+    );
+    assert_eq!(run.code, 5, "{}", run.stdout);
+    let e = evidence(&run, "embed");
+    assert_eq!(e["cause"], "foreign-origin-refused", "{e}");
+    assert_eq!(e["status"], "403", "{e}");
+    let run = doctor(&env, &["--origin", "https://shop.example.com"], &[]);
+    run.assert_passed("upgrade");
+    run.assert_failed("embed", "refused with HTTP 403");
+}
+
+#[test]
+fn an_origin_that_is_not_a_site_is_a_usage_error() {
+    let env = TestEnv::new();
+    env.logged_in("demo");
+    let run = doctor(&env, &["--origin", "shop.example.com"], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--origin"), "{}", run.stderr);
+}

@@ -45,6 +45,11 @@ pub async fn run(ctx: &Context, args: DoctorArgs) -> Result<i32> {
                 "give either a URL to check or several profiles, not both (with several profiles each one's own server is checked)",
             ));
         }
+        if args.origin.is_some() {
+            return Err(Error::usage(
+                "--origin names the site embedding one server's live chat: give it with one profile",
+            ));
+        }
         if !read_files(ctx, &args)?.is_empty() {
             return Err(Error::usage(
                 "--odoo-log, --odoo-conf and --proxy-conf describe one server: give them with one profile",
@@ -78,7 +83,8 @@ pub async fn run(ctx: &Context, args: DoctorArgs) -> Result<i32> {
         if let Some(note) = &target.note {
             ctx.ui.info(note);
         }
-        let input = build_input(ctx, &profile, &target, args.deep, args.hold)?;
+        let mut input = build_input(ctx, &profile, &target, args.deep, args.hold)?;
+        input.embed_origin = embed_origin(args.origin.as_deref())?;
         let report = doctor::run(input, &mut printer).await;
         drop(printer.spinner.take());
         report
@@ -330,6 +336,21 @@ impl Target {
     }
 }
 
+/// `--origin` as a browser sends it (`scheme://host[:port]`), or a usage error.
+fn embed_origin(given: Option<&str>) -> Result<Option<String>> {
+    let Some(given) = given else {
+        return Ok(None);
+    };
+    match url::Url::parse(given) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            Ok(Some(u.origin().ascii_serialization()))
+        }
+        _ => Err(Error::usage(format!(
+            "--origin {given:?} is not a site's address: give it as a browser shows it, e.g. https://shop.example.com"
+        ))),
+    }
+}
+
 fn build_input(
     ctx: &Context,
     profile: &Profile,
@@ -387,6 +408,7 @@ fn build_input(
         insecure,
         login_command: target.login_command(ctx.profile_name()),
         timing,
+        embed_origin: None,
     })
 }
 

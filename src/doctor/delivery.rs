@@ -20,11 +20,12 @@ use std::time::{Duration, Instant};
 
 use super::check::Verdict;
 use super::downgrade;
+use super::instance;
 use super::websocket::{self, SocketEnd};
 use odoo_bus_core::bus::connection::{ConnectOptions, Connection, Observed};
 use odoo_bus_core::bus::protocol;
 use odoo_bus_core::bus::roundtrip::{self, Heard, Outcome, ProbeSocket, Target};
-use odoo_bus_core::odoo::client::OdooClient;
+use odoo_bus_core::odoo::client::{ClientOptions, OdooClient};
 use odoo_bus_core::odoo::version::Flavor;
 use odoo_bus_core::secret::SessionId;
 
@@ -80,6 +81,10 @@ pub struct Probe<'a> {
     pub connect: &'a ConnectOptions,
     pub session: &'a SessionId,
     pub web_base_url: Option<&'a str>,
+    /// The session's database, as `/web` serves it (F20).
+    pub db: Option<&'a str>,
+    /// For a private client (the F20 peek must not touch the profile's cookie).
+    pub client_options: &'a ClientOptions,
 }
 
 pub async fn check_delivery(
@@ -242,9 +247,25 @@ async fn missed(
             _ => websocket::Outcome::NeverHeard,
         },
     };
-    // Not the user's socket (or unknown: the peek failed): find out why (F5).
+    // Not the user's socket (or unknown: the peek failed): find out why (F5, F20).
     let public = outcome == websocket::Outcome::NotTheUsersSocket;
-    if public || (outcome == websocket::Outcome::NeverHeard && stored.is_none()) {
+    let deaf = public || outcome == websocket::Outcome::NeverHeard;
+    let elsewhere = match deaf {
+        true => {
+            instance::websocket_side(
+                probe.client,
+                probe.client_options,
+                probe.partner_id,
+                probe.db,
+            )
+            .await
+        }
+        false => None,
+    };
+    if public
+        || elsewhere.is_some()
+        || (outcome == websocket::Outcome::NeverHeard && stored.is_none())
+    {
         let x = downgrade::Experiments {
             connect: probe.connect,
             session: probe.session,
@@ -255,6 +276,9 @@ async fn missed(
             wait: timeout.min(EXPERIMENT_WAIT),
         };
         let (finding, seen) = downgrade::investigate(&x).await;
+        if let Some(elsewhere) = elsewhere.filter(|_| finding == downgrade::Finding::Unexplained) {
+            return instance::verdict(&elsewhere, instance::Symptom::Deaf(timeout));
+        }
         if public || finding != downgrade::Finding::Unexplained {
             return downgrade::verdict(&finding, &seen, timeout);
         }

@@ -196,6 +196,8 @@ pub struct SessionFacts {
     pub internal_user: bool,
     /// `web.base.url` from `session_info`: evidence of the address Odoo believes it has.
     pub web_base_url: Option<String>,
+    /// The session's database (F20: compared with the one `/websocket` answers from).
+    pub db: Option<String>,
 }
 
 /// `/web/session/check`, then `get_session_info` for the user and the websocket worker version.
@@ -261,6 +263,7 @@ pub async fn check_session(
         worker_version: info.websocket_worker_version.clone(),
         internal_user: info.is_internal_user.unwrap_or(true),
         web_base_url: info.web_base_url.clone(),
+        db: info.db.clone(),
     };
     (
         Verdict::pass(format!(

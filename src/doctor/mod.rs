@@ -15,12 +15,15 @@ pub mod check;
 pub mod deep;
 pub mod delivery;
 pub mod downgrade;
+pub mod embed;
 pub mod files;
 pub mod gateway;
 pub mod held;
 pub mod hints;
 pub mod http;
+pub mod instance;
 pub mod network;
+pub mod outdated;
 pub mod poll;
 pub mod tls;
 pub mod websocket;
@@ -51,6 +54,8 @@ pub mod names {
     pub const IDLE: &str = "idle";
     /// Only when the upgrade failed: whether polling still works.
     pub const POLL: &str = "poll";
+    /// Only with `--origin` (F17).
+    pub const EMBED: &str = "embed";
 
     /// Every check of a normal run.
     pub const STANDARD: &[&str] = &[
@@ -114,6 +119,8 @@ pub struct Input {
     /// The exact command that logs in, for hints (`odoo-bus login -p prod`).
     pub login_command: String,
     pub timing: Timing,
+    /// `--origin`: the site that embeds the live chat (F17), checked as its pages do.
+    pub embed_origin: Option<String>,
 }
 
 /// Told about progress, so the command can print each line as soon as it is known (a deep
@@ -174,6 +181,9 @@ impl Runner<'_> {
 /// Run the chain.
 pub async fn run(input: Input, observer: &mut dyn Observer) -> Report {
     let mut plan = names::STANDARD.to_vec();
+    if input.embed_origin.is_some() {
+        plan.push(names::EMBED);
+    }
     if input.timing.idle_hold.is_some() {
         plan.extend_from_slice(names::DEEP);
     }
@@ -263,6 +273,26 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
                 input.saved_worker_version.as_deref(),
                 &input.login_command,
             );
+            // F15: with another worker version than at login, does a browser with the old
+            // one get `OUTDATED_VERSION`?
+            let work = async {
+                let (mut v, facts) = work.await;
+                let saved = input.saved_worker_version.as_deref();
+                let now = facts.as_ref().and_then(|f| f.worker_version.as_deref());
+                if let (Some(sid), Some(saved), Some(now)) = (session, saved, now)
+                    && saved != now
+                {
+                    let mut connect = input.connect.clone();
+                    connect.connect_timeout = timing.connect;
+                    let seen = outdated::browser_with(&connect, sid, saved).await;
+                    if let Some(note) = outdated::note(&seen, saved) {
+                        v.detail.push_str(&note);
+                        v.evidence
+                            .push(("browser_old_version", "closed 1000 OUTDATED_VERSION".into()));
+                    }
+                }
+                (v, facts)
+            };
             facts = r.time(SESSION, "checking the session", work).await.1;
         }
     }
@@ -327,7 +357,7 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
         }
         (Some(sid), Some(facts), Some(partner)) => {
             let work = async {
-                websocket::check_socket_auth(
+                let checked = websocket::check_socket_auth(
                     &mut conn,
                     &handshake,
                     sid,
@@ -336,7 +366,28 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
                     &input.client_options,
                     timing.connect,
                 )
-                .await
+                .await;
+                // A new cookie in the 101 also comes from an Odoo that does not know the
+                // session id at all (another instance whose ids have another format, F20).
+                match handshake.rotated_session {
+                    Some(_) => {
+                        match instance::websocket_side(
+                            &input.client,
+                            &input.client_options,
+                            partner,
+                            facts.db.as_deref(),
+                        )
+                        .await
+                        {
+                            Some(seen) => (
+                                instance::verdict(&seen, instance::Symptom::NewCookie),
+                                false,
+                            ),
+                            None => checked,
+                        }
+                    }
+                    None => checked,
+                }
             };
             let (status, socket_usable) = r
                 .time(SOCKET_AUTH, "checking the socket's session", work)
@@ -352,6 +403,8 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
                         connect: &connect,
                         session: sid,
                         web_base_url: facts.web_base_url.as_deref(),
+                        db: facts.db.as_deref(),
+                        client_options: &input.client_options,
                     };
                     let v = delivery::check_delivery(&mut conn, &probe, timing.delivery).await;
                     (v, ())
@@ -371,6 +424,15 @@ async fn chain(input: &Input, r: &mut Runner<'_>) {
         }
     }
     conn.close().await;
+
+    if let Some(origin) = input.embed_origin.as_deref() {
+        let work = async {
+            let v = embed::check(&connect, &input.client_options, origin, timing.connect).await;
+            (v, ())
+        };
+        r.time(EMBED, "loading the chat as another site would", work)
+            .await;
+    }
 
     if let Some(hold) = timing.idle_hold {
         deep_checks(&connect, session, hold, timing, r).await;

@@ -58,6 +58,19 @@ pub struct Faults {
     pub websocket_forwarded_dropped: Option<String>,
     /// An authentication gateway (basic auth, a WAF, an SSO portal) answering instead of Odoo.
     pub auth_gateway: Option<AuthGateway>,
+    /// Every request under `/websocket` (the upgrade, health, peek, presence) is served by
+    /// another Odoo that does not know the sessions of this one (F20: two instances, or a
+    /// proxy's `/websocket` location pointing at another upstream). As a real Odoo does with a
+    /// session id it has no file for, it keeps the id and serves the request publicly; its
+    /// sessions are its own (a second store), so nothing it does reaches this one's.
+    pub websocket_other_instance: bool,
+    /// With `websocket_other_instance`: that Odoo's session ids have another format (a 16 or
+    /// 17 behind `/websocket` of an 18 or 19, or the reverse), so it rejects the id outright and
+    /// answers with a new session cookie (the 101 and the JSON routes alike, as the real ones do).
+    pub other_instance_rejects_ids: bool,
+    /// A WAF or proxy rule that refuses, with this status, every upgrade whose `Origin` is not
+    /// the server's own address (F17: a live chat embedded on another site never connects).
+    pub foreign_origin_refused: Option<u16>,
 
     // --- Servers that accept the websocket and then fail it (issue #21: F8, F9, F11) ---
     /// Upgrade with this `Server` header in the 101, then never read or answer a frame (no

@@ -58,8 +58,34 @@ async fn handle(shared: Arc<Shared>, peer: IpAddr, req: Request<Incoming>) -> Re
     if let Some(g) = gateway.filter(|g| g.everywhere || path.starts_with("/websocket")) {
         return gateway_reply(&g).into_response();
     }
+    let (other_instance, rejects_ids) = {
+        let f = &shared.lock().faults;
+        (
+            path.starts_with("/websocket") && f.websocket_other_instance,
+            f.other_instance_rejects_ids,
+        )
+    };
+    let mut parts = parts;
+    if other_instance {
+        other_instance_cookie(&mut parts.headers, rejects_ids);
+    }
+    let refuse_foreign = shared.lock().faults.foreign_origin_refused;
+    if let Some(status) = refuse_foreign.filter(|_| path == "/websocket")
+        && foreign_origin(&parts.headers)
+    {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+        return Reply::html(status, "<html><body><h1>Request blocked</h1></body></html>")
+            .header(header::SERVER, "nginx")
+            .into_response();
+    }
     if path == "/websocket" {
-        return super::ws::handshake::handle(shared, peer, Request::from_parts(parts, ())).await;
+        let reply =
+            super::ws::handshake::handle(shared, peer, Request::from_parts(parts, ())).await;
+        return if other_instance {
+            other_instance_reply(reply)
+        } else {
+            reply
+        };
     }
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
@@ -82,7 +108,76 @@ async fn handle(shared: Arc<Shared>, peer: IpAddr, req: Request<Incoming>) -> Re
         body,
         peer,
     };
-    route(&shared, req).into_response()
+    let reply = route(&shared, req).into_response();
+    if other_instance {
+        other_instance_reply(reply)
+    } else {
+        reply
+    }
+}
+
+/// Whether the request's `Origin` names another host than its `Host`.
+fn foreign_origin(headers: &hyper::HeaderMap) -> bool {
+    let get = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok());
+    match (get(header::ORIGIN), get(header::HOST)) {
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, a)| a) != Some(host),
+        _ => false,
+    }
+}
+
+/// The `websocket_other_instance` fault's second session store: the other Odoo keeps its
+/// sessions under the reversed id (same length and alphabet, so a valid id there too), so the
+/// id the client sends names nothing it knows, and whatever it saves stays its own.
+fn other_instance_sid(sid: &str) -> String {
+    sid.chars().rev().collect()
+}
+
+fn other_instance_cookie(headers: &mut hyper::HeaderMap, rejects_ids: bool) {
+    let Some(cookie) = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+    else {
+        return;
+    };
+    let mapped: Vec<String> = cookie
+        .split(';')
+        .filter_map(|kv| match kv.trim().split_once('=') {
+            Some(("session_id", _)) if rejects_ids => None,
+            Some(("session_id", v)) => Some(format!("session_id={}", other_instance_sid(v))),
+            _ => Some(kv.trim().to_string()),
+        })
+        .collect();
+    if let Ok(v) = header::HeaderValue::from_str(&mapped.join("; ")) {
+        headers.insert(header::COOKIE, v);
+    }
+}
+
+/// The other Odoo's `Set-Cookie` names the id the client sent (Odoo keeps an unknown id).
+fn other_instance_reply(mut reply: Response<Body>) -> Response<Body> {
+    let cookies: Vec<String> = reply
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    if cookies.is_empty() {
+        return reply;
+    }
+    reply.headers_mut().remove(header::SET_COOKIE);
+    for c in cookies {
+        let c = match c.strip_prefix("session_id=") {
+            Some(rest) => {
+                let (sid, tail) = rest.split_at(rest.find(';').unwrap_or(rest.len()));
+                format!("session_id={}{tail}", other_instance_sid(sid))
+            }
+            None => c,
+        };
+        if let Ok(v) = header::HeaderValue::from_str(&c) {
+            reply.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    reply
 }
 
 /// What an authentication gateway in front of Odoo answers (the `auth_gateway` fault): its
@@ -113,6 +208,14 @@ fn route(shared: &Shared, req: Req) -> Reply {
             .header(header::CACHE_CONTROL, "no-store")
             .nosniff()
             .body("{\"status\": \"pass\"}"),
+        // The bus worker's script (`cors='*'`), which a page loads, from another site too.
+        "/bus/websocket_worker_bundle" if get => Reply::new(StatusCode::OK)
+            .content_type("application/javascript; charset=utf-8")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+            .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST")
+            .nosniff()
+            .body("/* bus.websocket_worker_assets */"),
         "/web/login" => form_login::login(shared, &req),
         "/web/login/totp" => form_login::totp(shared, &req),
         "/web/session/logout" if get => session::logout_http(shared, &req),
