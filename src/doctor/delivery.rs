@@ -262,10 +262,13 @@ async fn missed(
         }
         false => None,
     };
-    if public
-        || elsewhere.is_some()
-        || (outcome == websocket::Outcome::NeverHeard && stored.is_none())
-    {
+    // The peek is a plain POST, which no Origin or forwarded-header rule downgrades: when it
+    // does not know the session either, /websocket goes elsewhere, and the F5 experiments
+    // (about 15 s of sockets) could not change that.
+    if let Some(elsewhere) = &elsewhere {
+        return instance::verdict(elsewhere, instance::Symptom::Deaf(timeout));
+    }
+    if public || (outcome == websocket::Outcome::NeverHeard && stored.is_none()) {
         let x = downgrade::Experiments {
             connect: probe.connect,
             session: probe.session,
@@ -276,9 +279,6 @@ async fn missed(
             wait: timeout.min(EXPERIMENT_WAIT),
         };
         let (finding, seen) = downgrade::investigate(&x).await;
-        if let Some(elsewhere) = elsewhere.filter(|_| finding == downgrade::Finding::Unexplained) {
-            return instance::verdict(&elsewhere, instance::Symptom::Deaf(timeout));
-        }
         if public || finding != downgrade::Finding::Unexplained {
             return downgrade::verdict(&finding, &seen, timeout);
         }

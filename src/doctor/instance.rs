@@ -100,8 +100,7 @@ pub async fn websocket_side(
 /// What the socket itself showed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Symptom {
-    /// It kept the cookie but did not hear the user's notification within this time, and the
-    /// F5 experiments (forwarded headers, other Origins) did not make a socket keep the session.
+    /// It kept the cookie but did not hear the user's notification within this time.
     Deaf(Duration),
     /// Its 101 set a new session cookie: the Odoo behind it found no session for the id (an
     /// instance whose session ids have another format, 16/17 vs 18/19, issues a new one).
@@ -123,7 +122,7 @@ pub fn verdict(seen: &Seen, symptom: Symptom) -> Verdict {
     };
     let socket = match symptom {
         Symptom::Deaf(waited) => format!(
-            "the socket did not hear the user's notification within {} s, and neither X-Forwarded-Host/-Proto nor another Origin made a socket keep the session",
+            "the socket did not hear the user's notification within {} s; the peek is a plain POST, which no Origin or forwarded-header rule downgrades, so this is not a downgraded socket (F5)",
             waited.as_secs_f64()
         ),
         Symptom::NewCookie => {
