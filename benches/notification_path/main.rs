@@ -16,7 +16,8 @@
 //! (1 000 000; 0 skips it); `--startup N` start-up runs (20; 0 skips them); `--wrap CMD` runs
 //! every `odoo-bus` under CMD, a profiling aid (`--wrap 'strace -f -c -o /tmp/s.txt'`,
 //! `--wrap 'perf record -g -o /tmp/perf.data'`); its figures are the wrapper's then;
-//! `--only TEXT` keeps the clients whose label contains TEXT (`--only pretty`).
+//! `--only TEXT` keeps the clients whose label contains TEXT, or one of the `|`-separated
+//! TEXTs (`--only pretty`; `--only 'pretty|websocat >'` keeps websocat's row for the ratios).
 //!
 //! Besides the `tail` clients and the baselines it runs the *floor* (`floor.rs`, this same
 //! executable started with `--floor-client`): the least any client can do with the flood,
@@ -246,7 +247,7 @@ fn run(opts: &Options) -> Result<(), String> {
     }
 
     if let Some(only) = &opts.only {
-        rows.retain(|r| r.client.label().contains(only.as_str()));
+        rows.retain(|r| only.split('|').any(|o| r.client.label().contains(o)));
     }
     // Warm-up: caches, the page cache for the binary, and a check that each client printed
     // exactly what it should.

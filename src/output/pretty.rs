@@ -10,6 +10,7 @@ mod json;
 mod legacy;
 mod line;
 mod names;
+mod scan;
 mod store;
 mod summary;
 mod text;

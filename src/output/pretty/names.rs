@@ -14,7 +14,7 @@ pub(super) const CAPACITY: usize = 1024;
 pub(super) const MAX_NAME_BYTES: usize = 128;
 
 /// What the pretty printer knows about names.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub(super) struct Names {
     pub partners: Bounded,
     pub guests: Bounded,
@@ -22,7 +22,7 @@ pub(super) struct Names {
 }
 
 /// Id → name, at most [`CAPACITY`] entries, oldest forgotten first.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub(super) struct Bounded {
     /// Ids in the order they were first learned: the eviction order.
     order: VecDeque<u64>,

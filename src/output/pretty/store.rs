@@ -5,6 +5,10 @@
 //! stay borrowed from the frame, everything else is skipped, and the names of partners, guests
 //! and channels are handed to [`Names`] as they go by.
 //!
+//! The readers here are serde's and stay the reference: [`super::scan`] reads the same fields
+//! by hand, faster, and leaves to them whatever it is not sure of (debug builds compare the
+//! two on every payload).
+//!
 //! Every field is lenient, like the `Value` lookups it replaces: Odoo writes `false` for an
 //! empty field, so a value of an unexpected type reads as "absent" instead of failing the whole
 //! payload.
@@ -594,6 +598,11 @@ fn learn<'de, A: MapAccess<'de>>(
 
 /// A Store payload (`mail.record/insert`). `None` when the payload is not valid JSON.
 pub(super) fn store<'a>(payload: &'a RawValue, names: &mut Names) -> Option<Store<'a>> {
+    both_ways(payload, names, super::scan::store, store_serde)
+}
+
+/// [`store`] with serde: the reference, and what reads what [`super::scan`] leaves.
+pub(super) fn store_serde<'a>(payload: &'a RawValue, names: &mut Names) -> Option<Store<'a>> {
     let mut de = serde_json::Deserializer::from_str(payload.get());
     StoreSeed { names }.deserialize(&mut de).ok()
 }
@@ -635,6 +644,13 @@ impl<'de> Visitor<'de> for NewMessageSeed<'_> {
 }
 
 pub(super) fn new_message<'a>(payload: &'a RawValue, names: &mut Names) -> Option<NewMessage<'a>> {
+    both_ways(payload, names, super::scan::new_message, new_message_serde)
+}
+
+pub(super) fn new_message_serde<'a>(
+    payload: &'a RawValue,
+    names: &mut Names,
+) -> Option<NewMessage<'a>> {
     let mut de = serde_json::Deserializer::from_str(payload.get());
     de.deserialize_any(NewMessageSeed { names }).ok()
 }
@@ -676,5 +692,42 @@ impl<'de> Deserialize<'de> for Presence<'de> {
 }
 
 pub(super) fn presence(payload: &RawValue) -> Option<Presence<'_>> {
+    both_ways(
+        payload,
+        &mut Names::default(),
+        |text, _| super::scan::presence(text),
+        |payload, _| presence_serde(payload),
+    )
+}
+
+pub(super) fn presence_serde(payload: &RawValue) -> Option<Presence<'_>> {
     serde_json::from_str(payload.get()).ok()
+}
+
+/// The hand-written reader's answer, or serde's when it gives up. Debug builds (all tests,
+/// fuzzing) read every payload both ways and assert that the results and the names learned
+/// agree.
+fn both_ways<'a, T: PartialEq + fmt::Debug>(
+    payload: &'a RawValue,
+    names: &mut Names,
+    by_hand: impl FnOnce(&'a str, &mut Names) -> Result<T, super::scan::Fallback>,
+    serde: impl Fn(&'a RawValue, &mut Names) -> Option<T>,
+) -> Option<T> {
+    #[cfg(debug_assertions)]
+    let reference = {
+        let mut learned = names.clone();
+        (serde(payload, &mut learned), learned)
+    };
+    let read = match by_hand(payload.get(), names) {
+        Ok(read) => Some(read),
+        Err(super::scan::Fallback) => serde(payload, names),
+    };
+    #[cfg(debug_assertions)]
+    assert_eq!(
+        (&read, &*names),
+        (&reference.0, &reference.1),
+        "the hand-written read of {} differs from serde's",
+        payload.get()
+    );
+    read
 }
