@@ -1040,7 +1040,9 @@ fn nginx_with_ssi_on_holds_the_upgrade_and_is_named() {
     }
     // F8 through a real nginx: the SSI filter holds the upstream's 101 (its Content-Type is
     // text/html), while a plain GET /websocket and /websocket/health pass straight through.
-    let env = TestEnv::new();
+    // Odoo's first PING comes long after any connect timeout; the test emulator's 200 ms pings
+    // would reach the client through the held response as raw bytes after the 101 it never got.
+    let env = TestEnv::with_config(slow_pings());
     env.logged_in("demo");
     let directives = format!("{UPGRADE_DIRECTIVES}\n            ssi on;");
     let ssi = nginx::start(&env.url(), &directives).expect("nginx starts");
