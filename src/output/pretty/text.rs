@@ -22,27 +22,10 @@ pub(super) fn html_to_text_into(html: &str, stripped: &mut String, out: &mut Str
         strip_and_collapse_ascii(html, out);
         return;
     }
-    let mut rest = html;
-    while let Some(lt) = memchr::memchr(b'<', rest.as_bytes()) {
-        stripped.push_str(&rest[..lt]);
-        let tag = &rest[lt + 1..];
-        // Only `<` followed by a letter, `/` or `!` opens a tag; "a < b" stays text.
-        if !tag.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!') {
-            stripped.push('<');
-            rest = tag;
-            continue;
-        }
-        let Some(gt) = memchr::memchr(b'>', tag.as_bytes()) else {
-            // An unterminated tag: drop the rest rather than print half a tag.
-            rest = "";
-            break;
-        };
-        if separates_words(&tag[..gt]) {
-            stripped.push(' ');
-        }
-        rest = &tag[gt + 1..];
-    }
-    stripped.push_str(rest);
+    walk_tags(html, |piece| match piece {
+        Piece::Text(text) => stripped.push_str(text),
+        Piece::Break => stripped.push(' '),
+    });
     if memchr::memchr(b'&', stripped.as_bytes()).is_some() {
         html_escape::decode_html_entities_to_string(stripped.as_str(), out);
         std::mem::swap(stripped, out);
@@ -178,12 +161,28 @@ impl Words<'_> {
 /// collapsed, in one pass into the empty `out`.
 fn strip_and_collapse_ascii(html: &str, out: &mut String) {
     let mut words = Words { out, space: false };
+    walk_tags(html, |piece| match piece {
+        Piece::Text(text) => words.push(text),
+        Piece::Break => words.space = true,
+    });
+}
+
+/// What [`walk_tags`] hands out: text between tags, or a tag that separates words.
+enum Piece<'a> {
+    Text(&'a str),
+    Break,
+}
+
+/// The text of `html` with its tags taken out, in order: only `<` followed by a letter, `/` or
+/// `!` opens a tag ("a < b" stays text), a tag that separates words (`<br>`, `<p>`…) is a
+/// [`Piece::Break`], and an unterminated tag ends the text (rather than print half a tag).
+fn walk_tags<'a>(html: &'a str, mut each: impl FnMut(Piece<'a>)) {
     let mut rest = html;
     while let Some(lt) = memchr::memchr(b'<', rest.as_bytes()) {
-        words.push(&rest[..lt]);
+        each(Piece::Text(&rest[..lt]));
         let tag = &rest[lt + 1..];
         if !tag.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!') {
-            words.push("<");
+            each(Piece::Text("<"));
             rest = tag;
             continue;
         }
@@ -191,11 +190,11 @@ fn strip_and_collapse_ascii(html: &str, out: &mut String) {
             return;
         };
         if separates_words(&tag[..gt]) {
-            words.space = true;
+            each(Piece::Break);
         }
         rest = &tag[gt + 1..];
     }
-    words.push(rest);
+    each(Piece::Text(rest));
 }
 
 /// Writes `text` into the empty `out` with every run of whitespace made one space, none at
