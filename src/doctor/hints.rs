@@ -15,6 +15,14 @@ pub const NGINX_READ_TIMEOUT: &str = "proxy_read_timeout 720s;";
 /// `$http_host` keeps a non-default port, which the Origin carries too).
 pub const NGINX_FORWARDED: &str = "proxy_set_header Host $http_host; proxy_set_header X-Forwarded-Host $http_host; proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;";
 
+/// F2: install scripts and templates written for Odoo ≤ 15 route `/longpolling`, which 16
+/// replaced with `/websocket`.
+pub const LONGPOLLING_IS_GONE: &str =
+    "a `location /longpolling` does nothing since Odoo 16: the bus needs a `location /websocket`";
+
+/// F4: a proxy in a container that points at 127.0.0.1 reaches its own container, not Odoo's.
+pub const CONTAINER_LOOPBACK: &str = "in containers, 127.0.0.1 is the proxy's own container: use the Odoo service's name and make sure its port 8072 is reachable on that network";
+
 /// The odoo.conf line that makes Odoo trust those headers.
 pub const ODOO_PROXY_MODE: &str = "proxy_mode = True";
 

@@ -151,8 +151,9 @@ fn judge_health(web: &Health, ws: &Health) -> Verdict {
         (_, Health::Bad(502..=504, _)) | (_, Health::Unreachable(_)) => Verdict::fail(
             format!("{detail}: the proxy cannot reach the process that serves /websocket"),
             format!(
-                "start Odoo's evented (gevent) process and route the websocket to it: {}",
-                hints::NGINX_WEBSOCKET_LOCATION
+                "start Odoo's evented (gevent) process and route the websocket to it: {} ({})",
+                hints::NGINX_WEBSOCKET_LOCATION,
+                hints::CONTAINER_LOOPBACK
             ),
         ),
         (_, Health::Bad(404, _)) => Verdict::fail(
@@ -299,7 +300,12 @@ mod tests {
         assert_eq!(v.status, Status::Pass);
         let v = judge_health(&Health::Pass, &Health::Bad(502, "HTTP 502".into()));
         assert_eq!(v.status, Status::Fail);
-        assert!(v.hint.unwrap().contains("8072"));
+        let hint = v.hint.unwrap();
+        assert!(hint.contains("8072"));
+        assert!(
+            hint.contains("127.0.0.1 is the proxy's own container"),
+            "{hint}"
+        );
         let v = judge_health(
             &Health::Pass,
             &Health::Unreachable("transport error (timeout): operation timed out".into()),

@@ -197,9 +197,10 @@ pub fn diagnose_refusal(r: &Refusal<'_>) -> Verdict {
         404 => Verdict::fail(
             format!("HTTP 404 instead of 101{by}: /websocket is not routed to Odoo"),
             format!(
-                "route /websocket to Odoo (prefork: to its gevent port): {} with {}; check any path prefix in the URL",
+                "route /websocket to Odoo (prefork: to its gevent port): {} with {}; check any path prefix in the URL ({})",
                 hints::NGINX_WEBSOCKET_LOCATION,
-                hints::NGINX_UPGRADE
+                hints::NGINX_UPGRADE,
+                hints::LONGPOLLING_IS_GONE
             ),
         ),
         426 => Verdict::fail(
@@ -216,8 +217,9 @@ pub fn diagnose_refusal(r: &Refusal<'_>) -> Verdict {
                 "HTTP 502 Bad Gateway{by}: the proxy cannot reach the Odoo process behind /websocket (down, or the wrong address)"
             ),
             format!(
-                "start Odoo (prefork: its gevent process on port 8072) and point the proxy at it: {}",
-                hints::NGINX_WEBSOCKET_LOCATION
+                "start Odoo (prefork: its gevent process on port 8072) and point the proxy at it: {} ({})",
+                hints::NGINX_WEBSOCKET_LOCATION,
+                hints::CONTAINER_LOOPBACK
             ),
         ),
         504 => Verdict::fail(
@@ -239,8 +241,9 @@ pub fn diagnose_refusal(r: &Refusal<'_>) -> Verdict {
             Verdict::fail(
                 format!("HTTP {status} instead of 101{by}: {why}"),
                 format!(
-                    "route the websocket to Odoo's gevent port: {} (the Odoo log shows the traceback)",
-                    hints::NGINX_WEBSOCKET_LOCATION
+                    "route the websocket to Odoo's gevent port: {} (the Odoo log shows the traceback; {})",
+                    hints::NGINX_WEBSOCKET_LOCATION,
+                    hints::LONGPOLLING_IS_GONE
                 ),
             )
         }
@@ -671,10 +674,20 @@ mod tests {
         );
         let v = refusal(404, None, "");
         assert!(v.detail.contains("not routed"));
-        assert!(v.hint.unwrap().contains("location /websocket"));
+        let hint = v.hint.unwrap();
+        assert!(hint.contains("location /websocket"));
+        assert!(
+            hint.contains("/longpolling` does nothing since Odoo 16"),
+            "{hint}"
+        );
         let v = refusal(500, Some("text/html"), "");
         assert!(v.detail.contains("gevent port"), "{v:?}");
-        assert!(v.hint.unwrap().contains("8072"));
+        let hint = v.hint.unwrap();
+        assert!(hint.contains("8072"));
+        assert!(
+            hint.contains("/longpolling` does nothing since Odoo 16"),
+            "{hint}"
+        );
         let v = refusal(
             500,
             Some("text/html"),
@@ -685,6 +698,11 @@ mod tests {
         assert!(v.hint.unwrap().contains("8072"));
         let v = refusal(502, Some("text/html"), "<html>bad gateway</html>");
         assert!(v.detail.contains("cannot reach"));
+        let hint = v.hint.unwrap();
+        assert!(
+            hint.contains("127.0.0.1 is the proxy's own container"),
+            "{hint}"
+        );
         let v = refusal(504, None, "");
         assert!(v.detail.contains("in time"));
         let v = refusal(426, None, "");
