@@ -220,14 +220,16 @@ fn a_refused_upgrade_says_polling_still_works_and_still_fails() {
         "{}",
         run.stdout
     );
-    assert_eq!(env.control().stats().polls, 1);
+    assert_eq!(env.control().stats().first_polls, 1);
 
-    // A healthy server is never polled.
+    // On a healthy server the session is never made a polling one: the health check's POST
+    // under /websocket (is a hop holding it?) marks nothing.
     let healthy = TestEnv::new();
     healthy.logged_in("demo");
     let run = doctor(&healthy, &[], &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
-    assert_eq!(healthy.control().stats().polls, 0);
+    let stats = healthy.control().stats();
+    assert_eq!((stats.polls, stats.first_polls), (1, 0));
 }
 
 #[test]
@@ -490,6 +492,83 @@ fn nginx_configured_for_websockets_passes_and_without_upgrade_headers_is_named()
         run.stdout
     );
     run.assert_passed("session");
+}
+
+/// Odoo's gevent process behind Odoo's own mapped `Connection` (only upgrades say `upgrade`).
+const MAPPED_SITE: &str = "map $http_upgrade $connection_upgrade {\n    default upgrade;\n    '' close;\n}\nserver {\n    listen {listen};\n    location /websocket {\n        proxy_pass http://{upstream};\n        proxy_http_version 1.1;\n        proxy_set_header Upgrade $http_upgrade;\n        proxy_set_header Connection $connection_upgrade;\n    }\n    location / {\n        proxy_pass http://{upstream};\n    }\n}\n";
+
+#[test]
+fn a_fixed_connection_upgrade_in_front_of_gevent_holds_polling_and_is_named() {
+    if nginx_missing() {
+        return;
+    }
+    let env = broken(Faults {
+        gevent_holds_upgrade_posts: true,
+        ..Faults::default()
+    });
+    let fixed = nginx::start(&env.url(), UPGRADE_DIRECTIVES).expect("nginx starts");
+    env.point_profile_at(&format!("http://127.0.0.1:{}", fixed.port));
+
+    // doctor: every browser-facing check passes, the held POST is a warning (exit 0).
+    let run = doctor(&env, &[], &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    run.assert_passed("health");
+    let health = run.line("health");
+    assert!(health.contains("a plain POST under /websocket"), "{health}");
+    assert!(health.contains("`Connection: upgrade`"), "{health}");
+    assert!(run.stdout.contains("$connection_upgrade"), "{}", run.stdout);
+    run.assert_passed("delivery");
+
+    // tail --transport poll says why instead of hanging, with the connect timeout.
+    let tail = env
+        .cmd()
+        .args(["tail", "--transport", "poll", "--timeout", "20s"])
+        .env("ODOO_BUS_CONNECT_TIMEOUT", "1s")
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&tail.stderr);
+    assert_eq!(tail.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("got no answer within 1 s"), "{stderr}");
+    assert!(stderr.contains("$connection_upgrade"), "{stderr}");
+
+    // The same file read by the config check names the line.
+    let conf = fixed.conf.display().to_string();
+    let files = doctor(&TestEnv::new(), &["--proxy-conf", &conf], &[]);
+    assert!(
+        files.stdout.contains("always sends `Connection: upgrade`"),
+        "{}\n{}",
+        files.stdout,
+        files.stderr
+    );
+    drop(fixed);
+
+    // Odoo's mapped form: no warning, and polling works.
+    let mapped = nginx::start_server(&env.url(), MAPPED_SITE).expect("nginx starts");
+    env.point_profile_at(&format!("http://127.0.0.1:{}", mapped.port));
+    let run = doctor(&env, &[], &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        !run.line("health").contains("POST"),
+        "{}",
+        run.line("health")
+    );
+    let tail = env
+        .cmd()
+        .args(["tail", "--transport", "poll", "--timeout", "2s"])
+        .env("ODOO_BUS_CONNECT_TIMEOUT", "1s")
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&tail.stderr);
+    assert_eq!(tail.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("polling"), "{stderr}");
+    let files = doctor(
+        &TestEnv::new(),
+        &["--proxy-conf", &mapped.conf.display().to_string()],
+        &[],
+    );
+    assert!(!files.stdout.contains("always sends"), "{}", files.stdout);
 }
 
 #[test]

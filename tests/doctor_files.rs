@@ -259,9 +259,22 @@ fn json_carries_file_line_cause_and_severity() {
             .iter()
             .all(|c| c["severity"] == "info" && c["status"] == "pass" && c["file"] == "stdin")
     );
+    // The fixed `Connection "upgrade"` (line 16) in front of the gevent port: a remark.
+    let connection = checks
+        .iter()
+        .find(|c| {
+            c["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("always sends `Connection: upgrade`"))
+        })
+        .unwrap_or_else(|| panic!("no Connection remark in {v:#}"));
+    assert_eq!(
+        (&connection["severity"], &connection["line"]),
+        (&Value::from("info"), &Value::from(16))
+    );
     assert_eq!(v["summary"]["exit_code"], 5);
     assert_eq!(v["summary"]["files"]["failed"], 1);
-    assert_eq!(v["summary"]["files"]["harmless"], 2);
+    assert_eq!(v["summary"]["files"]["harmless"], 3);
     assert_eq!(v["summary"]["first_failure"], "proxy-conf");
 }
 

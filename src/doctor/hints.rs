@@ -2,7 +2,9 @@
 //! the same Odoo options (the ones Odoo's own deployment documentation uses).
 
 /// The three directives a websocket needs to pass through nginx.
-pub const NGINX_UPGRADE: &str = "proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";";
+/// `Connection` comes from a map so that only upgrades say `upgrade`: Odoo's gevent process
+/// holds a plain POST that says it (see `poll::HELD_POST_CAUSE`).
+pub const NGINX_UPGRADE: &str = "proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade; (with `map $http_upgrade $connection_upgrade { default upgrade; '' close; }` at the http level)";
 
 /// Route the websocket to Odoo's evented (gevent) process in prefork mode.
 pub const NGINX_WEBSOCKET_LOCATION: &str =

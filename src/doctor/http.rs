@@ -1,12 +1,13 @@
 //! The HTTP hops: is it Odoo (and new enough for a websocket bus), do its health routes answer,
 //! and does the saved session still work.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::check::Verdict;
 use super::hints;
+use odoo_bus_core::bus::poll;
 use odoo_bus_core::odoo::client::OdooClient;
-use odoo_bus_core::odoo::rpc::{ErrorContext, RpcError, one_line};
+use odoo_bus_core::odoo::rpc::{ErrorContext, RpcError, TransportKind, one_line};
 use odoo_bus_core::odoo::session::VersionInfo;
 
 /// The first major version with the websocket bus (15 and older long-poll).
@@ -114,10 +115,42 @@ async fn probe(client: &OdooClient, route: &str) -> Health {
 
 /// `GET /web/health` and `GET /websocket/health`. In prefork mode a proxy sends `/websocket`
 /// to another process (the gevent port) than `/web`, so the second one tests that route.
+///
+/// When both pass, one plain POST under `/websocket` (a peek that marks nothing) tells whether a
+/// hop holds such requests: harmless for browsers, fatal for polling and for the peeks doctor
+/// and probe make (see [`poll::HELD_POST_CAUSE`]).
 pub async fn check_health(client: &OdooClient) -> Verdict {
     let web = probe(client, "/web/health").await;
     let ws = probe(client, "/websocket/health").await;
-    judge_health(&web, &ws)
+    let verdict = judge_health(&web, &ws);
+    if (&web, &ws) != (&Health::Pass, &Health::Pass) || !post_is_held(client).await {
+        return verdict;
+    }
+    Verdict::warn(
+        format!(
+            "{}, but a plain POST under /websocket ({}) got no answer within {} s: {}. Browsers' websockets work; odoo-bus's polling (`tail --transport poll`, the fallback when the upgrade is refused) would hang",
+            verdict.detail,
+            poll::PEEK_ROUTE,
+            poll::PEEK_ANSWERS_WITHIN.as_secs(),
+            poll::HELD_POST_CAUSE
+        ),
+        poll::HELD_POST_FIX,
+    )
+}
+
+/// Whether a peek that marks nothing (`is_first_poll: false`: Odoo answers error 100 at once
+/// to a session that never polled) gets no answer in time.
+async fn post_is_held(client: &OdooClient) -> bool {
+    let params = json!({"channels": [], "last": 0, "is_first_poll": false});
+    matches!(
+        client
+            .post_json_within(poll::PEEK_ROUTE, params, poll::PEEK_ANSWERS_WITHIN)
+            .await,
+        Err(RpcError::Transport {
+            kind: TransportKind::Timeout,
+            ..
+        })
+    )
 }
 
 fn judge_health(web: &Health, ws: &Health) -> Verdict {

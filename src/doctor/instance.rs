@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::check::Verdict;
-use odoo_bus_core::bus::poll::PEEK_ROUTE;
+use odoo_bus_core::bus::poll::{PEEK_ANSWERS_WITHIN, PEEK_ROUTE};
 use odoo_bus_core::odoo::client::{ClientOptions, OdooClient};
 use odoo_bus_core::odoo::rpc::RpcError;
 
@@ -85,7 +85,10 @@ pub async fn websocket_side(
 ) -> Option<Seen> {
     let private = OdooClient::new(client.url().clone(), client.session(), options.clone()).ok()?;
     let params = json!({"channels": [], "last": 0, "is_first_poll": true});
-    match private.call::<Value>(PEEK_ROUTE, params).await {
+    match private
+        .call_within::<Value>(PEEK_ROUTE, params, PEEK_ANSWERS_WITHIN)
+        .await
+    {
         Ok(Some(answer)) => classify(&answer, partner_id, web_db),
         // A first poll never answers a session error on the Odoo that has the session.
         Err(RpcError::SessionExpired) => Some(Seen {

@@ -8,7 +8,7 @@ use odoo_bus_core::odoo::client::OdooClient;
 
 /// One first poll (it marks the session as a polling one, as a browser's fallback does).
 pub async fn check_poll(client: &OdooClient) -> Verdict {
-    match poll::peek(client, &[], 0, true).await {
+    match poll::peek(client, &[], 0, true, poll::PEEK_ANSWERS_WITHIN).await {
         Ok(_) => Verdict::warn(
             format!(
                 "the websocket is blocked at the proxy; odoo-bus can still listen by polling {}",

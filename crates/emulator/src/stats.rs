@@ -30,6 +30,8 @@ pub struct Stats {
     pub server_errors: Vec<String>,
     /// `/websocket/peek_notifications` calls answered (any outcome).
     pub polls: u64,
+    /// Of those, the ones with `is_first_poll: true`: they mark the session as a polling one.
+    pub first_polls: u64,
 }
 
 /// One message a client sent on a websocket (parsed, whatever its validity).

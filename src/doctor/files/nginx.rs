@@ -16,6 +16,7 @@ use super::nginx_syntax::{Directive, expand, parse};
 use super::odoo_conf::OdooFacts;
 use super::{Finding, Reader};
 use crate::doctor::check::Level;
+use odoo_bus_core::bus::poll;
 
 /// A location's match rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -671,7 +672,23 @@ fn header_findings(w: &Ws<'_>, out: &mut Vec<Finding>) {
     }
     if header(&set, "Connection").is_none_or(|d| !d.arg(1).to_ascii_lowercase().contains("upgrade"))
     {
-        missing.push("proxy_set_header Connection \"upgrade\";".to_string());
+        missing.push("proxy_set_header Connection $connection_upgrade;".to_string());
+    }
+    // A fixed `Connection: upgrade` also goes with the plain POSTs under /websocket, which
+    // Odoo's gevent process then reads to the end of the connection (poll::HELD_POST_CAUSE):
+    // only where that process serves /websocket (workers > 0, or odoo.conf not given).
+    if let Some(d) = header(&set, "Connection")
+        .filter(|d| !d.arg(1).starts_with('$') && d.arg(1).eq_ignore_ascii_case("upgrade"))
+        && odoo.is_none_or(|o| o.workers > 0)
+    {
+        out.push(
+            Finding::new(Level::Info, None, &d.file, Some(d.line))
+                .what(format!(
+                    "{} always sends `Connection: upgrade`: browsers' websockets work, but Odoo's gevent process (workers > 0) then holds every plain POST under /websocket, so `odoo-bus tail --transport poll` (and its fallback) hangs",
+                    location_text(chosen)
+                ))
+                .fix(poll::HELD_POST_FIX),
+        );
     }
     // What an enclosing level sets but the location's own list drops.
     let mut dropped: Vec<&Directive> = Vec::new();
@@ -717,7 +734,16 @@ fn header_findings(w: &Ws<'_>, out: &mut Vec<Finding>) {
                     location_text(chosen),
                     missing.join(" ").trim_end_matches(';')
                 ))
-                .fix(format!("add to {}: {}", location_text(chosen), missing.join(" "))),
+                .fix(format!(
+                    "add to {}: {}{}",
+                    location_text(chosen),
+                    missing.join(" "),
+                    if missing.iter().any(|m| m.contains("$connection_upgrade")) {
+                        " (with `map $http_upgrade $connection_upgrade { default upgrade; '' close; }` at the http level)"
+                    } else {
+                        ""
+                    }
+                )),
         );
     }
     let forwarded: Vec<&&Directive> = dropped
@@ -884,7 +910,7 @@ fn ws_location(odoo: Option<&OdooFacts>) -> String {
         None => 8072,
     };
     format!(
-        "`location /websocket {{ proxy_pass http://127.0.0.1:{port}; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\"; proxy_set_header X-Forwarded-Host $http_host; proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }}`"
+        "`location /websocket {{ proxy_pass http://127.0.0.1:{port}; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade; proxy_set_header X-Forwarded-Host $http_host; proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }}` (with `map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}` at the http level)"
     )
 }
 
@@ -933,12 +959,13 @@ server {
         proxy_pass http://odoochat;
         proxy_http_version 1.1;
         proxy_set_header Upgrade $http_upgrade;
-        proxy_set_header Connection \"upgrade\";
+        proxy_set_header Connection $connection_upgrade;
         proxy_set_header X-Forwarded-Host $http_host;
         proxy_set_header X-Forwarded-Proto $scheme;
     }
     location / { proxy_pass http://odoo; }
 }
+map $http_upgrade $connection_upgrade { default upgrade; '' close; }
 ";
 
     #[test]
@@ -949,6 +976,27 @@ server {
             found[0].what.contains("odoochat (127.0.0.1:8072)"),
             "{}",
             found[0].what
+        );
+    }
+
+    #[test]
+    fn a_fixed_connection_upgrade_is_a_remark_where_gevent_serves_the_websocket() {
+        let fixed = GOOD.replace("Connection $connection_upgrade", "Connection \"upgrade\"");
+        let found = findings(&fixed);
+        let remark = found
+            .iter()
+            .find(|f| f.what.contains("always sends `Connection: upgrade`"))
+            .unwrap_or_else(|| panic!("{found:#?}"));
+        assert_eq!((remark.level, remark.line), (Level::Info, Some(12)));
+        let fix = remark.fix.as_deref().unwrap_or_default();
+        assert!(fix.contains("$connection_upgrade"), "{fix}");
+        // A threaded Odoo (workers = 0) reads such a POST like any other: nothing to say.
+        let conf = super::super::odoo_conf::OdooConf::parse("o", "[options]\nworkers = 0\n");
+        let facts = conf.facts();
+        let found = check("n.conf", None, &fixed, Some(&facts), &no_files);
+        assert!(
+            !found.iter().any(|f| f.what.contains("always sends")),
+            "{found:#?}"
         );
     }
 

@@ -28,10 +28,35 @@ use tokio::time::Instant;
 
 use crate::bus::connection::{self, ConnectError, ConnectOptions, Connection, Handshake};
 use crate::odoo::client::OdooClient;
-use crate::odoo::rpc::{self, RpcError};
+use crate::odoo::rpc::{self, RpcError, TransportKind};
 use crate::secret::SessionId;
 
 pub const PEEK_ROUTE: &str = "/websocket/peek_notifications";
+
+/// How long a peek may take when nothing but the answer is awaited (doctor's and probe's
+/// peeks): Odoo answers it at once, so a longer wait means something holds it.
+pub const PEEK_ANSWERS_WITHIN: Duration = Duration::from_secs(5);
+
+/// Why a plain POST under `/websocket` gets no answer while Odoo answers the rest: Odoo's
+/// gevent process (16–19, `workers > 0`) reads the body of any request that says
+/// `Connection: upgrade` to the end of the connection (its server hands such requests the raw
+/// socket, for the websocket), so the answer never comes. A proxy that sends that header on
+/// every `/websocket` request (nginx: a fixed `proxy_set_header Connection "upgrade"`) does it
+/// to every peek. Browsers only upgrade there; polling and peeks POST. Measured on a real 18
+/// (workers = 2) behind nginx: held until the client gave up; through the map below, 10 ms.
+pub const HELD_POST_CAUSE: &str = "Odoo answers it at once, so a hop holds it: most often a proxy that sends `Connection: upgrade` on every /websocket request (nginx: a fixed `proxy_set_header Connection \"upgrade\"`), which makes Odoo's gevent process read the request until the connection closes (browsers do not mind: they only upgrade there)";
+
+/// The fix for [`HELD_POST_CAUSE`]: `Connection: upgrade` only on upgrades (Odoo's own nginx
+/// example does this).
+pub const HELD_POST_FIX: &str = "`map $http_upgrade $connection_upgrade { default upgrade; '' close; }` at the http level and `proxy_set_header Connection $connection_upgrade;` in the /websocket location";
+
+/// One line for a peek that got no answer within `within`.
+pub fn held_post(route: &str, within: Duration) -> String {
+    format!(
+        "POST {route} got no answer within {} s: {HELD_POST_CAUSE}; fix: {HELD_POST_FIX}",
+        within.as_secs_f64()
+    )
+}
 pub const PRESENCE_ROUTE: &str = "/websocket/update_bus_presence";
 
 /// Which transport the stream uses.
@@ -167,18 +192,26 @@ struct Answer<'a> {
     result: Option<Peeked<'a>>,
 }
 
-/// Poll once. `Ok(None)` when nothing is new; otherwise the `notifications` array's text.
+/// Poll once. `Ok(None)` when nothing is new; otherwise the `notifications` array's text. No
+/// answer `within` is a failure that names what usually holds it ([`HELD_POST_CAUSE`]).
 pub async fn peek(
     client: &OdooClient,
     channels: &[String],
     last: u64,
     first: bool,
+    within: Duration,
 ) -> Result<Option<String>, PeekError> {
     let params = json!({"channels": channels, "last": last, "is_first_poll": first});
     let response = client
-        .post_json(PEEK_ROUTE, params)
+        .post_json_within(PEEK_ROUTE, params, within)
         .await
-        .map_err(|e| PeekError::Failed(e.to_string()))?;
+        .map_err(|e| match e {
+            RpcError::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            } => PeekError::Failed(held_post(PEEK_ROUTE, within)),
+            e => PeekError::Failed(e.to_string()),
+        })?;
     if response.status == 200
         && let Some(notifications) = notifications_of(&response.body)
     {

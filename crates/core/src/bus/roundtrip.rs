@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::bus::connection::{Connection, Incoming};
+use crate::bus::poll;
 use crate::bus::protocol;
 use crate::odoo::client::OdooClient;
 use crate::odoo::rpc::RpcError;
@@ -114,7 +115,7 @@ impl Target {
     pub async fn stored(&self, client: &OdooClient) -> Option<bool> {
         let params = json!({"channels": [], "last": 0, "is_first_poll": true});
         let answer: Value = client
-            .call("/websocket/peek_notifications", params)
+            .call_within(poll::PEEK_ROUTE, params, poll::PEEK_ANSWERS_WITHIN)
             .await
             .ok()??;
         let list = answer.get("notifications")?.as_array()?;
@@ -133,7 +134,7 @@ impl Target {
 pub async fn newest_id(client: &OdooClient) -> Option<u64> {
     let params = json!({"channels": [], "last": 0, "is_first_poll": true});
     let answer: Value = client
-        .call("/websocket/peek_notifications", params)
+        .call_within(poll::PEEK_ROUTE, params, poll::PEEK_ANSWERS_WITHIN)
         .await
         .ok()??;
     answer

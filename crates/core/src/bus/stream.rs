@@ -364,7 +364,15 @@ impl<K: SessionKeeper> BusStream<K> {
                 let _ = poll::update_presence(self.keeper.http()).await;
             }
             let first = poller.first;
-            match poll::peek(self.keeper.http(), &self.opts.channels, last, first).await {
+            match poll::peek(
+                self.keeper.http(),
+                &self.opts.channels,
+                last,
+                first,
+                self.opts.connect.connect_timeout,
+            )
+            .await
+            {
                 Ok(found) => {
                     poller.first = false;
                     poller.polled(found.is_some());
@@ -394,7 +402,15 @@ impl<K: SessionKeeper> BusStream<K> {
     /// The first poll of a polling session (it marks the session), then the polling state.
     async fn open_poll(&mut self, fell_back: Option<String>) -> Result<Status, Step> {
         let last = self.resume_point();
-        match poll::peek(self.keeper.http(), &self.opts.channels, last, true).await {
+        match poll::peek(
+            self.keeper.http(),
+            &self.opts.channels,
+            last,
+            true,
+            self.opts.connect.connect_timeout,
+        )
+        .await
+        {
             Ok(found) => {
                 let retry = (self.opts.transport == TransportMode::Auto).then(|| {
                     let every = self.opts.poll.websocket_retry;

@@ -159,7 +159,27 @@ impl OdooClient {
         route: &str,
         params: Value,
     ) -> Result<Option<T>, RpcError> {
-        let response = self.post_json(route, params).await?;
+        self.call_with(route, params, None).await
+    }
+
+    /// [`OdooClient::call`] with its own deadline, for a route that answers at once (the bus
+    /// peek): a hop that holds the request then costs `within`, not the client's whole timeout.
+    pub async fn call_within<T: DeserializeOwned>(
+        &self,
+        route: &str,
+        params: Value,
+        within: Duration,
+    ) -> Result<Option<T>, RpcError> {
+        self.call_with(route, params, Some(within)).await
+    }
+
+    async fn call_with<T: DeserializeOwned>(
+        &self,
+        route: &str,
+        params: Value,
+        within: Option<Duration>,
+    ) -> Result<Option<T>, RpcError> {
+        let response = self.post_json_with(route, params, within).await?;
         let content_type = response
             .headers
             .get(header::CONTENT_TYPE)
@@ -185,6 +205,25 @@ impl OdooClient {
     /// POST a JSON-RPC call and return the answer undecoded (any status; the session cookie is
     /// handled as for every call). For the bus poll, which reads the result without copying it.
     pub async fn post_json(&self, route: &str, params: Value) -> Result<RawResponse, RpcError> {
+        self.post_json_with(route, params, None).await
+    }
+
+    /// [`OdooClient::post_json`] with its own deadline (see [`OdooClient::call_within`]).
+    pub async fn post_json_within(
+        &self,
+        route: &str,
+        params: Value,
+        within: Duration,
+    ) -> Result<RawResponse, RpcError> {
+        self.post_json_with(route, params, Some(within)).await
+    }
+
+    async fn post_json_with(
+        &self,
+        route: &str,
+        params: Value,
+        within: Option<Duration>,
+    ) -> Result<RawResponse, RpcError> {
         let id = self
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -196,6 +235,10 @@ impl OdooClient {
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json")
             .body(bytes.clone());
+        let request = match within {
+            Some(d) => request.timeout(d),
+            None => request,
+        };
         self.send("POST", route, request, Some(&bytes)).await
     }
 

@@ -286,6 +286,7 @@ pub fn peek_notifications(ctx: &mut Ctx, params: &Params) -> Result<Nested, RpcE
     let first = params.get("is_first_poll").is_some_and(truthy);
     let mut inner = ctx.shared.lock();
     inner.stats.polls += 1;
+    inner.stats.first_polls += u64::from(first);
     let session = inner
         .db
         .sessions

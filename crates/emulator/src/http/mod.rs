@@ -78,6 +78,14 @@ async fn handle(shared: Arc<Shared>, peer: IpAddr, req: Request<Incoming>) -> Re
             .header(header::SERVER, "nginx")
             .into_response();
     }
+    if shared.lock().faults.gevent_holds_upgrade_posts
+        && parts.method == hyper::Method::POST
+        && path.starts_with("/websocket/")
+        && says_connection_upgrade(&parts.headers)
+    {
+        // Read to the end of the connection: the answer never comes.
+        std::future::pending::<()>().await;
+    }
     if path == "/websocket" {
         let reply =
             super::ws::handshake::handle(shared, peer, Request::from_parts(parts, ())).await;
@@ -114,6 +122,14 @@ async fn handle(shared: Arc<Shared>, peer: IpAddr, req: Request<Incoming>) -> Re
     } else {
         reply
     }
+}
+
+/// `Connection: upgrade`, compared as Odoo's gevent handler does (the whole value).
+fn says_connection_upgrade(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get(header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("upgrade"))
 }
 
 /// Whether the request's `Origin` names another host than its `Host`.
