@@ -519,16 +519,24 @@ fn a_fixed_connection_upgrade_in_front_of_gevent_holds_polling_and_is_named() {
     assert!(run.stdout.contains("$connection_upgrade"), "{}", run.stdout);
     run.assert_passed("delivery");
 
+    // `tail --transport poll` for `for_at_most`, with a 1 s connect timeout: (exit code, stderr).
+    let poll_tail = |for_at_most: &str| {
+        let out = env
+            .cmd()
+            .args(["tail", "--transport", "poll", "--timeout", for_at_most])
+            .env("ODOO_BUS_CONNECT_TIMEOUT", "1s")
+            .timeout(Duration::from_secs(30))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
     // tail --transport poll says why instead of hanging, with the connect timeout.
-    let tail = env
-        .cmd()
-        .args(["tail", "--transport", "poll", "--timeout", "20s"])
-        .env("ODOO_BUS_CONNECT_TIMEOUT", "1s")
-        .timeout(Duration::from_secs(30))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&tail.stderr);
-    assert_eq!(tail.status.code(), Some(4), "{stderr}");
+    let (code, stderr) = poll_tail("20s");
+    assert_eq!(code, Some(4), "{stderr}");
     assert!(stderr.contains("got no answer within 1 s"), "{stderr}");
     assert!(stderr.contains("$connection_upgrade"), "{stderr}");
 
@@ -553,15 +561,8 @@ fn a_fixed_connection_upgrade_in_front_of_gevent_holds_polling_and_is_named() {
         "{}",
         run.line("health")
     );
-    let tail = env
-        .cmd()
-        .args(["tail", "--transport", "poll", "--timeout", "2s"])
-        .env("ODOO_BUS_CONNECT_TIMEOUT", "1s")
-        .timeout(Duration::from_secs(30))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&tail.stderr);
-    assert_eq!(tail.status.code(), Some(0), "{stderr}");
+    let (code, stderr) = poll_tail("2s");
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("polling"), "{stderr}");
     let files = doctor(
         &TestEnv::new(),
