@@ -195,7 +195,7 @@ pub async fn follow(
         .map(|p| p.initial())
         .unwrap_or_default();
     // Ends the run before it starts when --count is reached by the first lines already.
-    let mut ended_early = match print_presence_lines(
+    let mut ended_early = print_presence_lines(
         first,
         pretty,
         &mut printer,
@@ -203,11 +203,7 @@ pub async fn follow(
         &types,
         &mut tally,
         args.count,
-    ) {
-        Ok(true) => Some(Ending::CountReached),
-        Ok(false) => None,
-        Err(e) => Some(stdout_failure(e)),
-    };
+    );
 
     let ending = loop {
         if let Some(ending) = ended_early.take() {
@@ -246,7 +242,7 @@ pub async fn follow(
                         format!("presence not asked on the bus ({e}): reading it"),
                     );
                     let lines = p.refresh(client).await.unwrap_or_default();
-                    match print_presence_lines(
+                    if let Some(ending) = print_presence_lines(
                         lines,
                         pretty,
                         &mut printer,
@@ -255,9 +251,7 @@ pub async fn follow(
                         &mut tally,
                         args.count,
                     ) {
-                        Ok(true) => break Ending::CountReached,
-                        Ok(false) => {}
-                        Err(e) => break stdout_failure(e),
+                        break ending;
                     }
                 }
                 continue;
@@ -292,7 +286,7 @@ pub async fn follow(
                             Vec::new()
                         }
                     };
-                    match print_presence_lines(
+                    if let Some(ending) = print_presence_lines(
                         lines,
                         pretty,
                         &mut printer,
@@ -301,9 +295,7 @@ pub async fn follow(
                         &mut tally,
                         args.count,
                     ) {
-                        Ok(true) => break Ending::CountReached,
-                        Ok(false) => {}
-                        Err(e) => break stdout_failure(e),
+                        break ending;
                     }
                 }
             }
@@ -431,9 +423,26 @@ async fn tick(ticks: &mut Option<tokio::time::Interval>) {
 }
 
 /// Prints `--presence-of`'s own lines (see `presence`): through the pretty printer, as Odoo's
-/// presence lines look; else one JSON object a line, as `--gaps` does. `Ok(true)`: --count is
-/// reached.
+/// presence lines look; else one JSON object a line, as `--gaps` does. `Some` ends the run:
+/// --count is reached, or stdout failed.
 fn print_presence_lines(
+    lines: Vec<serde_json::Value>,
+    pretty: bool,
+    printer: &mut Box<dyn output::Printer + Send>,
+    out: &mut impl std::io::Write,
+    types: &TypeFilter,
+    tally: &mut Tally,
+    count: Option<u64>,
+) -> Option<Ending> {
+    match write_presence_lines(lines, pretty, printer, out, types, tally, count) {
+        Ok(true) => Some(Ending::CountReached),
+        Ok(false) => None,
+        Err(e) => Some(stdout_failure(e)),
+    }
+}
+
+/// The writing half of [`print_presence_lines`]: `Ok(true)` when --count is reached.
+fn write_presence_lines(
     lines: Vec<serde_json::Value>,
     pretty: bool,
     printer: &mut Box<dyn output::Printer + Send>,
