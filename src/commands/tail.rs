@@ -434,48 +434,38 @@ fn print_presence_lines(
     tally: &mut Tally,
     count: Option<u64>,
 ) -> Option<Ending> {
-    match write_presence_lines(lines, pretty, printer, out, types, tally, count) {
+    let write = move || -> std::io::Result<bool> {
+        for line in lines {
+            if !types.accepts(presence::LINE_TYPE) {
+                continue;
+            }
+            if count.is_some_and(|limit| tally.printed >= limit) {
+                return Ok(true);
+            }
+            if pretty {
+                let payload = serde_json::value::to_raw_value(&line)?;
+                let notification = odoo_bus_core::bus::protocol::Notification {
+                    id: 0,
+                    kind: std::borrow::Cow::Borrowed(presence::LINE_TYPE),
+                    payload: &payload,
+                };
+                printer.frame(&FrameView {
+                    text: "",
+                    received_at: std::time::SystemTime::now(),
+                    notifications: std::slice::from_ref(&notification),
+                })?;
+            } else {
+                writeln!(out, "{line}")?;
+            }
+            tally.add(presence::LINE_TYPE);
+        }
+        Ok(count.is_some_and(|limit| tally.printed >= limit))
+    };
+    match write() {
         Ok(true) => Some(Ending::CountReached),
         Ok(false) => None,
         Err(e) => Some(stdout_failure(e)),
     }
-}
-
-/// The writing half of [`print_presence_lines`]: `Ok(true)` when --count is reached.
-fn write_presence_lines(
-    lines: Vec<serde_json::Value>,
-    pretty: bool,
-    printer: &mut Box<dyn output::Printer + Send>,
-    out: &mut impl std::io::Write,
-    types: &TypeFilter,
-    tally: &mut Tally,
-    count: Option<u64>,
-) -> std::io::Result<bool> {
-    for line in lines {
-        if !types.accepts(presence::LINE_TYPE) {
-            continue;
-        }
-        if count.is_some_and(|limit| tally.printed >= limit) {
-            return Ok(true);
-        }
-        if pretty {
-            let payload = serde_json::value::to_raw_value(&line)?;
-            let notification = odoo_bus_core::bus::protocol::Notification {
-                id: 0,
-                kind: std::borrow::Cow::Borrowed(presence::LINE_TYPE),
-                payload: &payload,
-            };
-            printer.frame(&FrameView {
-                text: "",
-                received_at: std::time::SystemTime::now(),
-                notifications: std::slice::from_ref(&notification),
-            })?;
-        } else {
-            writeln!(out, "{line}")?;
-        }
-        tally.add(presence::LINE_TYPE);
-    }
-    Ok(count.is_some_and(|limit| tally.printed >= limit))
 }
 
 /// Longest wait for the one read of people's names (pretty output only).
