@@ -18,25 +18,21 @@ fn json(line: &str) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
 }
 
+/// `tail --presence-of 'Marc Demo' -o ndjson -n COUNT` (30 s at most), with one knob set.
+fn follow_marc_demo(env: &TestEnv, count: u32, knob: (&str, &str)) -> support::running::Running {
+    let mut cmd = env.std_cmd();
+    cmd.args(["tail", "--presence-of", "Marc Demo", "-o", "ndjson"])
+        .args(["-n", &count.to_string(), "--timeout", "30s"])
+        .env(knob.0, knob.1);
+    support::running::Running::spawn(cmd)
+}
+
 /// Follows demo by name as admin; demo goes online, then away, then offline. Returns the lines.
 fn follow_demo(v: OdooVersion) -> (Vec<Value>, TestEnv) {
     let env = TestEnv::with_version(v);
     env.logged_in("admin");
     let demo = env.control().find_user("demo").unwrap();
-    let mut cmd = env.std_cmd();
-    cmd.args([
-        "tail",
-        "--presence-of",
-        "Marc Demo",
-        "-o",
-        "ndjson",
-        "-n",
-        "4",
-        "--timeout",
-        "30s",
-    ])
-    .env("ODOO_BUS_PRESENCE_EVERY", "200ms");
-    let run = support::running::Running::spawn(cmd);
+    let run = follow_marc_demo(&env, 4, ("ODOO_BUS_PRESENCE_EVERY", "200ms"));
     let mut lines = Vec::new();
     let first = run
         .next_line(LINE)
@@ -230,19 +226,7 @@ fn a_change_during_an_outage_is_read_again_after_the_reconnect() {
     });
     env.logged_in("admin");
     let demo = env.control().find_user("demo").unwrap();
-    let mut cmd = env.std_cmd();
-    cmd.args([
-        "tail",
-        "--presence-of",
-        "Marc Demo",
-        "-o",
-        "ndjson",
-        "-n",
-        "3",
-    ])
-    .args(["--timeout", "30s"])
-    .env("ODOO_BUS_RECONNECT_DELAY", "200ms");
-    let run = support::running::Running::spawn(cmd);
+    let run = follow_marc_demo(&env, 3, ("ODOO_BUS_RECONNECT_DELAY", "200ms"));
     let first = json(&run.next_line(LINE).expect("the current status"));
     assert_eq!(first["im_status"], "offline");
     assert!(env.control().wait_for_subscribes(1, LINE));
